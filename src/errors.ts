@@ -1,0 +1,43 @@
+/**
+ * The error catalogue: every deliberate error vigil raises has a stable code listed here and in
+ * docs/errors.md (a test keeps the two in sync). Branch on `code`, never on `message`.
+ */
+export const ErrorCodes = {
+  VIGIL_ERR_CONFIG_INVALID: 'a configuration value is invalid',
+  VIGIL_ERR_CONFIG_UNKNOWN_KEY: 'the configuration holds a key vigil does not know',
+  VIGIL_ERR_CHECKER_UNKNOWN_TYPE: 'no checker of this type is loaded',
+  VIGIL_ERR_CHECKER_OPTION_INVALID: 'a checker option is missing, unknown or of the wrong type',
+  VIGIL_ERR_PLUGIN_LOAD: 'a plugin could not be imported',
+  VIGIL_ERR_PLUGIN_SHAPE: 'a plugin does not export a checker made with defineChecker',
+  VIGIL_ERR_PLUGIN_DUPLICATE_TYPE: 'a plugin declares a checker type that is already loaded',
+  VIGIL_ERR_SECRET_UNAVAILABLE: 'a secret (password) could not be read from its env var or file',
+  VIGIL_ERR_REQUEST_INVALID: 'a request field is missing or invalid',
+  VIGIL_ERR_REQUEST_BODY: 'the request body is not valid JSON',
+  VIGIL_ERR_NOT_FOUND: 'the addressed resource does not exist',
+  VIGIL_ERR_UNAUTHORIZED: 'a write was sent without the configured API token',
+  VIGIL_ERR_STORE: 'the store failed to read or write',
+} as const;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export class VigilError extends Error {
+  readonly code: ErrorCode;
+  readonly field: string | undefined;
+  override name = 'VigilError';
+
+  constructor(code: ErrorCode, message: string, field?: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+    this.field = field;
+  }
+
+  toJSON(): { code: ErrorCode; message: string; field?: string } {
+    return this.field === undefined
+      ? { code: this.code, message: this.message }
+      : { code: this.code, message: this.message, field: this.field };
+  }
+}
+
+export function isVigilError(err: unknown, code?: ErrorCode): err is VigilError {
+  return err instanceof VigilError && (code === undefined || err.code === code);
+}
