@@ -70,6 +70,8 @@ export interface CheckerDefinition<S extends OptionsSchema = OptionsSchema> {
   readonly description?: string;
   /** Validates options and holds their defaults; reject unknown keys (`z.strictObject`). */
   readonly options: S;
+  /** Option keys holding secrets: shown as `***` in every listing, log and error. */
+  readonly secretOptions?: readonly string[];
   check(ctx: CheckContext<z.output<S>>): Promise<CheckOutcome>;
 }
 

@@ -64,3 +64,10 @@ function setPath(obj: Record<string, unknown>, keys: string[], value: unknown): 
   const next = (obj[head] ??= {}) as Record<string, unknown>;
   setPath(next, rest, value);
 }
+
+/** A copy of `options` with the checker's secret options replaced by `***`, for any output. */
+export function redactOptions(checker: Checker, options: object): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...options };
+  for (const key of checker.secretOptions ?? []) if (out[key] !== undefined) out[key] = '***';
+  return out;
+}
