@@ -16,6 +16,7 @@ export const ErrorCodes = {
   VIGIL_ERR_NOT_FOUND: 'the addressed resource does not exist',
   VIGIL_ERR_UNAUTHORIZED: 'a write was sent without the configured API token',
   VIGIL_ERR_STORE: 'the store failed to read or write',
+  VIGIL_ERR_INTERNAL: 'an unexpected error (a bug); the log has the details',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -1,0 +1,162 @@
+/** The native JSON API under /v1: instances with health records, checker configs, whitelist, overrides. */
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { VigilError } from '../errors.js';
+import type { CheckerRegistry } from '../health/checker-registry.js';
+import { ACTIVE_CHECKS_SWITCH, type Scheduler } from '../health/scheduler.js';
+import { setOverride } from '../health/state-machine.js';
+import { validateEntry } from '../health/whitelist.js';
+import { DEFAULT_CLUSTER, DEFAULT_GROUP, DEFAULT_NAMESPACE, instanceKey } from '../registry/model.js';
+import type { Registry } from '../registry/registry.js';
+import { ipSchema, nameSchema, parseCheckerConfig, parseInstance, parseOrThrow, portSchema, type ValidationLimits } from '../registry/validate.js';
+import { checkerView, instanceView, type ViewDeps } from './views.js';
+
+export interface NativeDeps extends ViewDeps {
+  readonly scheduler: Scheduler;
+  readonly limits: ValidationLimits;
+}
+
+const serviceSel = {
+  namespace: nameSchema.default(DEFAULT_NAMESPACE),
+  group: nameSchema.default(DEFAULT_GROUP),
+};
+const portish = z.union([portSchema, z.string().regex(/^\d+$/).transform(Number).pipe(portSchema)]);
+const instanceSel = z.object({ ...serviceSel, service: nameSchema, cluster: nameSchema.default(DEFAULT_CLUSTER), ip: ipSchema, port: portish });
+const listQuery = z.object({ namespace: nameSchema.optional(), group: nameSchema.optional(), service: nameSchema.optional(), cluster: nameSchema.optional() });
+const checkerBody = z.strictObject({ ...serviceSel, cluster: nameSchema.optional(), checker: z.unknown().nullable() });
+const overrideBody = z.strictObject({
+  ...serviceSel,
+  service: nameSchema,
+  cluster: nameSchema.default(DEFAULT_CLUSTER),
+  ip: ipSchema,
+  port: portSchema,
+  healthy: z.boolean(),
+  ttlMs: z.number().int().positive().optional(),
+  reason: z.string().max(500).optional(),
+  by: z.string().max(100).optional(),
+});
+const switchesBody = z.strictObject({ activeChecks: z.boolean().optional() });
+
+export function registerNativeRoutes(app: FastifyInstance, deps: NativeDeps, checkers: CheckerRegistry): void {
+  const { registry } = deps;
+  const view = (key: string) => {
+    const rec = registry.get(key);
+    if (!rec) throw new VigilError('VIGIL_ERR_NOT_FOUND', `no instance ${key}`, 'instance');
+    return instanceView(deps, rec);
+  };
+
+  app.get('/healthz', async () => ({ status: 'ok', instances: registry.size, probeTasks: deps.scheduler.stats.tasks }));
+
+  app.get('/v1/checkers', async () => ({
+    checkers: checkers.list().map(({ checker, source }) => ({ type: checker.type, source, description: checker.description ?? '', options: checkers.describe(checker.type) })),
+  }));
+
+  app.post('/v1/instances', async (req, reply) => {
+    const inst = parseInstance(checkers, req.body ?? {}, deps.limits, deps.now());
+    const { created } = registry.register(inst);
+    return reply.code(created ? 201 : 200).send(view(instanceKey(inst)));
+  });
+
+  app.put('/v1/instances', async (req) => {
+    const inst = parseInstance(checkers, req.body ?? {}, deps.limits, deps.now());
+    if (!registry.find(inst)) throw new VigilError('VIGIL_ERR_NOT_FOUND', `no instance ${instanceKey(inst)} to update`, 'instance');
+    registry.register(inst);
+    return view(instanceKey(inst));
+  });
+
+  app.delete('/v1/instances', async (req) => {
+    const id = parseOrThrow(instanceSel, { ...(req.query as object), ...((req.body as object | undefined) ?? {}) });
+    const removed = registry.deregister(id);
+    if (!removed) throw new VigilError('VIGIL_ERR_NOT_FOUND', `no instance ${instanceKey(id)}`, 'instance');
+    return { deleted: instanceKey(id) };
+  });
+
+  app.get('/v1/instances', async (req) => {
+    const q = parseOrThrow(listQuery, req.query);
+    return { instances: registry.list(stripUndef(q)).map((r) => instanceView(deps, r)) };
+  });
+
+  app.get('/v1/services', async () => ({
+    services: registry.services().map((s) => {
+      const recs = registry.serviceInstances(s);
+      return { ...s, instances: recs.length, healthy: recs.filter((r) => r.health.healthy).length };
+    }),
+  }));
+
+  app.get<{ Params: { service: string } }>('/v1/services/:service/primary', async (req) => {
+    const q = parseOrThrow(z.object(serviceSel), req.query);
+    const service = parseOrThrow(nameSchema, req.params.service, 'service');
+    const recs = registry.serviceInstances({ ...q, service });
+    const writable = recs.filter((r) => r.health.healthy && r.lastProbe?.facts?.role === 'primary');
+    return {
+      service,
+      primary: writable.length === 1 ? instanceView(deps, writable[0]!) : null,
+      splitBrain: writable.length > 1,
+      candidates: writable.map((r) => instanceView(deps, r)),
+    };
+  });
+
+  app.put('/v1/checker-configs', async (req) => {
+    const body = parseOrThrow(checkerBody, req.body ?? {});
+    const scope = stripUndef({ namespace: body.namespace, group: body.group, service: parseOrThrow(nameSchema, (req.body as { service?: unknown }).service, 'service'), cluster: body.cluster });
+    const config = body.checker === null ? null : parseCheckerConfig(checkers, body.checker);
+    registry.setCheckerConfig(scope, config);
+    return { scope, checker: config && checkerView(checkers, config) };
+  });
+
+  app.get('/v1/checker-configs', async () => ({
+    checkerConfigs: registry.checkerConfigs().map((c) => ({ scope: c.scope, checker: checkerView(checkers, c.config) })),
+    default: checkerView(checkers, deps.defaultChecker),
+  }));
+
+  app.get('/v1/whitelist', async () => ({ entries: registry.whitelist() }));
+
+  app.post('/v1/whitelist', async (req, reply) => {
+    const parsed = validateEntry(req.body ?? {});
+    if (!parsed.ok) throw new VigilError('VIGIL_ERR_REQUEST_INVALID', `${parsed.field}: ${parsed.message}`, parsed.field);
+    const entry = { ...parsed.value, id: randomUUID(), createdAt: deps.now() };
+    registry.putWhitelist(entry);
+    return reply.code(201).send(entry);
+  });
+
+  app.delete<{ Params: { id: string } }>('/v1/whitelist/:id', async (req) => {
+    const entry = registry.removeWhitelist(req.params.id);
+    if (!entry) throw new VigilError('VIGIL_ERR_NOT_FOUND', `no whitelist entry ${req.params.id}`, 'id');
+    return { deleted: entry.id };
+  });
+
+  app.put('/v1/overrides', async (req) => {
+    const body = parseOrThrow(overrideBody, req.body ?? {});
+    const key = instanceKey(body);
+    const rec = registry.get(key);
+    if (!rec) throw new VigilError('VIGIL_ERR_NOT_FOUND', `no instance ${key}`, 'instance');
+    const now = deps.now();
+    const override = stripUndef({ healthy: body.healthy, until: body.ttlMs === undefined ? undefined : now + body.ttlMs, by: body.by, reason: body.reason });
+    const { state, change } = setOverride(rec.health, override, now);
+    registry.setHealth(key, state, change);
+    return view(key);
+  });
+
+  app.delete('/v1/overrides', async (req) => {
+    const id = parseOrThrow(instanceSel, { ...(req.query as object), ...((req.body as object | undefined) ?? {}) });
+    const key = instanceKey(id);
+    const rec = registry.get(key);
+    if (!rec) throw new VigilError('VIGIL_ERR_NOT_FOUND', `no instance ${key}`, 'instance');
+    const { state, change } = setOverride(rec.health, null, deps.now());
+    registry.setHealth(key, state, change);
+    return view(key);
+  });
+
+  app.get('/v1/switches', async () => ({ activeChecks: registry.getSwitch(ACTIVE_CHECKS_SWITCH) !== false }));
+
+  app.put('/v1/switches', async (req) => {
+    const body = parseOrThrow(switchesBody, req.body ?? {});
+    if (body.activeChecks !== undefined) registry.setSwitch(ACTIVE_CHECKS_SWITCH, body.activeChecks);
+    return { activeChecks: registry.getSwitch(ACTIVE_CHECKS_SWITCH) !== false };
+  });
+}
+
+function stripUndef<T extends object>(o: T): { [K in keyof T]: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as { [K in keyof T]: Exclude<T[K], undefined> };
+}

@@ -1,0 +1,58 @@
+/**
+ * The HTTP server: fastify with the native routes under /v1, the Nacos routes under /nacos, and
+ * one error handler that turns VigilErrors into `{ code, message, field }` with a 4xx status.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyError } from 'fastify';
+import formbody from '@fastify/formbody';
+import type { Logger } from 'pino';
+import { VigilError, type ErrorCode } from '../errors.js';
+
+const STATUS: Partial<Record<ErrorCode, number>> = {
+  VIGIL_ERR_NOT_FOUND: 404,
+  VIGIL_ERR_UNAUTHORIZED: 401,
+  VIGIL_ERR_STORE: 503,
+};
+
+export interface ServerOptions {
+  readonly logger: Logger;
+  readonly token?: string;
+}
+
+export function createServer(opts: ServerOptions): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: opts.logger as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: 1024 * 1024,
+    // Keep-alive connections from beating clients stay open between beats.
+    keepAliveTimeout: 65_000,
+    return503OnClosing: true,
+  });
+  void app.register(formbody);
+
+  app.setErrorHandler((err: FastifyError | VigilError, req, reply) => {
+    if (err instanceof VigilError) {
+      return reply.code(STATUS[err.code] ?? 400).send(err.toJSON());
+    }
+    const status = (err as FastifyError).statusCode;
+    if (status !== undefined && status >= 400 && status < 500) {
+      const fe = err as FastifyError;
+      const body = fe.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || fe.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || err instanceof SyntaxError
+        ? new VigilError('VIGIL_ERR_REQUEST_BODY', `request body is not valid JSON: ${err.message}`, 'body')
+        : new VigilError('VIGIL_ERR_REQUEST_INVALID', err.message, 'body');
+      return reply.code(status).send(body.toJSON());
+    }
+    req.log.error({ err }, 'request failed');
+    return reply.code(500).send({ code: 'VIGIL_ERR_INTERNAL', message: 'internal error' });
+  });
+
+  if (opts.token) {
+    const expected = `Bearer ${opts.token}`;
+    app.addHook('onRequest', async (req) => {
+      if (req.method === 'GET' || req.method === 'HEAD' || !req.url.startsWith('/v1/')) return;
+      if (req.headers.authorization !== expected) {
+        throw new VigilError('VIGIL_ERR_UNAUTHORIZED', 'this write needs the API token (Authorization: Bearer …)', 'authorization');
+      }
+    });
+  }
+  return app;
+}

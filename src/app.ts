@@ -1,0 +1,112 @@
+/**
+ * Composition: buildApp(config) wires the store, registry, checkers, scheduler and API and returns
+ * `{ start, stop }`, so a test can run several daemons in one process or in several.
+ */
+import cron, { type ScheduledTask } from 'node-cron';
+import pino, { type Logger } from 'pino';
+import { builtinCheckers } from '../checkers/index.js';
+import { registerNativeRoutes } from './api/native.js';
+import { createServer } from './api/server.js';
+import type { Config } from './config/schema.js';
+import { createCheckerRegistry } from './health/checker-registry.js';
+import { loadPlugins } from './health/plugin-loader.js';
+import { createResourcePool } from './health/resources.js';
+import { createRunner } from './health/runner.js';
+import { ACTIVE_CHECKS_SWITCH, createScheduler } from './health/scheduler.js';
+import { isExpired } from './health/whitelist.js';
+import type { CheckerConfig } from './registry/model.js';
+import { createRegistry } from './registry/registry.js';
+import { openSqliteStore } from './registry/sqlite-store.js';
+import { parseCheckerConfig } from './registry/validate.js';
+
+export interface AppOptions {
+  /** Folder that relative plugin paths resolve against (the config file's). */
+  readonly baseDir?: string;
+  readonly logger?: Logger;
+  readonly now?: () => number;
+}
+
+export interface App {
+  /** Loads plugins, opens the store, starts probing and listening; resolves with the API's URL. */
+  start(): Promise<{ url: string }>;
+  stop(): Promise<void>;
+}
+
+export function buildApp(config: Config, opts: AppOptions = {}): App {
+  const logger = opts.logger ?? pino({ level: config.log.level });
+  const now = opts.now ?? Date.now;
+  let stopFn: (() => Promise<void>) | undefined;
+
+  async function start(): Promise<{ url: string }> {
+    const checkers = createCheckerRegistry(builtinCheckers);
+    await loadPlugins(checkers, config.plugins, opts.baseDir);
+    const defaultChecker: CheckerConfig = parseCheckerConfig(checkers, config.checks.checker, 'checks.checker');
+    const revive = (raw: unknown): CheckerConfig | undefined => {
+      try {
+        return parseCheckerConfig(checkers, raw);
+      } catch (err) {
+        logger.warn({ err }, 'a stored checker config no longer validates; kept as stored');
+        return undefined;
+      }
+    };
+    const store = openSqliteStore({ dataDir: config.store.dataDir, synchronous: config.store.synchronous });
+    const registry = createRegistry({ store, now, initialHealthy: config.checks.initialHealthy, reviveChecker: revive });
+    if (!config.checks.enabled && registry.getSwitch(ACTIVE_CHECKS_SWITCH) === undefined) registry.setSwitch(ACTIVE_CHECKS_SWITCH, false);
+    const resources = createResourcePool(now);
+    const runner = createRunner();
+    const scheduler = createScheduler({
+      registry,
+      checkers,
+      runner,
+      resources,
+      now,
+      defaults: { ...config.checks, checker: defaultChecker, perTypeConcurrency: config.checks.perTypeConcurrency },
+    });
+    const log = logger.child({ module: 'health' });
+    const unsubscribe = registry.subscribe((e) => {
+      if (e.type === 'health-changed') {
+        log.info({ instance: e.key, healthy: e.change.to, reason: e.change.reason, by: e.change.decidedBy, version: e.change.version }, 'health changed');
+      }
+    });
+
+    // Housekeeping is cron-shaped: prune expired whitelist entries, close idle connections.
+    const jobs: ScheduledTask[] = [
+      cron.schedule('*/10 * * * * *', () => {
+        for (const e of registry.whitelist()) if (isExpired(e, now())) registry.removeWhitelist(e.id);
+      }),
+      cron.schedule('*/30 * * * * *', () => void resources.sweepIdle(config.checks.resourceIdleMs)),
+    ];
+
+    const server = createServer(config.api.token ? { logger, token: config.api.token } : { logger });
+    registerNativeRoutes(server, { registry, checkers, defaultChecker, now, scheduler, limits: config.registry }, checkers);
+    scheduler.start();
+    let address: string;
+    try {
+      address = await server.listen({ host: config.api.host, port: config.api.port });
+    } catch (err) {
+      await scheduler.stop();
+      store.close();
+      throw err;
+    }
+    logger.info({ address, instances: registry.size, dataDir: config.store.dataDir }, 'vigil started');
+
+    stopFn = async () => {
+      for (const j of jobs) await j.stop();
+      unsubscribe();
+      await scheduler.stop();
+      await server.close();
+      store.close();
+      logger.info('vigil stopped');
+    };
+    return { url: address };
+  }
+
+  return {
+    start,
+    async stop() {
+      const fn = stopFn;
+      stopFn = undefined;
+      await fn?.();
+    },
+  };
+}

@@ -1,0 +1,56 @@
+/** `vigil status`: services, instances and health from a running daemon, as a table or JSON. */
+import { parseArgs } from 'node:util';
+import { request } from 'undici';
+
+interface InstanceRow {
+  service: string;
+  group: string;
+  cluster: string;
+  ip: string;
+  port: number;
+  ephemeral: boolean;
+  health: { healthy: boolean; since: number; reason: string };
+  lastProbe: { status: string; reason: string; latencyMs: number; facts: Record<string, unknown> } | null;
+  exempt: { by: string; reason: string } | null;
+}
+
+export function table(rows: string[][]): string {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n') + '\n';
+}
+
+export async function statusCommand(args: string[], out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { url: { type: 'string', default: 'http://127.0.0.1:8848' }, json: { type: 'boolean', default: false } },
+    strict: true,
+  });
+  const res = await request(new URL('/v1/instances', values.url), { headersTimeout: 5000, bodyTimeout: 5000 });
+  if (res.statusCode !== 200) {
+    out(`vigil status: ${values.url} answered ${res.statusCode}: ${await res.body.text()}\n`);
+    return 1;
+  }
+  const { instances } = (await res.body.json()) as { instances: InstanceRow[] };
+  if (values.json) {
+    out(JSON.stringify(instances, null, 2) + '\n');
+    return 0;
+  }
+  const rows = [['SERVICE', 'CLUSTER', 'INSTANCE', 'KIND', 'HEALTH', 'SINCE', 'LAST PROBE', 'EXEMPT']];
+  const sorted = [...instances].sort((a, b) => `${a.group}@@${a.service}`.localeCompare(`${b.group}@@${b.service}`));
+  for (const i of sorted) {
+    const p = i.lastProbe;
+    const role = p?.facts?.role ? ` role=${String(p.facts.role)}` : '';
+    rows.push([
+      `${i.group}@@${i.service}`,
+      i.cluster,
+      i.ip.includes(':') ? `[${i.ip}]:${i.port}` : `${i.ip}:${i.port}`,
+      i.ephemeral ? 'ephemeral' : 'persistent',
+      i.health.healthy ? 'UP' : 'DOWN',
+      new Date(i.health.since).toISOString(),
+      p ? `${p.status} ${p.reason} ${p.latencyMs.toFixed(1)}ms${role}` : '-',
+      i.exempt ? `${i.exempt.by}: ${i.exempt.reason}` : '',
+    ]);
+  }
+  out(instances.length === 0 ? 'no instances registered\n' : table(rows));
+  return 0;
+}

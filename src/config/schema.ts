@@ -1,0 +1,59 @@
+/**
+ * The one defaults object: every configuration option, its default and its unit (docs/configuration.md
+ * lists the same, and a test keeps the two in step). Unknown keys are errors, at any depth.
+ */
+import { z } from 'zod';
+
+const ms = z.number().int().positive();
+
+export const configSchema = z.strictObject({
+  api: z
+    .strictObject({
+      host: z.string().default('127.0.0.1'),
+      port: z.number().int().min(0).max(65535).default(8848),
+      /** When set, every write must carry `Authorization: Bearer <token>`. */
+      token: z.string().min(1).optional(),
+    })
+    .prefault({}),
+  store: z
+    .strictObject({
+      dataDir: z.string().default('./vigil-data'),
+      synchronous: z.enum(['full', 'normal']).default('full'),
+    })
+    .prefault({}),
+  plugins: z.array(z.string()).default([]),
+  checks: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      checker: z
+        .strictObject({ type: z.string().default('tcp'), options: z.record(z.string(), z.unknown()).default({}) })
+        .prefault({}),
+      intervalMs: ms.default(5000),
+      timeoutMs: ms.default(2000),
+      fastIntervalMs: ms.default(1000),
+      downIntervalMs: ms.default(10000),
+      jitter: z.number().min(0).max(0.5).default(0.1),
+      rise: z.number().int().min(1).max(100).default(3),
+      fall: z.number().int().min(1).max(100).default(3),
+      initialHealthy: z.boolean().default(true),
+      adaptive: z.boolean().default(false),
+      maxConcurrent: z.number().int().positive().default(1024),
+      perTypeConcurrency: z.record(z.string(), z.number().int().positive()).default({ mysql: 64 }),
+      resourceIdleMs: ms.default(60000),
+    })
+    .prefault({})
+    .refine((c) => c.timeoutMs < c.intervalMs, { message: 'must be shorter than checks.intervalMs', path: ['timeoutMs'] }),
+  registry: z
+    .strictObject({
+      maxMetadataBytes: z.number().int().positive().default(4096),
+    })
+    .prefault({}),
+  log: z
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    })
+    .prefault({}),
+});
+
+export type Config = z.output<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;

@@ -1,0 +1,250 @@
+/**
+ * The registry: instances with their health records, checker configs per service/cluster, the
+ * whitelist and switches. Persistent data is written to the store before a call returns (and so
+ * before any API acknowledges it); every change is announced to listeners as one event.
+ */
+import type { ProbeResult } from '../health/contract.js';
+import { initialState, type HealthChange, type HealthState } from '../health/state-machine.js';
+import type { WhitelistEntry } from '../health/whitelist.js';
+import {
+  instanceKey,
+  scopeKey,
+  serviceKey,
+  type CheckerConfig,
+  type CheckerScope,
+  type Instance,
+  type InstanceId,
+  type InstanceRecord,
+  type ServiceId,
+} from './model.js';
+import type { Store } from './store.js';
+
+export type RegistryEvent =
+  | { readonly type: 'instance-registered'; readonly key: string; readonly record: InstanceRecord }
+  | { readonly type: 'instance-updated'; readonly key: string; readonly record: InstanceRecord; readonly previous: Instance }
+  | { readonly type: 'instance-deregistered'; readonly key: string; readonly instance: Instance }
+  | { readonly type: 'health-changed'; readonly key: string; readonly record: InstanceRecord; readonly change: HealthChange }
+  | { readonly type: 'checker-config-changed'; readonly key: string; readonly scope: CheckerScope; readonly config: CheckerConfig | null }
+  | { readonly type: 'whitelist-changed'; readonly entry: WhitelistEntry; readonly removed: boolean }
+  | { readonly type: 'switch-changed'; readonly name: string; readonly value: unknown };
+
+export type Listener = (event: RegistryEvent) => void;
+
+interface MutableRecord {
+  instance: Instance;
+  health: HealthState;
+  lastProbe?: ProbeResult;
+}
+
+export interface Registry {
+  register(instance: Instance): { created: boolean; record: InstanceRecord };
+  deregister(id: InstanceId): Instance | undefined;
+  get(key: string): InstanceRecord | undefined;
+  find(id: InstanceId): InstanceRecord | undefined;
+  list(filter?: Partial<ServiceId> & { cluster?: string }): InstanceRecord[];
+  /** Keys of the instances of one service, for hot paths. */
+  serviceInstances(service: ServiceId): InstanceRecord[];
+  services(namespace?: string): ServiceId[];
+  readonly size: number;
+  /** Stores and persists a new health state; announces it when `change` (a flip) is given. */
+  setHealth(key: string, health: HealthState, change?: HealthChange, lastProbe?: ProbeResult): void;
+  /** Remembers the last probe result in memory (persisted with the next health change). */
+  recordProbe(key: string, lastProbe: ProbeResult, health: HealthState): void;
+  setCheckerConfig(scope: CheckerScope, config: CheckerConfig | null): void;
+  checkerConfigs(): Array<{ key: string; scope: CheckerScope; config: CheckerConfig }>;
+  /** The config that applies to an instance: its own, else its cluster's, else its service's. */
+  resolveChecker(instance: Instance): CheckerConfig | undefined;
+  putWhitelist(entry: WhitelistEntry): void;
+  removeWhitelist(id: string): WhitelistEntry | undefined;
+  whitelist(): WhitelistEntry[];
+  setSwitch(name: string, value: unknown): void;
+  getSwitch(name: string): unknown;
+  subscribe(listener: Listener): () => void;
+}
+
+export interface RegistryDeps {
+  readonly store: Store;
+  readonly now?: () => number;
+  /** Default initial health of new instances (Nacos: healthy). */
+  readonly initialHealthy?: boolean;
+  /** Re-validates a checker config read from the store; undefined keeps it as stored. */
+  readonly reviveChecker?: (raw: unknown) => CheckerConfig | undefined;
+}
+
+export function createRegistry(deps: RegistryDeps): Registry {
+  const { store } = deps;
+  const now = deps.now ?? Date.now;
+  const records = new Map<string, MutableRecord>();
+  const byService = new Map<string, Set<string>>();
+  const checkerCfgs = new Map<string, { scope: CheckerScope; config: CheckerConfig }>();
+  const wl = new Map<string, WhitelistEntry>();
+  const switches = new Map<string, unknown>();
+  const listeners = new Set<Listener>();
+
+  const emit = (event: RegistryEvent): void => {
+    for (const l of listeners) l(event);
+  };
+  const snapshot = (r: MutableRecord): InstanceRecord =>
+    r.lastProbe ? { instance: r.instance, health: r.health, lastProbe: r.lastProbe } : { instance: r.instance, health: r.health };
+  const persist = (key: string, r: MutableRecord): void => {
+    if (!r.instance.ephemeral) store.putHealth(key, r.lastProbe ? { health: r.health, lastProbe: r.lastProbe } : { health: r.health });
+  };
+  const index = (key: string, inst: Instance): void => {
+    const sk = serviceKey(inst);
+    let set = byService.get(sk);
+    if (!set) byService.set(sk, (set = new Set()));
+    set.add(key);
+  };
+  const unindex = (key: string, inst: Instance): void => {
+    const sk = serviceKey(inst);
+    const set = byService.get(sk);
+    set?.delete(key);
+    if (set?.size === 0) byService.delete(sk);
+  };
+  const revive = (raw: unknown): CheckerConfig => deps.reviveChecker?.(raw) ?? (raw as CheckerConfig);
+
+  // Load what the store holds: persistent instances keep their last known health.
+  const snap = store.load();
+  for (const { key, instance, health } of snap.instances) {
+    const inst = instance.checker ? { ...instance, checker: revive(instance.checker) } : instance;
+    const rec: MutableRecord = { instance: inst, health: health?.health ?? initialState(now(), inst.initialHealthy ?? deps.initialHealthy ?? true) };
+    if (health?.lastProbe) rec.lastProbe = health.lastProbe;
+    records.set(key, rec);
+    index(key, inst);
+  }
+  for (const c of snap.checkerConfigs) checkerCfgs.set(c.key, { scope: c.scope, config: revive(c.config) });
+  for (const e of snap.whitelist) wl.set(e.id, e);
+  for (const [k, v] of Object.entries(snap.switches)) switches.set(k, v);
+
+  const registry: Registry = {
+    register(instance) {
+      const key = instanceKey(instance);
+      const existing = records.get(key);
+      if (existing) {
+        const previous = existing.instance;
+        const merged: Instance = { ...instance, registeredAt: previous.registeredAt };
+        if (!merged.ephemeral) store.putInstance(key, merged, { health: existing.health });
+        else if (!previous.ephemeral) store.deleteInstance(key);
+        existing.instance = merged;
+        const record = snapshot(existing);
+        emit({ type: 'instance-updated', key, record, previous });
+        return { created: false, record };
+      }
+      const rec: MutableRecord = { instance, health: initialState(now(), instance.initialHealthy ?? deps.initialHealthy ?? true) };
+      if (!instance.ephemeral) store.putInstance(key, instance, { health: rec.health });
+      records.set(key, rec);
+      index(key, instance);
+      const record = snapshot(rec);
+      emit({ type: 'instance-registered', key, record });
+      return { created: true, record };
+    },
+    deregister(id) {
+      const key = instanceKey(id);
+      const rec = records.get(key);
+      if (!rec) return undefined;
+      if (!rec.instance.ephemeral) store.deleteInstance(key);
+      records.delete(key);
+      unindex(key, rec.instance);
+      emit({ type: 'instance-deregistered', key, instance: rec.instance });
+      return rec.instance;
+    },
+    get(key) {
+      const r = records.get(key);
+      return r && snapshot(r);
+    },
+    find: (id) => registry.get(instanceKey(id)),
+    list(filter = {}) {
+      const out: InstanceRecord[] = [];
+      for (const r of records.values()) {
+        const i = r.instance;
+        if (filter.namespace !== undefined && i.namespace !== filter.namespace) continue;
+        if (filter.group !== undefined && i.group !== filter.group) continue;
+        if (filter.service !== undefined && i.service !== filter.service) continue;
+        if (filter.cluster !== undefined && i.cluster !== filter.cluster) continue;
+        out.push(snapshot(r));
+      }
+      return out;
+    },
+    serviceInstances(service) {
+      const keys = byService.get(serviceKey(service));
+      if (!keys) return [];
+      const out: InstanceRecord[] = [];
+      for (const k of keys) {
+        const r = records.get(k);
+        if (r) out.push(snapshot(r));
+      }
+      return out;
+    },
+    services(namespace) {
+      const seen = new Map<string, ServiceId>();
+      for (const r of records.values()) {
+        const i = r.instance;
+        if (namespace !== undefined && i.namespace !== namespace) continue;
+        const sk = serviceKey(i);
+        if (!seen.has(sk)) seen.set(sk, { namespace: i.namespace, group: i.group, service: i.service });
+      }
+      return [...seen.values()];
+    },
+    get size() {
+      return records.size;
+    },
+    setHealth(key, health, change, lastProbe) {
+      const rec = records.get(key);
+      if (!rec) return;
+      rec.health = health;
+      if (lastProbe) rec.lastProbe = lastProbe;
+      persist(key, rec);
+      if (change) emit({ type: 'health-changed', key, record: snapshot(rec), change });
+    },
+    recordProbe(key, lastProbe, health) {
+      const rec = records.get(key);
+      if (!rec) return;
+      rec.lastProbe = lastProbe;
+      rec.health = health;
+    },
+    setCheckerConfig(scope, config) {
+      const key = scopeKey(scope);
+      if (config) {
+        store.putCheckerConfig(key, { scope, config });
+        checkerCfgs.set(key, { scope, config });
+      } else {
+        store.deleteCheckerConfig(key);
+        checkerCfgs.delete(key);
+      }
+      emit({ type: 'checker-config-changed', key, scope, config });
+    },
+    checkerConfigs: () => [...checkerCfgs].map(([key, v]) => ({ key, ...v })),
+    resolveChecker(instance) {
+      return (
+        instance.checker ??
+        checkerCfgs.get(scopeKey({ ...instance, cluster: instance.cluster }))?.config ??
+        checkerCfgs.get(scopeKey({ namespace: instance.namespace, group: instance.group, service: instance.service }))?.config
+      );
+    },
+    putWhitelist(entry) {
+      store.putWhitelist(entry);
+      wl.set(entry.id, entry);
+      emit({ type: 'whitelist-changed', entry, removed: false });
+    },
+    removeWhitelist(id) {
+      const entry = wl.get(id);
+      if (!entry) return undefined;
+      store.deleteWhitelist(id);
+      wl.delete(id);
+      emit({ type: 'whitelist-changed', entry, removed: true });
+      return entry;
+    },
+    whitelist: () => [...wl.values()],
+    setSwitch(name, value) {
+      store.putSwitch(name, value);
+      switches.set(name, value);
+      emit({ type: 'switch-changed', name, value });
+    },
+    getSwitch: (name) => switches.get(name),
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  };
+  return registry;
+}

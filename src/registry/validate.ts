@@ -1,0 +1,109 @@
+/**
+ * Validation at the boundary: every registration, whether from the native API, the Nacos API or
+ * the store, becomes an Instance here or is refused with a VigilError naming the bad field.
+ */
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import { VigilError } from '../errors.js';
+import type { CheckerRegistry } from '../health/checker-registry.js';
+import { fieldOf } from '../health/options.js';
+import { DEFAULT_CLUSTER, DEFAULT_GROUP, DEFAULT_NAMESPACE, type CheckerConfig, type Instance } from './model.js';
+
+const NAME = /^[A-Za-z0-9_.:-]{1,128}$/;
+export const nameSchema = z.string().regex(NAME, 'must be 1-128 of A-Z a-z 0-9 _ . : -');
+export const ipSchema = z.string().refine((s) => isIP(s) !== 0, 'must be an IPv4 or IPv6 address');
+export const portSchema = z.number().int().min(1).max(65535);
+export const weightSchema = z.number().min(0).max(10000);
+const msSchema = z.number().int().positive();
+
+export const checkerInputSchema = z.strictObject({
+  type: z.string(),
+  options: z.record(z.string(), z.unknown()).default({}),
+  intervalMs: msSchema.optional(),
+  timeoutMs: msSchema.optional(),
+  fastIntervalMs: msSchema.optional(),
+  downIntervalMs: msSchema.optional(),
+  rise: z.number().int().min(1).max(100).optional(),
+  fall: z.number().int().min(1).max(100).optional(),
+  port: portSchema.optional(),
+});
+
+export const instanceInputSchema = z.strictObject({
+  namespace: nameSchema.default(DEFAULT_NAMESPACE),
+  group: nameSchema.default(DEFAULT_GROUP),
+  service: nameSchema,
+  cluster: nameSchema.default(DEFAULT_CLUSTER),
+  ip: ipSchema,
+  port: portSchema,
+  weight: weightSchema.default(1),
+  enabled: z.boolean().default(true),
+  ephemeral: z.boolean().default(false),
+  metadata: z.record(z.string(), z.string()).default({}),
+  checker: checkerInputSchema.optional(),
+  initialHealthy: z.boolean().optional(),
+});
+
+export type InstanceInput = z.input<typeof instanceInputSchema>;
+
+/** Parses with a zod schema; the first issue becomes a VigilError naming its field. */
+export function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown, prefix = ''): z.output<S> {
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const field = fieldOf(issue, prefix) || 'body';
+  throw new VigilError('VIGIL_ERR_REQUEST_INVALID', `${field}: ${issue?.message ?? 'invalid'}`, field);
+}
+
+export interface ValidationLimits {
+  readonly maxMetadataBytes: number;
+}
+
+export function checkMetadataSize(metadata: Record<string, string>, limits: ValidationLimits): void {
+  const bytes = Buffer.byteLength(JSON.stringify(metadata));
+  if (bytes > limits.maxMetadataBytes) {
+    throw new VigilError(
+      'VIGIL_ERR_REQUEST_INVALID',
+      `metadata: ${bytes} bytes exceeds the limit of ${limits.maxMetadataBytes}`,
+      'metadata',
+    );
+  }
+}
+
+/** Validates a checker config against the loaded checker types; options come back frozen. */
+export function parseCheckerConfig(checkers: CheckerRegistry, input: unknown, prefix = 'checker'): CheckerConfig {
+  const raw = parseOrThrow(checkerInputSchema, input, prefix);
+  if (!checkers.has(raw.type)) {
+    throw new VigilError(
+      'VIGIL_ERR_CHECKER_UNKNOWN_TYPE',
+      `${prefix}.type: unknown checker type "${raw.type}" (loaded: ${checkers.types().join(', ')})`,
+      `${prefix}.type`,
+    );
+  }
+  if (raw.timeoutMs !== undefined && raw.intervalMs !== undefined && raw.timeoutMs >= raw.intervalMs) {
+    throw new VigilError('VIGIL_ERR_REQUEST_INVALID', `${prefix}.timeoutMs must be shorter than intervalMs`, `${prefix}.timeoutMs`);
+  }
+  const { options, ...rest } = raw;
+  return Object.freeze({ ...stripUndefined(rest), options: checkers.parseOptions(raw.type, options, `${prefix}.options`) }) as CheckerConfig;
+}
+
+export function parseInstance(
+  checkers: CheckerRegistry,
+  input: unknown,
+  limits: ValidationLimits,
+  now: number,
+): Instance {
+  const raw = parseOrThrow(instanceInputSchema, input);
+  checkMetadataSize(raw.metadata, limits);
+  const checker = raw.checker === undefined ? undefined : parseCheckerConfig(checkers, raw.checker);
+  const { checker: _c, ...rest } = raw;
+  return Object.freeze({
+    ...stripUndefined(rest),
+    ...(checker ? { checker } : {}),
+    metadata: Object.freeze({ ...raw.metadata }),
+    registeredAt: now,
+  }) as Instance;
+}
+
+export function stripUndefined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
