@@ -1,7 +1,6 @@
 /** How instances, health and checker configs are shown by the API and `vigil status`. */
 import type { CheckerRegistry } from '../health/checker-registry.js';
 import { redactOptions } from '../health/options.js';
-import { matchWhitelist } from '../health/whitelist.js';
 import type { CheckerConfig, InstanceRecord } from '../registry/model.js';
 import type { Registry } from '../registry/registry.js';
 import { ACTIVE_CHECKS_SWITCH } from '../health/scheduler.js';
@@ -29,7 +28,7 @@ export function exemptionOf(deps: ViewDeps, rec: InstanceRecord, now: number): E
     const o = rec.health.override;
     return { by: 'override', reason: o.reason ?? 'health set by an operator', ...(o.until !== undefined ? { until: o.until } : {}) };
   }
-  const entry = matchWhitelist(deps.registry.whitelist(), rec.instance, now);
+  const entry = deps.registry.whitelistMatcher(now).match(rec.instance);
   if (entry) return { by: 'whitelist', id: entry.id, reason: entry.reason, ...(entry.expiresAt !== undefined ? { expiresAt: entry.expiresAt } : {}) };
   if (deps.registry.getSwitch(ACTIVE_CHECKS_SWITCH) === false) return { by: 'switch', reason: 'active checks are switched off' };
   return null;

@@ -15,7 +15,6 @@ import type { ResourcePool } from './resources.js';
 import type { Runner } from './runner.js';
 import { ADAPTIVE_DEFAULTS, backoffAfterSkip, initialDelay, nextDelay, updateEwma, type IntervalPolicy } from './schedule.js';
 import { applyProbe, expireOverride, type HealthState } from './state-machine.js';
-import { matchWhitelist } from './whitelist.js';
 
 export interface CheckDefaults {
   readonly checker: CheckerConfig;
@@ -132,7 +131,7 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
   function isExempt(inst: Instance, health: HealthState, at: number): boolean {
     if (registry.getSwitch(ACTIVE_CHECKS_SWITCH) === false) return true;
     if (health.override) return true;
-    return matchWhitelist(registry.whitelist(), inst, at) !== undefined;
+    return registry.whitelistMatcher(at).match(inst) !== undefined;
   }
 
   function tick(task: Task): void {

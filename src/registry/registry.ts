@@ -5,7 +5,7 @@
  */
 import type { ProbeResult } from '../health/contract.js';
 import { initialState, type HealthChange, type HealthState } from '../health/state-machine.js';
-import type { WhitelistEntry } from '../health/whitelist.js';
+import { createMatcher, type WhitelistEntry, type WhitelistMatcher } from '../health/whitelist.js';
 import {
   instanceKey,
   scopeKey,
@@ -57,6 +57,8 @@ export interface Registry {
   putWhitelist(entry: WhitelistEntry): void;
   removeWhitelist(id: string): WhitelistEntry | undefined;
   whitelist(): WhitelistEntry[];
+  /** A matcher over the live whitelist entries, rebuilt when entries change or one expires. */
+  whitelistMatcher(now: number): WhitelistMatcher;
   setSwitch(name: string, value: unknown): void;
   getSwitch(name: string): unknown;
   subscribe(listener: Listener): () => void;
@@ -80,6 +82,7 @@ export function createRegistry(deps: RegistryDeps): Registry {
   const wl = new Map<string, WhitelistEntry>();
   const switches = new Map<string, unknown>();
   const listeners = new Set<Listener>();
+  let matcher: WhitelistMatcher | undefined;
 
   const emit = (event: RegistryEvent): void => {
     for (const l of listeners) l(event);
@@ -224,6 +227,7 @@ export function createRegistry(deps: RegistryDeps): Registry {
     putWhitelist(entry) {
       store.putWhitelist(entry);
       wl.set(entry.id, entry);
+      matcher = undefined;
       emit({ type: 'whitelist-changed', entry, removed: false });
     },
     removeWhitelist(id) {
@@ -231,10 +235,15 @@ export function createRegistry(deps: RegistryDeps): Registry {
       if (!entry) return undefined;
       store.deleteWhitelist(id);
       wl.delete(id);
+      matcher = undefined;
       emit({ type: 'whitelist-changed', entry, removed: true });
       return entry;
     },
     whitelist: () => [...wl.values()],
+    whitelistMatcher(now) {
+      if (!matcher || now >= matcher.validUntil) matcher = createMatcher([...wl.values()], now);
+      return matcher;
+    },
     setSwitch(name, value) {
       store.putSwitch(name, value);
       switches.set(name, value);

@@ -1,0 +1,62 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { api, removeDir, startDaemon, tempDir, type Daemon } from '../helpers/daemon.js';
+
+const WRITERS = 8;
+let dataDir: string;
+let daemon: Daemon | undefined;
+
+afterAll(async () => {
+  await daemon?.stop();
+  removeDir(dataDir);
+});
+
+describe('crash safety', () => {
+  it('keeps every acknowledged registration, with its checker config, across kill -9', async () => {
+    dataDir = tempDir();
+    const config = { log: { level: 'warn' }, checks: { enabled: false } };
+    daemon = await startDaemon({ dataDir, config });
+    const url = daemon.url;
+    const acked = new Map<string, number>();
+    let next = 0;
+    let stop = false;
+
+    async function writer(): Promise<void> {
+      while (!stop) {
+        const n = next++;
+        const port = 1 + (n % 60000);
+        const body = {
+          service: `svc-${n % 50}`,
+          ip: `127.0.${(n >> 8) & 255}.${n & 255}`,
+          port,
+          checker: { type: 'http', intervalMs: 5000, options: { path: `/health/${n}` } },
+        };
+        try {
+          const res = await api(url, 'POST', '/v1/instances', body);
+          if (res.status === 201) acked.set(`${body.service}/${body.ip}:${port}`, n);
+        } catch {
+          return; // the daemon is gone: this request was never acknowledged
+        }
+      }
+    }
+
+    const writers = Array.from({ length: WRITERS }, writer);
+    await new Promise((r) => setTimeout(r, 400 + Math.floor(Math.random() * 1200))); // a random moment
+    await daemon.kill();
+    stop = true;
+    await Promise.all(writers);
+    expect(acked.size).toBeGreaterThan(20); // the writers were really writing when the kill came
+
+    daemon = await startDaemon({ dataDir, config });
+    const { body } = await api(daemon.url, 'GET', '/v1/instances');
+    const present = new Map<string, { checker: { type: string; options: { path: string } } }>(
+      body.instances.map((i: { service: string; ip: string; port: number }) => [`${i.service}/${i.ip}:${i.port}`, i]),
+    );
+    const missing = [...acked.keys()].filter((k) => !present.has(k));
+    expect(missing).toEqual([]);
+    for (const [key, n] of acked) {
+      const inst = present.get(key)!;
+      expect(inst.checker.type).toBe('http');
+      expect(inst.checker.options.path).toBe(`/health/${n}`);
+    }
+  });
+});
