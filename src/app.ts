@@ -12,7 +12,7 @@ import { createCheckerRegistry } from './health/checker-registry.js';
 import { loadPlugins } from './health/plugin-loader.js';
 import { createResourcePool } from './health/resources.js';
 import { createRunner } from './health/runner.js';
-import { ACTIVE_CHECKS_SWITCH, createScheduler } from './health/scheduler.js';
+import { ACTIVE_CHECKS_SWITCH, createScheduler, type SchedulerStats } from './health/scheduler.js';
 import { isExpired } from './health/whitelist.js';
 import type { CheckerConfig } from './registry/model.js';
 import { createRegistry } from './registry/registry.js';
@@ -30,12 +30,15 @@ export interface App {
   /** Loads plugins, opens the store, starts probing and listening; resolves with the API's URL. */
   start(): Promise<{ url: string }>;
   stop(): Promise<void>;
+  /** Probe-loop figures, for benchmarks and /healthz; undefined before start. */
+  stats(): SchedulerStats | undefined;
 }
 
 export function buildApp(config: Config, opts: AppOptions = {}): App {
   const logger = opts.logger ?? pino({ level: config.log.level });
   const now = opts.now ?? Date.now;
   let stopFn: (() => Promise<void>) | undefined;
+  let schedulerStats: SchedulerStats | undefined;
 
   async function start(): Promise<{ url: string }> {
     const checkers = createCheckerRegistry(builtinCheckers);
@@ -62,6 +65,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
       now,
       defaults: { ...config.checks, checker: defaultChecker, perTypeConcurrency: config.checks.perTypeConcurrency },
     });
+    schedulerStats = scheduler.stats;
     const log = logger.child({ module: 'health' });
     const unsubscribe = registry.subscribe((e) => {
       if (e.type === 'health-changed') {
@@ -103,6 +107,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
 
   return {
     start,
+    stats: () => schedulerStats,
     async stop() {
       const fn = stopFn;
       stopFn = undefined;

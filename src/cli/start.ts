@@ -27,7 +27,9 @@ export async function startCommand(args: string[]): Promise<number> {
     ...(values.data !== undefined ? { data: values.data } : {}),
   });
   const app = buildApp(config, { baseDir });
-  await app.start();
+  const { url } = await app.start();
+  // One plain line whatever the log level, for people and for scripts waiting on the port.
+  process.stderr.write(`vigil: listening on ${url}\n`);
   await new Promise<void>((resolve) => {
     const onSignal = () => {
       process.off('SIGTERM', onSignal);

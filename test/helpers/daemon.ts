@@ -55,13 +55,13 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
   proc.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d));
   const url = await new Promise<string>((resolveUrl, reject) => {
     const onData = () => {
-      const m = /"address":"([^"]+)"[^\n]*"msg":"vigil started"/.exec(out);
+      const m = /vigil: listening on (\S+)\n/.exec(out);
       if (m) {
-        proc.stdout!.off('data', onData);
+        proc.stderr!.off('data', onData);
         resolveUrl(m[1]!);
       }
     };
-    proc.stdout!.on('data', onData);
+    proc.stderr!.on('data', onData);
     proc.once('exit', (code) => reject(new Error(`vigil exited with ${code} before starting:\n${out}`)));
   });
   const exited = once(proc, 'exit');

@@ -1,0 +1,32 @@
+/** The reference the benchmarks compare against: a bare Node connect-and-destroy loop. */
+import { connect } from 'node:net';
+
+export interface Reference {
+  readonly connects: number;
+  readonly cpuUsPerConnect: number;
+}
+
+/** Opens and resets `total` connections to host:port, `concurrency` at a time; CPU per connect. */
+export async function bareConnectLoop(host: string, port: number, total: number, concurrency = 64): Promise<Reference> {
+  let started = 0;
+  const cpu0 = process.cpuUsage();
+  async function worker(): Promise<void> {
+    while (started < total) {
+      started++;
+      await new Promise<void>((resolve) => {
+        const s = connect({ host, port, autoSelectFamily: false });
+        s.once('connect', () => {
+          s.resetAndDestroy();
+          resolve();
+        });
+        s.once('error', () => {
+          s.destroy();
+          resolve();
+        });
+      });
+    }
+  }
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  const cpu = process.cpuUsage(cpu0);
+  return { connects: total, cpuUsPerConnect: (cpu.user + cpu.system) / total };
+}
