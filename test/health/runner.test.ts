@@ -1,0 +1,281 @@
+import { once } from 'node:events';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as delay } from 'node:timers/promises';
+import { describe, expect, it } from 'vitest';
+import { defineChecker, z, type CheckContext, type CheckOutcome, type Target } from 'vigil';
+import { createCheckerRegistry } from '../../src/health/checker-registry.js';
+import { createResourcePool } from '../../src/health/resources.js';
+import { createRunner, LATE_GRACE_MS, type ProbeRequest } from '../../src/health/runner.js';
+
+const target: Target = { host: '127.0.0.1', port: 9, metadata: {} };
+const TIMEOUT_MS = 100;
+/** How late past its deadline a probe may answer on a busy 2-core machine. */
+const SLACK_MS = 60;
+
+function checkerOf(check: (ctx: CheckContext<object>) => Promise<CheckOutcome>, type = 'fake') {
+  return defineChecker({ type, options: z.strictObject({}), check });
+}
+
+function request(checker: ProbeRequest['checker'], extra: Partial<ProbeRequest> = {}): ProbeRequest {
+  return {
+    checker,
+    target,
+    options: Object.freeze({}),
+    timeoutMs: TIMEOUT_MS,
+    resources: createResourcePool().scope(checker.type),
+    ...extra,
+  };
+}
+
+function deferred<T>() {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+/** Lets every pending promise callback run: one macrotask turn drains the microtask queue. */
+const drain = () => new Promise((r) => setImmediate(r));
+
+describe('runner: deadline', () => {
+  it('answers fail/timeout by the deadline when the checker ignores the signal, and counts it overdue until it settles', async () => {
+    const runner = createRunner();
+    const late = deferred<CheckOutcome>();
+    const checker = checkerOf(() => late.promise);
+
+    const t0 = performance.now();
+    const result = await runner.run(request(checker));
+    const took = performance.now() - t0;
+
+    expect(result).toMatchObject({ type: 'fake', status: 'fail', reason: 'timeout' });
+    expect(result.detail).toContain(`${TIMEOUT_MS} ms`);
+    expect(took).toBeGreaterThanOrEqual(TIMEOUT_MS - 1);
+    expect(took).toBeLessThan(TIMEOUT_MS + SLACK_MS);
+    // Node's timers may fire a fraction of a millisecond early by performance.now(); latency is capped at the budget.
+    expect(result.latencyMs).toBeGreaterThan(TIMEOUT_MS - 1);
+    expect(result.latencyMs).toBeLessThanOrEqual(TIMEOUT_MS);
+    expect(runner.stats).toMatchObject({ overdue: 1, late: 0 });
+
+    await delay(LATE_GRACE_MS + 20); // settles well past the grace period: a checker ignoring its signal
+    late.resolve({ status: 'ok', reason: 'connected' });
+    await drain();
+    expect(runner.stats).toMatchObject({ overdue: 0, late: 1 });
+  });
+
+  it('does not count a checker late when it settles promptly after the abort', async () => {
+    const runner = createRunner();
+    const checker = checkerOf(async ({ signal }) => {
+      await once(signal, 'abort');
+      throw signal.reason;
+    });
+    const result = await runner.run(request(checker));
+    expect(result.reason).toBe('timeout');
+    await drain();
+    expect(runner.stats).toMatchObject({ overdue: 0, late: 0 });
+  });
+
+  it('answers by the deadline even when the checker never settles at all', async () => {
+    const runner = createRunner();
+    const t0 = performance.now();
+    const result = await runner.run(request(checkerOf(() => new Promise(() => {}))));
+    expect(performance.now() - t0).toBeLessThan(TIMEOUT_MS + SLACK_MS);
+    expect(result.reason).toBe('timeout');
+    expect(runner.stats.overdue).toBe(1);
+  });
+
+  it('aborts the signal given to the checker at the deadline, with a TimeoutError', async () => {
+    const runner = createRunner();
+    let seen: AbortSignal | undefined;
+    let abortedAt = 0;
+    const t0 = performance.now();
+    const checker = checkerOf(async ({ signal }) => {
+      seen = signal;
+      expect(signal.aborted).toBe(false);
+      await once(signal, 'abort');
+      abortedAt = performance.now() - t0;
+      throw signal.reason;
+    });
+
+    const result = await runner.run(request(checker));
+
+    expect(seen?.aborted).toBe(true);
+    expect((seen?.reason as Error).name).toBe('TimeoutError');
+    expect(abortedAt).toBeGreaterThanOrEqual(TIMEOUT_MS - 1);
+    // The deadline answer wins over the abort error the checker throws.
+    expect(result).toMatchObject({ status: 'fail', reason: 'timeout', detail: `no answer within ${TIMEOUT_MS} ms` });
+    await drain();
+    expect(runner.stats.overdue).toBe(0);
+  });
+
+  it('clears its timer when the checker answers in time, so nothing fires later', async () => {
+    const runner = createRunner();
+    let signal: AbortSignal | undefined;
+    const result = await runner.run(
+      request(checkerOf(async (ctx) => ((signal = ctx.signal), { status: 'ok', reason: 'connected' })), { timeoutMs: 20 }),
+    );
+    expect(result.status).toBe('ok');
+    await delay(40); // Here the wait *is* the assertion: nothing may happen after the deadline.
+    expect(signal?.aborted).toBe(false);
+    expect(runner.stats).toMatchObject({ overdue: 0, late: 0 });
+  });
+});
+
+describe('runner: error mapping', () => {
+  it('maps a thrown ECONNREFUSED to fail-now refused', async () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' });
+    const result = await createRunner().run(request(checkerOf(() => Promise.reject(refused))));
+    expect(result).toMatchObject({ status: 'fail-now', reason: 'refused', detail: 'connect ECONNREFUSED 127.0.0.1:9' });
+  });
+
+  it('maps a plain thrown error to fail error with its message', async () => {
+    const result = await createRunner().run(
+      request(
+        checkerOf(async () => {
+          throw new Error('something broke');
+        }),
+      ),
+    );
+    expect(result).toMatchObject({ status: 'fail', reason: 'error', detail: 'something broke' });
+  });
+
+  it('maps a synchronous throw from a non-async check to fail error', async () => {
+    const checker = checkerOf(() => {
+      throw new Error('sync throw');
+    });
+    const result = await createRunner().run(request(checker));
+    expect(result).toMatchObject({ status: 'fail', reason: 'error', detail: 'sync throw' });
+  });
+
+  it.each([
+    ['undefined', undefined],
+    ['a string', 'ok'],
+    ['an unknown verdict', { status: 'maybe', reason: 'connected' }],
+    ['no reason', { status: 'ok' }],
+    ['an empty reason', { status: 'ok', reason: '' }],
+  ])('answers fail checker-bug when the checker returns %s', async (_name, garbage) => {
+    const checker = checkerOf(async () => garbage as unknown as CheckOutcome, 'sloppy');
+    const result = await createRunner().run(request(checker));
+    expect(result).toMatchObject({ type: 'sloppy', status: 'fail', reason: 'checker-bug' });
+    expect(result.detail).toContain('sloppy');
+  });
+});
+
+describe('runner: result and context', () => {
+  it('passes the outcome through and adds type, latency and start time', async () => {
+    const before = Date.now();
+    const result = await createRunner().run(
+      request(
+        checkerOf(async () => ({ status: 'ok', reason: 'connected', detail: 'hi', facts: { role: 'primary' } }), 'rich'),
+      ),
+    );
+    expect(result).toMatchObject({ type: 'rich', status: 'ok', reason: 'connected', detail: 'hi', facts: { role: 'primary' } });
+    expect(result.startedAt).toBeGreaterThanOrEqual(before);
+    expect(result.startedAt).toBeLessThanOrEqual(Date.now());
+  });
+
+  it('measures latency: a checker that waits 50 ms on a timer reports about 50 ms', async () => {
+    const checker = checkerOf(async () => {
+      await delay(50);
+      return { status: 'ok', reason: 'connected' };
+    });
+    const result = await createRunner().run(request(checker, { timeoutMs: 1000 }));
+    expect(result.status).toBe('ok');
+    expect(result.latencyMs).toBeGreaterThanOrEqual(45);
+    expect(result.latencyMs).toBeLessThan(1000);
+  });
+
+  it('gives the checker the frozen options, target, budget, deadline and its resource cache', async () => {
+    const fancy = defineChecker({
+      type: 'fancy',
+      options: z.strictObject({ path: z.string().default('/'), limits: z.strictObject({ n: z.number().default(3) }).default({ n: 3 }) }),
+      async check(ctx) {
+        seen = ctx;
+        return { status: 'ok', reason: 'connected' };
+      },
+    });
+    let seen: CheckContext<unknown> | undefined;
+    const registry = createCheckerRegistry([fancy]);
+    const options = registry.parseOptions('fancy', { path: '/health' });
+    const resources = createResourcePool().scope('fancy');
+
+    const before = performance.now();
+    await createRunner().run({ checker: fancy, target, options, timeoutMs: 500, resources });
+    const after = performance.now();
+
+    expect(seen?.options).toBe(options);
+    expect(seen?.options).toEqual({ path: '/health', limits: { n: 3 } });
+    expect(Object.isFrozen(seen?.options)).toBe(true);
+    expect(Object.isFrozen((seen?.options as { limits: object }).limits)).toBe(true);
+    expect(seen?.target).toBe(target);
+    expect(seen?.resources).toBe(resources);
+    expect(seen?.timeoutMs).toBe(500);
+    expect(seen?.deadline).toBeGreaterThanOrEqual(before + 500);
+    expect(seen?.deadline).toBeLessThanOrEqual(after + 500);
+  });
+});
+
+describe('runner: external abort (daemon stopping)', () => {
+  it('abortAll ends every running probe at once with reason aborted and aborts the checkers', async () => {
+    const runner = createRunner();
+    const signals: AbortSignal[] = [];
+    const checker = checkerOf(async ({ signal }) => {
+      signals.push(signal);
+      await once(signal, 'abort');
+      throw signal.reason;
+    });
+    const probes = [1, 2, 3].map(() => runner.run(request(checker, { timeoutMs: 10_000 })));
+    await drain();
+    const t0 = performance.now();
+    runner.abortAll();
+    const results = await Promise.all(probes);
+    expect(performance.now() - t0).toBeLessThan(SLACK_MS);
+    expect(results.map((r) => r.reason)).toEqual(['aborted', 'aborted', 'aborted']);
+    expect(signals.every((s) => s.aborted)).toBe(true);
+  });
+
+  it('ends the probe with reason aborted when the external signal fires, and aborts the checker', async () => {
+    const stop = new AbortController();
+    const started = deferred<AbortSignal>();
+    const checker = checkerOf(async ({ signal }) => {
+      started.resolve(signal);
+      await once(signal, 'abort');
+      throw signal.reason;
+    });
+    const probe = createRunner().run(request(checker, { timeoutMs: 10_000, signal: stop.signal }));
+    const inner = await started.promise;
+
+    const t0 = performance.now();
+    stop.abort(new Error('daemon stopping'));
+    const result = await probe;
+
+    expect(performance.now() - t0).toBeLessThan(SLACK_MS);
+    expect(result).toMatchObject({ status: 'fail', reason: 'aborted' });
+    expect(inner.aborted).toBe(true);
+    expect((inner.reason as Error).message).toBe('daemon stopping');
+  });
+
+  it('answers aborted at once when the external signal is already aborted', async () => {
+    const stop = new AbortController();
+    stop.abort();
+    const result = await createRunner().run(
+      request(checkerOf(() => new Promise(() => {})), { timeoutMs: 10_000, signal: stop.signal }),
+    );
+    expect(result.reason).toBe('aborted');
+  });
+
+  it('removes its listener from the external signal after each probe', async () => {
+    const stop = new AbortController();
+    let added = 0;
+    let removed = 0;
+    const { signal } = stop;
+    const add = signal.addEventListener.bind(signal);
+    const remove = signal.removeEventListener.bind(signal);
+    signal.addEventListener = ((...args: Parameters<typeof add>) => (added++, add(...args))) as typeof add;
+    signal.removeEventListener = ((...args: Parameters<typeof remove>) => (removed++, remove(...args))) as typeof remove;
+
+    const runner = createRunner();
+    const ok = checkerOf(async () => ({ status: 'ok', reason: 'connected' }));
+    for (let i = 0; i < 3; i++) await runner.run(request(ok, { signal }));
+    expect(added).toBe(3);
+    expect(removed).toBe(3);
+  });
+});
