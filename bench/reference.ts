@@ -6,13 +6,16 @@ export interface Reference {
   readonly cpuUsPerConnect: number;
 }
 
-/** Opens and resets `total` connections to host:port, `concurrency` at a time; CPU per connect. */
-export async function bareConnectLoop(host: string, port: number, total: number, concurrency = 64): Promise<Reference> {
+/**
+ * Opens and resets `total` connections, `concurrency` at a time, to the i-th of `targets(i)`;
+ * returns the CPU per connect of this process.
+ */
+export async function bareConnectLoop(targets: (i: number) => { host: string; port: number }, total: number, concurrency = 64): Promise<Reference> {
   let started = 0;
   const cpu0 = process.cpuUsage();
   async function worker(): Promise<void> {
     while (started < total) {
-      started++;
+      const { host, port } = targets(started++);
       await new Promise<void>((resolve) => {
         const s = connect({ host, port, autoSelectFamily: false });
         s.once('connect', () => {

@@ -8,7 +8,7 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -31,6 +31,12 @@ const N = Number(values.instances);
 const SECONDS = Number(values.seconds);
 const mb = (b: number) => (b / 1024 / 1024).toFixed(1);
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
+
+/** CPU seconds a process has used, from /proc (Linux), to show what the targets cost. */
+function procCpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
 
 function ipOf(j: number): string {
   return `127.${1 + (j >> 16)}.${(j >> 8) & 255}.${j & 255}`;
@@ -57,7 +63,8 @@ async function main(): Promise<void> {
     store.close();
     const seedMs = performance.now() - seed0;
 
-    const ref = await bareConnectLoop('127.0.0.1', ports[0]!, 20_000);
+    // The same addresses the instances use, so both pay the same kernel route and socket costs.
+    const ref = await bareConnectLoop((i) => ({ host: ipOf(Math.floor(i / ports.length) % Math.ceil(N / ports.length)), port: ports[i % ports.length]! }), 20_000);
     gc();
     const rssBase = process.memoryUsage().rss;
 
@@ -78,13 +85,15 @@ async function main(): Promise<void> {
     stats.resetLag();
     const probes0 = stats.probes;
     const cpu0 = process.cpuUsage();
+    const targetCpu0 = procCpuSeconds(targets.pid!);
     const w0 = performance.now();
     await new Promise((r) => setTimeout(r, SECONDS * 1000));
     const wallS = (performance.now() - w0) / 1000;
     const cpu = process.cpuUsage(cpu0);
+    const targetCores = (procCpuSeconds(targets.pid!) - targetCpu0) / wallS;
     const probes = stats.probes - probes0;
     gc();
-    const rss = process.memoryUsage().rss;
+    const { rss, heapUsed } = process.memoryUsage();
     const result = {
       instances: N,
       seedSeconds: +(seedMs / 1000).toFixed(1),
@@ -94,12 +103,16 @@ async function main(): Promise<void> {
       lagP50Ms: stats.lagQuantile(0.5),
       lagP99Ms: stats.lagQuantile(0.99),
       skipped: stats.skipped,
+      shed: stats.shed,
+      targetProcessCores: +targetCores.toFixed(2),
       cpuUsPerProbe: +((cpu.user + cpu.system) / probes).toFixed(1),
       cpuCores: +((cpu.user + cpu.system) / 1e6 / wallS).toFixed(2),
       referenceCpuUsPerConnect: +ref.cpuUsPerConnect.toFixed(1),
       rssMB: +mb(rss),
       rssBaseMB: +mb(rssBase),
       rssBytesPerInstance: Math.round((rss - rssBase) / N),
+      heapUsedMB: +mb(heapUsed),
+      outcomes: stats.outcomes(),
     };
     await app.stop();
     process.stdout.write(`${JSON.stringify(result)}\n`);

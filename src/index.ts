@@ -14,4 +14,5 @@ export type {
   Verdict,
 } from './health/contract.js';
 export { classifyError } from './health/classify.js';
+export { targetKey } from './health/resources.js';
 export { ErrorCodes, VigilError, isVigilError, type ErrorCode } from './errors.js';

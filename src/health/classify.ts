@@ -21,7 +21,11 @@ const BY_CODE: Readonly<Record<string, readonly [Verdict, string]>> = {
   EADDRNOTAVAIL: ['fail', 'unreachable'],
   ENOTFOUND: ['fail-now', 'dns'],
   EAI_AGAIN: ['fail', 'dns'],
+  PROTOCOL_SEQUENCE_TIMEOUT: ['fail', 'timeout'],
+  ER_CON_COUNT_ERROR: ['fail', 'overloaded'],
   ER_ACCESS_DENIED_ERROR: ['fail-now', 'auth'],
+  ER_ACCESS_DENIED_NO_PASSWORD_ERROR: ['fail-now', 'auth'],
+  ER_HOST_NOT_PRIVILEGED: ['fail-now', 'auth'],
   ER_DBACCESS_DENIED_ERROR: ['fail-now', 'auth'],
   ER_BAD_DB_ERROR: ['fail-now', 'sql'],
 };

@@ -14,21 +14,28 @@ export interface ProbeRequest {
   readonly options: object;
   readonly timeoutMs: number;
   readonly resources: ResourceCache;
-  /** Aborts the probe early (daemon stopping, instance removed). */
+  /** Aborts this probe early (a one-off caller's cancel). The daemon uses `abortAll` instead. */
   readonly signal?: AbortSignal;
 }
 
 export interface RunnerStats {
   /** Probes answered at their deadline whose checker has not settled yet. */
   readonly overdue: number;
-  /** Probes whose checker settled only after its deadline, since start. */
+  /** Checkers that settled more than LATE_GRACE_MS after their deadline (they ignore the signal). */
   readonly late: number;
 }
 
 export interface Runner {
   run(request: ProbeRequest): Promise<ProbeResult>;
+  /** Ends every running probe at once with reason `aborted` (daemon stopping). */
+  abortAll(reason?: unknown): void;
   readonly stats: RunnerStats;
 }
+
+/** A checker that settles within this long after its deadline is honouring the signal. */
+export const LATE_GRACE_MS = 50;
+
+const ABORTED: CheckOutcome = Object.freeze({ status: 'fail', reason: 'aborted', detail: 'probe cancelled' });
 
 const VERDICTS = new Set(['ok', 'fail', 'fail-now']);
 
@@ -41,15 +48,20 @@ function checkShape(type: string, out: unknown): CheckOutcome {
 export function createRunner(): Runner {
   let overdue = 0;
   let late = 0;
+  // Cancelling through a Set of per-probe callbacks, not one shared AbortSignal: an EventTarget
+  // scans its listeners on every add, which at thousands of concurrent probes dominated the CPU.
+  const running = new Set<(reason: unknown) => void>();
 
   async function run(req: ProbeRequest): Promise<ProbeResult> {
     const { checker, timeoutMs } = req;
     const startedAt = Date.now();
     const started = performance.now();
+    if (req.signal?.aborted) return { ...ABORTED, type: checker.type, latencyMs: 0, startedAt };
     const controller = new AbortController();
     let settled = false;
     let timer: NodeJS.Timeout | undefined;
-    let onStop: (() => void) | undefined;
+    let onStop: ((reason: unknown) => void) | undefined;
+    const onSignal = (): void => onStop?.(req.signal?.reason);
 
     const attempt = (async () => checker.check({
       target: req.target,
@@ -66,24 +78,26 @@ export function createRunner(): Runner {
         resolve({ status: 'fail', reason: 'timeout', detail: `no answer within ${timeoutMs} ms` });
         controller.abort(new DOMException('probe deadline reached', 'TimeoutError'));
       }, timeoutMs);
-      if (req.signal) {
-        onStop = () => {
-          resolve({ status: 'fail', reason: 'aborted', detail: 'probe cancelled' });
-          controller.abort(req.signal?.reason);
-        };
-        if (req.signal.aborted) onStop();
-        else req.signal.addEventListener('abort', onStop, { once: true });
-      }
+      onStop = (reason: unknown) => {
+        resolve(ABORTED);
+        controller.abort(reason);
+      };
+      running.add(onStop);
+      req.signal?.addEventListener('abort', onSignal, { once: true });
     });
 
     const outcome = await Promise.race([attempt.then((o) => ((settled = true), o)), cutoff]);
     clearTimeout(timer);
-    if (onStop) req.signal?.removeEventListener('abort', onStop);
+    if (onStop) {
+      running.delete(onStop);
+      req.signal?.removeEventListener('abort', onSignal);
+    }
     if (!settled) {
       overdue++;
+      const deadline = started + timeoutMs;
       void attempt.finally(() => {
         overdue--;
-        late++;
+        if (performance.now() - deadline > LATE_GRACE_MS) late++;
       });
     }
     const latencyMs = Math.min(performance.now() - started, timeoutMs);
@@ -92,6 +106,9 @@ export function createRunner(): Runner {
 
   return {
     run,
+    abortAll(reason) {
+      for (const stop of [...running]) stop(reason ?? new DOMException('vigil is stopping', 'AbortError'));
+    },
     stats: {
       get overdue() {
         return overdue;

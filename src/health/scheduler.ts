@@ -2,19 +2,20 @@
  * One probe task per persistent instance. Each task has its own timer: a random first delay
  * spreads start-up, then the interval (fast while health is changing, slow while down, or
  * adaptive), with jitter. A task whose previous probe is still running skips and backs off. A
- * global cap and per-type caps bound concurrency. Decisions are the pure functions of
- * schedule.ts and state-machine.ts; this file only owns timers and wiring.
+ * global cap and per-type caps bound concurrency, and when the queue in front of the global cap
+ * is full a due probe is shed (counted) instead of queued, so overload costs lag, not memory.
+ * Decisions are the pure functions of schedule.ts and state-machine.ts; this file owns timers.
  */
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { Registry, RegistryEvent } from '../registry/registry.js';
 import { groupedName, instanceKey, type CheckerConfig, type Instance } from '../registry/model.js';
 import type { CheckerRegistry } from './checker-registry.js';
-import type { ProbeResult, Target } from './contract.js';
+import type { Checker, ProbeResult, ResourceCache, Target } from './contract.js';
 import { createHistogram } from './lag-histogram.js';
 import type { ResourcePool } from './resources.js';
 import type { Runner } from './runner.js';
 import { ADAPTIVE_DEFAULTS, backoffAfterSkip, initialDelay, nextDelay, updateEwma, type IntervalPolicy } from './schedule.js';
-import { applyProbe, expireOverride, type HealthState } from './state-machine.js';
+import { applyProbe, expireOverride, type HealthState, type Thresholds } from './state-machine.js';
 
 export interface CheckDefaults {
   readonly checker: CheckerConfig;
@@ -40,6 +41,19 @@ export interface SchedulerDeps {
   readonly now?: () => number;
 }
 
+/** Everything a probe of one instance needs, resolved once per registry generation. */
+interface Plan {
+  readonly generation: number;
+  readonly cfg: CheckerConfig;
+  readonly policy: IntervalPolicy;
+  readonly thresholds: Thresholds;
+  readonly timeoutMs: number;
+  readonly target: Target;
+  readonly checker: Checker | undefined;
+  readonly resources: ResourceCache;
+  readonly limit: LimitFunction | undefined;
+}
+
 interface Task {
   readonly key: string;
   timer: NodeJS.Timeout | undefined;
@@ -47,14 +61,20 @@ interface Task {
   running: boolean;
   skips: number;
   ewma: number | undefined;
+  plan: Plan | undefined;
 }
 
 export interface SchedulerStats {
   readonly tasks: number;
   readonly probes: number;
+  /** Due probes skipped because the previous probe of the same instance was still running. */
   readonly skipped: number;
+  /** Due probes shed because the global queue was full (the node is overloaded). */
+  readonly shed: number;
   readonly exempt: number;
   readonly running: number;
+  /** Probe outcomes since start, keyed `type status reason`, e.g. `tcp ok connected`. */
+  outcomes(): Record<string, number>;
   lagQuantile(q: number): number;
   resetLag(): void;
 }
@@ -68,6 +88,8 @@ export interface Scheduler {
 /** The switch that turns all active checking off (whitelisting everything at once). */
 export const ACTIVE_CHECKS_SWITCH = 'activeChecks';
 
+const isTransitioning = (s: HealthState): boolean => !s.healthy || s.failStreak > 0;
+
 export function createScheduler(deps: SchedulerDeps): Scheduler {
   const { registry, checkers, runner, resources, defaults } = deps;
   const random = deps.random ?? Math.random;
@@ -75,11 +97,13 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
   const tasks = new Map<string, Task>();
   const global = pLimit(defaults.maxConcurrent);
   const perType = new Map<string, LimitFunction>();
-  const stopping = new AbortController();
   const inflight = new Set<Promise<void>>();
   const lag = createHistogram();
+  const outcomes = new Map<string, number>();
+  let stopped = false;
   let probes = 0;
   let skipped = 0;
+  let shed = 0;
   let exempt = 0;
   let unsubscribe: (() => void) | undefined;
 
@@ -93,16 +117,30 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
 
   const configOf = (inst: Instance): CheckerConfig => registry.resolveChecker(inst) ?? defaults.checker;
 
-  const policyOf = (cfg: CheckerConfig): IntervalPolicy => {
+  function planOf(task: Task, inst: Instance): Plan {
+    const generation = registry.generation;
+    if (task.plan?.generation === generation) return task.plan;
+    const cfg = configOf(inst);
     const adaptive = defaults.adaptive ? ADAPTIVE_DEFAULTS[cfg.type as keyof typeof ADAPTIVE_DEFAULTS] : undefined;
-    return {
-      intervalMs: cfg.intervalMs ?? defaults.intervalMs,
-      fastIntervalMs: cfg.fastIntervalMs ?? defaults.fastIntervalMs,
-      downIntervalMs: cfg.downIntervalMs ?? defaults.downIntervalMs,
-      jitter: defaults.jitter,
-      ...(adaptive ? { adaptive } : {}),
+    task.plan = {
+      generation,
+      cfg,
+      policy: {
+        intervalMs: cfg.intervalMs ?? defaults.intervalMs,
+        fastIntervalMs: cfg.fastIntervalMs ?? defaults.fastIntervalMs,
+        downIntervalMs: cfg.downIntervalMs ?? defaults.downIntervalMs,
+        jitter: defaults.jitter,
+        ...(adaptive ? { adaptive } : {}),
+      },
+      thresholds: { rise: cfg.rise ?? defaults.rise, fall: cfg.fall ?? defaults.fall },
+      timeoutMs: cfg.timeoutMs ?? defaults.timeoutMs,
+      target: { host: inst.ip, port: cfg.port ?? inst.port, service: groupedName(inst), cluster: inst.cluster, metadata: inst.metadata },
+      checker: checkers.has(cfg.type) ? checkers.get(cfg.type) : undefined,
+      resources: resources.scope(cfg.type),
+      limit: limiterFor(cfg.type),
     };
-  };
+    return task.plan;
+  }
 
   function schedule(task: Task, delayMs: number): void {
     clearTimeout(task.timer);
@@ -111,12 +149,12 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
   }
 
   function add(key: string): void {
-    if (tasks.has(key) || stopping.signal.aborted) return;
-    const rec = registry.get(key);
+    if (tasks.has(key) || stopped) return;
+    const rec = registry.peek(key);
     if (!rec || rec.instance.ephemeral) return;
-    const task: Task = { key, timer: undefined, dueAt: 0, running: false, skips: 0, ewma: undefined };
+    const task: Task = { key, timer: undefined, dueAt: 0, running: false, skips: 0, ewma: undefined, plan: undefined };
     tasks.set(key, task);
-    schedule(task, initialDelay(policyOf(configOf(rec.instance)), random));
+    schedule(task, initialDelay(planOf(task, rec.instance).policy, random));
   }
 
   function remove(key: string, inst?: Instance): void {
@@ -129,13 +167,13 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
 
   /** True when the instance is not to be probed now: switch off, whitelisted or overridden. */
   function isExempt(inst: Instance, health: HealthState, at: number): boolean {
-    if (registry.getSwitch(ACTIVE_CHECKS_SWITCH) === false) return true;
     if (health.override) return true;
+    if (registry.getSwitch(ACTIVE_CHECKS_SWITCH) === false) return true;
     return registry.whitelistMatcher(at).match(inst) !== undefined;
   }
 
   function tick(task: Task): void {
-    const rec = registry.get(task.key);
+    const rec = registry.peek(task.key);
     if (!rec || rec.instance.ephemeral) return remove(task.key);
     const at = now();
     let health = rec.health;
@@ -144,87 +182,62 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
       registry.setHealth(task.key, expired.state, expired.change);
       health = expired.state;
     }
-    const cfg = configOf(rec.instance);
-    const policy = policyOf(cfg);
-    const delay = nextDelay(policy, health, random, task.ewma);
+    const plan = planOf(task, rec.instance);
+    const delay = nextDelay(plan.policy, health, random, task.ewma);
     if (task.running) {
       task.skips++;
       skipped++;
-      return schedule(task, backoffAfterSkip(delay, task.skips, policy.downIntervalMs * 4));
+      return schedule(task, backoffAfterSkip(delay, task.skips, plan.policy.downIntervalMs * 4));
     }
     task.skips = 0;
     if (isExempt(rec.instance, health, at)) {
       exempt++;
       return schedule(task, delay);
     }
+    if (global.pendingCount >= defaults.maxConcurrent) {
+      shed++;
+      return schedule(task, delay);
+    }
     const dueAt = task.dueAt;
     schedule(task, delay);
     task.running = true;
-    const run = (): Promise<void> => probe(task, rec.instance, cfg, dueAt);
-    const typeLimit = limiterFor(cfg.type);
-    const p = global(() => (typeLimit ? typeLimit(run) : run())).finally(() => {
+    const run = (): Promise<void> => probe(task, plan, dueAt);
+    const p = global(() => (plan.limit ? plan.limit(run) : run())).finally(() => {
       task.running = false;
       inflight.delete(p);
     });
     inflight.add(p);
   }
 
-  async function probe(task: Task, inst: Instance, cfg: CheckerConfig, dueAt: number): Promise<void> {
-    if (stopping.signal.aborted || tasks.get(task.key) !== task) return;
-    lag.record(now() - dueAt);
+  async function probe(task: Task, plan: Plan, dueAt: number): Promise<void> {
+    if (stopped || tasks.get(task.key) !== task) return;
+    const startedAt = now();
+    lag.record(startedAt - dueAt);
     probes++;
-    const target: Target = {
-      host: inst.ip,
-      port: cfg.port ?? inst.port,
-      service: groupedName(inst),
-      cluster: inst.cluster,
-      metadata: inst.metadata,
-    };
-    let result: ProbeResult;
-    if (!checkers.has(cfg.type)) {
-      result = { status: 'fail', reason: 'checker-unavailable', detail: `checker type "${cfg.type}" is not loaded`, type: cfg.type, latencyMs: 0, startedAt: now() };
-    } else {
-      result = await runner.run({
-        checker: checkers.get(cfg.type),
-        target,
-        options: cfg.options,
-        timeoutMs: cfg.timeoutMs ?? defaults.timeoutMs,
-        resources: resources.scope(cfg.type),
-        signal: stopping.signal,
-      });
-    }
+    const result: ProbeResult = plan.checker
+      ? await runner.run({ checker: plan.checker, target: plan.target, options: plan.cfg.options, timeoutMs: plan.timeoutMs, resources: plan.resources })
+      : { status: 'fail', reason: 'checker-unavailable', detail: `checker type "${plan.cfg.type}" is not loaded`, type: plan.cfg.type, latencyMs: 0, startedAt };
     if (result.reason === 'aborted' || tasks.get(task.key) !== task) return;
-    const policy = policyOf(cfg);
-    if (policy.adaptive) task.ewma = updateEwma(task.ewma, result.latencyMs, policy.adaptive);
-    const current = registry.get(task.key);
-    if (!current) return;
-    const before = current.health;
-    const { state, change } = applyProbe(before, result.status, result.reason, now(), {
-      rise: cfg.rise ?? defaults.rise,
-      fall: cfg.fall ?? defaults.fall,
-    });
+    const outcomeKey = `${result.type} ${result.status} ${result.reason}`;
+    outcomes.set(outcomeKey, (outcomes.get(outcomeKey) ?? 0) + 1);
+    if (plan.policy.adaptive) task.ewma = updateEwma(task.ewma, result.latencyMs, plan.policy.adaptive);
+    const before = registry.peek(task.key)?.health;
+    if (!before) return;
+    const { state, change } = applyProbe(before, result.status, result.reason, now(), plan.thresholds);
     if (change) registry.setHealth(task.key, state, change, result);
     else registry.recordProbe(task.key, result, state);
     // Entering or leaving a transition changes the interval: re-plan from now.
-    const phase = (s: HealthState) => (s.healthy ? s.failStreak > 0 : s.okStreak > 0) || !s.healthy;
-    if (change || phase(before) !== phase(state)) schedule(task, nextDelay(policy, state, random, task.ewma));
+    if (change || isTransitioning(before) !== isTransitioning(state) || state.okStreak === 1) {
+      schedule(task, nextDelay(plan.policy, state, random, task.ewma));
+    }
   }
 
   function onEvent(e: RegistryEvent): void {
-    switch (e.type) {
-      case 'instance-registered':
-        if (!e.record.instance.ephemeral) add(e.key);
-        break;
-      case 'instance-updated':
-        if (e.record.instance.ephemeral) remove(e.key, e.previous);
-        else add(e.key);
-        break;
-      case 'instance-deregistered':
-        remove(e.key, e.instance);
-        break;
-      default:
-        break;
-    }
+    if (e.type === 'instance-registered' && !e.record.instance.ephemeral) add(e.key);
+    else if (e.type === 'instance-updated') {
+      if (e.record.instance.ephemeral) remove(e.key, e.previous);
+      else add(e.key);
+    } else if (e.type === 'instance-deregistered') remove(e.key, e.instance);
   }
 
   return {
@@ -234,10 +247,11 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
     },
     async stop() {
       unsubscribe?.();
-      stopping.abort(new DOMException('vigil is stopping', 'AbortError'));
+      stopped = true;
+      runner.abortAll();
       for (const t of tasks.values()) clearTimeout(t.timer);
       tasks.clear();
-      // Queued probes see the abort and return at once, so every in-flight promise settles.
+      // Queued probes see `stopped` and return at once, so every in-flight promise settles.
       await Promise.allSettled([...inflight]);
       await resources.closeAll();
     },
@@ -251,12 +265,16 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
       get skipped() {
         return skipped;
       },
+      get shed() {
+        return shed;
+      },
       get exempt() {
         return exempt;
       },
       get running() {
         return inflight.size;
       },
+      outcomes: () => Object.fromEntries(outcomes),
       lagQuantile: (q) => lag.quantile(q),
       resetLag: () => lag.reset(),
     },

@@ -83,6 +83,8 @@ export function createMatcher(entries: readonly WhitelistEntry[], now: number): 
     } else scan.push(i);
   });
   const prefixList = [...prefixes].map((p) => p.split('/').map(Number) as [4 | 6, number]);
+  // The usual case in the probe loop: nothing is whitelisted, so nothing needs parsing.
+  if (byKey.size === 0 && scan.length === 0) return { validUntil, match: () => undefined };
   return {
     validUntil,
     match(inst) {

@@ -26,7 +26,20 @@ export type RegistryEvent =
   | { readonly type: 'health-changed'; readonly key: string; readonly record: InstanceRecord; readonly change: HealthChange }
   | { readonly type: 'checker-config-changed'; readonly key: string; readonly scope: CheckerScope; readonly config: CheckerConfig | null }
   | { readonly type: 'whitelist-changed'; readonly entry: WhitelistEntry; readonly removed: boolean }
-  | { readonly type: 'switch-changed'; readonly name: string; readonly value: unknown };
+  | { readonly type: 'switch-changed'; readonly name: string; readonly value: unknown }
+  | BeatProtectionEvent;
+
+/**
+ * The beat module protecting ephemeral instances: self-preservation engaged, released, or released
+ * because it held too long (`exhausted`), or a stall of vigil itself was compensated. Changes no state.
+ */
+export interface BeatProtectionEvent {
+  readonly type: 'beat-protection';
+  readonly what: 'engaged' | 'released' | 'exhausted' | 'stall-compensated';
+  readonly reason: string;
+  readonly at: number;
+  readonly detail: Readonly<Record<string, number>>;
+}
 
 export type Listener = (event: RegistryEvent) => void;
 
@@ -40,6 +53,10 @@ export interface Registry {
   register(instance: Instance): { created: boolean; record: InstanceRecord };
   deregister(id: InstanceId): Instance | undefined;
   get(key: string): InstanceRecord | undefined;
+  /** The live record without copying it (hot paths); its fields change as the registry does. */
+  peek(key: string): InstanceRecord | undefined;
+  /** Bumped whenever an instance or a checker config changes, so caches of resolved configs can tell. */
+  readonly generation: number;
   find(id: InstanceId): InstanceRecord | undefined;
   list(filter?: Partial<ServiceId> & { cluster?: string }): InstanceRecord[];
   /** Keys of the instances of one service, for hot paths. */
@@ -62,6 +79,8 @@ export interface Registry {
   setSwitch(name: string, value: unknown): void;
   getSwitch(name: string): unknown;
   subscribe(listener: Listener): () => void;
+  /** Passes an event that changes no registry state to the listeners (the beat module's protection). */
+  announce(event: BeatProtectionEvent): void;
 }
 
 export interface RegistryDeps {
@@ -83,6 +102,7 @@ export function createRegistry(deps: RegistryDeps): Registry {
   const switches = new Map<string, unknown>();
   const listeners = new Set<Listener>();
   let matcher: WhitelistMatcher | undefined;
+  let generation = 0;
 
   const emit = (event: RegistryEvent): void => {
     for (const l of listeners) l(event);
@@ -129,6 +149,7 @@ export function createRegistry(deps: RegistryDeps): Registry {
         if (!merged.ephemeral) store.putInstance(key, merged, { health: existing.health });
         else if (!previous.ephemeral) store.deleteInstance(key);
         existing.instance = merged;
+        generation++;
         const record = snapshot(existing);
         emit({ type: 'instance-updated', key, record, previous });
         return { created: false, record };
@@ -154,6 +175,10 @@ export function createRegistry(deps: RegistryDeps): Registry {
     get(key) {
       const r = records.get(key);
       return r && snapshot(r);
+    },
+    peek: (key) => records.get(key),
+    get generation() {
+      return generation;
     },
     find: (id) => registry.get(instanceKey(id)),
     list(filter = {}) {
@@ -214,6 +239,7 @@ export function createRegistry(deps: RegistryDeps): Registry {
         store.deleteCheckerConfig(key);
         checkerCfgs.delete(key);
       }
+      generation++;
       emit({ type: 'checker-config-changed', key, scope, config });
     },
     checkerConfigs: () => [...checkerCfgs].map(([key, v]) => ({ key, ...v })),
@@ -254,6 +280,7 @@ export function createRegistry(deps: RegistryDeps): Registry {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
+    announce: emit,
   };
   return registry;
 }
