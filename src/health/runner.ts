@@ -52,56 +52,62 @@ export function createRunner(): Runner {
   // scans its listeners on every add, which at thousands of concurrent probes dominated the CPU.
   const running = new Set<(reason: unknown) => void>();
 
-  async function run(req: ProbeRequest): Promise<ProbeResult> {
+  function run(req: ProbeRequest): Promise<ProbeResult> {
     const { checker, timeoutMs } = req;
     const startedAt = Date.now();
     const started = performance.now();
-    if (req.signal?.aborted) return { ...ABORTED, type: checker.type, latencyMs: 0, startedAt };
+    if (req.signal?.aborted) return Promise.resolve({ ...ABORTED, type: checker.type, latencyMs: 0, startedAt });
     const controller = new AbortController();
-    let settled = false;
-    let timer: NodeJS.Timeout | undefined;
-    let onStop: ((reason: unknown) => void) | undefined;
-    const onSignal = (): void => onStop?.(req.signal?.reason);
+    const deadline = started + timeoutMs;
 
-    const attempt = (async () => checker.check({
-      target: req.target,
-      options: req.options,
-      signal: controller.signal,
-      timeoutMs,
-      deadline: started + timeoutMs,
-      resources: req.resources,
-    }))().then((out) => checkShape(checker.type, out), classifyError);
-
-    const cutoff = new Promise<CheckOutcome>((resolve) => {
-      // Resolve before aborting so the deadline answer wins over the checker's abort error.
-      timer = setTimeout(() => {
-        resolve({ status: 'fail', reason: 'timeout', detail: `no answer within ${timeoutMs} ms` });
-        controller.abort(new DOMException('probe deadline reached', 'TimeoutError'));
-      }, timeoutMs);
-      onStop = (reason: unknown) => {
-        resolve(ABORTED);
-        controller.abort(reason);
+    // One promise, settled once, by whichever comes first: the checker, the deadline or a stop.
+    // (Fewer promise layers than a race: this is the probe loop's hottest path.)
+    return new Promise<ProbeResult>((resolve) => {
+      let answered = false;
+      let checkerSettled = false;
+      const answer = (outcome: CheckOutcome): void => {
+        if (answered) return;
+        answered = true;
+        if (!checkerSettled) overdue++; // answered at the deadline or a stop; the checker runs on
+        clearTimeout(timer);
+        running.delete(stop);
+        req.signal?.removeEventListener('abort', onSignal);
+        const latencyMs = Math.min(performance.now() - started, timeoutMs);
+        resolve({ ...outcome, type: checker.type, latencyMs: Math.round(latencyMs * 1000) / 1000, startedAt });
       };
-      running.add(onStop);
+      // Abort first so the checker hears it before anyone hears our answer; the answer still wins
+      // over the checker's abort error, which can only reach settle() in a later microtask.
+      const stop = (reason: unknown): void => {
+        controller.abort(reason);
+        answer(ABORTED);
+      };
+      const onSignal = (): void => stop(req.signal?.reason);
+      const timer = setTimeout(() => {
+        controller.abort(new DOMException('probe deadline reached', 'TimeoutError'));
+        answer({ status: 'fail', reason: 'timeout', detail: `no answer within ${timeoutMs} ms` });
+      }, timeoutMs);
+      running.add(stop);
       req.signal?.addEventListener('abort', onSignal, { once: true });
-    });
 
-    const outcome = await Promise.race([attempt.then((o) => ((settled = true), o)), cutoff]);
-    clearTimeout(timer);
-    if (onStop) {
-      running.delete(onStop);
-      req.signal?.removeEventListener('abort', onSignal);
-    }
-    if (!settled) {
-      overdue++;
-      const deadline = started + timeoutMs;
-      void attempt.finally(() => {
+      const settle = (outcome: CheckOutcome): void => {
+        checkerSettled = true;
+        if (!answered) return answer(outcome);
         overdue--;
         if (performance.now() - deadline > LATE_GRACE_MS) late++;
-      });
-    }
-    const latencyMs = Math.min(performance.now() - started, timeoutMs);
-    return { ...outcome, type: checker.type, latencyMs: Math.round(latencyMs * 1000) / 1000, startedAt };
+      };
+      let attempt: Promise<unknown>;
+      try {
+        attempt = Promise.resolve(
+          checker.check({ target: req.target, options: req.options, signal: controller.signal, timeoutMs, deadline, resources: req.resources }),
+        );
+      } catch (err) {
+        attempt = Promise.reject(err);
+      }
+      attempt.then(
+        (out) => settle(checkShape(checker.type, out)),
+        (err: unknown) => settle(classifyError(err)),
+      );
+    });
   }
 
   return {

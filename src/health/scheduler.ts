@@ -8,7 +8,7 @@
  */
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { Registry, RegistryEvent } from '../registry/registry.js';
-import { groupedName, instanceKey, type CheckerConfig, type Instance } from '../registry/model.js';
+import { groupedName, type CheckerConfig, type Instance } from '../registry/model.js';
 import type { CheckerRegistry } from './checker-registry.js';
 import type { Checker, ProbeResult, ResourceCache, Target } from './contract.js';
 import { createHistogram } from './lag-histogram.js';
@@ -97,7 +97,10 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
   const tasks = new Map<string, Task>();
   const global = pLimit(defaults.maxConcurrent);
   const perType = new Map<string, LimitFunction>();
-  const inflight = new Set<Promise<void>>();
+  let inflight = 0;
+  let drained: (() => void) | undefined;
+  // Policies and thresholds depend only on the config: share them between tasks.
+  const shared = new WeakMap<CheckerConfig, Pick<Plan, 'policy' | 'thresholds' | 'timeoutMs'>>();
   const lag = createHistogram();
   const outcomes = new Map<string, number>();
   let stopped = false;
@@ -121,19 +124,26 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
     const generation = registry.generation;
     if (task.plan?.generation === generation) return task.plan;
     const cfg = configOf(inst);
-    const adaptive = defaults.adaptive ? ADAPTIVE_DEFAULTS[cfg.type as keyof typeof ADAPTIVE_DEFAULTS] : undefined;
+    let common = shared.get(cfg);
+    if (!common) {
+      const adaptive = defaults.adaptive ? ADAPTIVE_DEFAULTS[cfg.type as keyof typeof ADAPTIVE_DEFAULTS] : undefined;
+      common = {
+        policy: {
+          intervalMs: cfg.intervalMs ?? defaults.intervalMs,
+          fastIntervalMs: cfg.fastIntervalMs ?? defaults.fastIntervalMs,
+          downIntervalMs: cfg.downIntervalMs ?? defaults.downIntervalMs,
+          jitter: defaults.jitter,
+          ...(adaptive ? { adaptive } : {}),
+        },
+        thresholds: { rise: cfg.rise ?? defaults.rise, fall: cfg.fall ?? defaults.fall },
+        timeoutMs: cfg.timeoutMs ?? defaults.timeoutMs,
+      };
+      shared.set(cfg, common);
+    }
     task.plan = {
       generation,
       cfg,
-      policy: {
-        intervalMs: cfg.intervalMs ?? defaults.intervalMs,
-        fastIntervalMs: cfg.fastIntervalMs ?? defaults.fastIntervalMs,
-        downIntervalMs: cfg.downIntervalMs ?? defaults.downIntervalMs,
-        jitter: defaults.jitter,
-        ...(adaptive ? { adaptive } : {}),
-      },
-      thresholds: { rise: cfg.rise ?? defaults.rise, fall: cfg.fall ?? defaults.fall },
-      timeoutMs: cfg.timeoutMs ?? defaults.timeoutMs,
+      ...common,
       target: { host: inst.ip, port: cfg.port ?? inst.port, service: groupedName(inst), cluster: inst.cluster, metadata: inst.metadata },
       checker: checkers.has(cfg.type) ? checkers.get(cfg.type) : undefined,
       resources: resources.scope(cfg.type),
@@ -201,16 +211,28 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
     const dueAt = task.dueAt;
     schedule(task, delay);
     task.running = true;
-    const run = (): Promise<void> => probe(task, plan, dueAt);
-    const p = global(() => (plan.limit ? plan.limit(run) : run())).finally(() => {
-      task.running = false;
-      inflight.delete(p);
-    });
-    inflight.add(p);
+    inflight++;
+    void global(() => (plan.limit ? plan.limit(probe, task, plan, dueAt) : probe(task, plan, dueAt)));
+  }
+
+  function done(task: Task): void {
+    task.running = false;
+    if (--inflight === 0) drained?.();
   }
 
   async function probe(task: Task, plan: Plan, dueAt: number): Promise<void> {
-    if (stopped || tasks.get(task.key) !== task) return;
+    try {
+      if (!stopped && tasks.get(task.key) === task) await probeOnce(task, plan, dueAt);
+    } catch (err) {
+      // A bug here must not become an unhandled rejection that takes the daemon down.
+      const key = `internal-error ${(err as Error)?.message ?? String(err)}`;
+      outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
+    } finally {
+      done(task);
+    }
+  }
+
+  async function probeOnce(task: Task, plan: Plan, dueAt: number): Promise<void> {
     const startedAt = now();
     lag.record(startedAt - dueAt);
     probes++;
@@ -243,7 +265,7 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
   return {
     start() {
       unsubscribe = registry.subscribe(onEvent);
-      for (const rec of registry.list()) if (!rec.instance.ephemeral) add(instanceKey(rec.instance));
+      for (const key of registry.keys()) add(key);
     },
     async stop() {
       unsubscribe?.();
@@ -251,8 +273,8 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
       runner.abortAll();
       for (const t of tasks.values()) clearTimeout(t.timer);
       tasks.clear();
-      // Queued probes see `stopped` and return at once, so every in-flight promise settles.
-      await Promise.allSettled([...inflight]);
+      // Queued probes see `stopped` and return at once, so every in-flight probe ends.
+      if (inflight > 0) await new Promise<void>((resolve) => (drained = resolve));
       await resources.closeAll();
     },
     stats: {
@@ -272,7 +294,7 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
         return exempt;
       },
       get running() {
-        return inflight.size;
+        return inflight;
       },
       outcomes: () => Object.fromEntries(outcomes),
       lagQuantile: (q) => lag.quantile(q),
