@@ -24,7 +24,7 @@ const serviceSel = {
 const portish = z.union([portSchema, z.string().regex(/^\d+$/).transform(Number).pipe(portSchema)]);
 const instanceSel = z.object({ ...serviceSel, service: nameSchema, cluster: nameSchema.default(DEFAULT_CLUSTER), ip: ipSchema, port: portish });
 const listQuery = z.object({ namespace: nameSchema.optional(), group: nameSchema.optional(), service: nameSchema.optional(), cluster: nameSchema.optional() });
-const checkerBody = z.strictObject({ ...serviceSel, cluster: nameSchema.optional(), checker: z.unknown().nullable() });
+const checkerBody = z.strictObject({ ...serviceSel, service: nameSchema, cluster: nameSchema.optional(), checker: z.unknown().nullable() });
 const overrideBody = z.strictObject({
   ...serviceSel,
   service: nameSchema,
@@ -99,7 +99,7 @@ export function registerNativeRoutes(app: FastifyInstance, deps: NativeDeps, che
 
   app.put('/v1/checker-configs', async (req) => {
     const body = parseOrThrow(checkerBody, req.body ?? {});
-    const scope = stripUndef({ namespace: body.namespace, group: body.group, service: parseOrThrow(nameSchema, (req.body as { service?: unknown }).service, 'service'), cluster: body.cluster });
+    const scope = stripUndef({ namespace: body.namespace, group: body.group, service: body.service, cluster: body.cluster });
     const config = body.checker === null ? null : parseCheckerConfig(checkers, body.checker);
     registry.setCheckerConfig(scope, config);
     return { scope, checker: config && checkerView(checkers, config) };

@@ -82,7 +82,7 @@ export async function checkCommand(args: string[], io: CliIO = processIO()): Pro
     }
     const registry = await loadCheckers(cli.plugin);
     const checker = registry.get(cli.type);
-    const options = registry.parseOptions(cli.type, optionsFromPairs(cli.option));
+    const options = registry.parseOptions(cli.type, optionsFromPairs(cli.option, registry.describe(cli.type)));
     const target = parseTarget(cli.target);
     const timeoutMs = parseTimeout(cli.timeout);
 

@@ -10,7 +10,7 @@ const USAGE = `usage: vigil <command> [options]
 commands:
   start     run the daemon            vigil start [--config FILE] [--host H] [--port N] [--data DIR]
   status    show services and health  vigil status [--url URL] [--json]
-  check     one-off probe             vigil check <type> <host:port> [--option k=v ...] [--timeout MS] [--json]
+  check     one-off probe             vigil check <type> <host:port> [--option k=v ...] [--timeout MS] [--plugin SPEC ...] [--json]
   checkers  list loaded probe types   vigil checkers [--json] [--plugin SPEC ...]
 `;
 

@@ -15,6 +15,9 @@ const BY_CODE: Readonly<Record<string, readonly [Verdict, string]>> = {
   ECONNRESET: ['fail', 'reset'],
   EPIPE: ['fail', 'reset'],
   UND_ERR_SOCKET: ['fail', 'reset'],
+  // The client was closed or destroyed under the request (e.g. a cached client evicted meanwhile).
+  UND_ERR_CLOSED: ['fail', 'reset'],
+  UND_ERR_DESTROYED: ['fail', 'reset'],
   PROTOCOL_CONNECTION_LOST: ['fail', 'reset'],
   EHOSTUNREACH: ['fail', 'unreachable'],
   ENETUNREACH: ['fail', 'unreachable'],
@@ -50,7 +53,14 @@ export function classifyError(err: unknown): CheckOutcome {
     if (known) return { status: known[0], reason: known[1], detail };
     if (TLS_CODES.test(code)) return { status: 'fail-now', reason: 'tls', detail };
     if (code.startsWith('ER_')) return { status: 'fail-now', reason: 'sql', detail };
+    if (code.startsWith('HPE_')) return { status: 'fail', reason: 'protocol', detail };
+  } else if ((err as { fatal?: unknown })?.fatal === true) {
+    // mysql2 marks errors that kill the connection `fatal`; some (a closed connection) carry no code.
+    return { status: 'fail', reason: 'reset', detail };
   }
+  // The answer is not valid HTTP (HPE_* above is llhttp's code; undici 7 leaves it unset, so its
+  // class name is what is stable). `fail`, not `fail-now`: a garbled response may be a one-off.
+  if (name === 'HTTPParserError') return { status: 'fail', reason: 'protocol', detail };
   if (name === 'TimeoutError' || name === 'AbortError') return { status: 'fail', reason: 'timeout', detail };
   return { status: 'fail', reason: 'error', detail };
 }

@@ -26,8 +26,12 @@ export interface Target {
 export interface ResourceCache {
   /** The resource under `key`, created on first use. `key` must start with `host:port`. */
   use<T>(key: string, create: () => T, dispose: (resource: T) => void | Promise<void>): T;
-  /** Closes and forgets the resource under `key` (call it when the resource failed). */
-  evict(key: string): Promise<void>;
+  /**
+   * Closes and forgets the resource under `key` (call it when the resource failed). With
+   * `resource`, only if that very resource is still the one cached: another probe may have
+   * evicted it and cached a fresh one meanwhile, which must not be closed.
+   */
+  evict(key: string, resource?: unknown): Promise<void>;
 }
 
 export interface CheckContext<O> {

@@ -65,7 +65,11 @@ export function createResourcePool(now: () => number = Date.now): ResourcePool {
           entry.lastUsed = now();
           return entry.resource as T;
         },
-        evict: (key) => close(`${type}|${key}`),
+        async evict(key: string, resource?: unknown): Promise<void> {
+          const fullKey = `${type}|${key}`;
+          if (resource !== undefined && entries.get(fullKey)?.resource !== resource) return;
+          await close(fullKey);
+        },
       };
     },
     sweepIdle(idleMs) {

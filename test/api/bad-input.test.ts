@@ -64,6 +64,13 @@ describe('bad registrations', () => {
     expect((await api(url, 'GET', '/v1/whitelist')).body.entries).toEqual([]);
   });
 
+  it('refuses a service checker config with an unknown option, naming the field, and stores nothing', async () => {
+    const res = await api(url, 'PUT', '/v1/checker-configs', { service: 'orders-db', checker: { type: 'http', options: { verb: 'GET' } } });
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ code: 'VIGIL_ERR_CHECKER_OPTION_INVALID', field: 'checker.options.verb' });
+    expect((await api(url, 'GET', '/v1/checker-configs')).body.checkerConfigs).toEqual([]);
+  });
+
   it('answers 404 with VIGIL_ERR_NOT_FOUND when deregistering an unknown instance', async () => {
     const res = await api(url, 'DELETE', '/v1/instances?service=nope&ip=127.0.0.1&port=1');
     expect(res.status).toBe(404);

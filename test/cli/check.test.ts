@@ -131,6 +131,28 @@ describe('vigil check (in process)', () => {
     expect(notPair.stderr).toMatch(/^VIGIL_ERR_CHECKER_OPTION_INVALID:/);
   });
 
+  it('keeps the text of a string option as given, JSON-decoding it only in double quotes', async () => {
+    const digits = await check('tcp', `127.0.0.1:${port}`, '-o', 'send=123', '--json');
+    expect(digits.code).toBe(0);
+    expect(JSON.parse(digits.stdout)).toMatchObject({ options: { send: '123' } });
+    const literal = await check('tcp', `127.0.0.1:${port}`, '-o', 'send=PING\\r\\n', '--json');
+    expect(JSON.parse(literal.stdout)).toMatchObject({ options: { send: 'PING\\r\\n' } });
+    const quoted = await check('tcp', `127.0.0.1:${port}`, '-o', 'send="PING\\r\\n"', '--json');
+    expect(JSON.parse(quoted.stdout)).toMatchObject({ options: { send: 'PING\r\n' } });
+    // A number option is still typed from JSON.
+    const typed = await check('tcp', `127.0.0.1:${port}`, '-o', 'maxReadBytes=100', '--json');
+    expect(JSON.parse(typed.stdout)).toMatchObject({ options: { maxReadBytes: 100 } });
+  });
+
+  it('exits 2 with VIGIL_ERR_CHECKER_OPTION_INVALID for a key that would reach Object.prototype', async () => {
+    for (const pair of ['__proto__.polluted=1', 'constructor.prototype.polluted=1']) {
+      const run = await check('tcp', `127.0.0.1:${port}`, '-o', pair);
+      expect(run.code).toBe(2);
+      expect(run.stderr).toMatch(/^VIGIL_ERR_CHECKER_OPTION_INVALID: option "/);
+    }
+    expect(Object.prototype).not.toHaveProperty('polluted');
+  });
+
   it.each([
     ['no port', '127.0.0.1'],
     ['a port out of range', '127.0.0.1:70000'],
@@ -264,6 +286,12 @@ describe('vigil check (built CLI)', () => {
     const run = await cli('check', 'tcp', `127.0.0.1:${port}`);
     expect(run).toMatchObject({ code: 0, stderr: '' });
     expect(run.stdout.trimEnd()).toMatch(LINE);
+  });
+
+  it('lists --plugin on the check line of the top-level usage', async () => {
+    const run = await cli('--help');
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^ {2}check .*vigil check <type> <host:port> .*--plugin SPEC/m);
   });
 
   it('exits 1 with refused against a closed port', async () => {

@@ -141,6 +141,91 @@ describe('checker registry: parseOptions', () => {
     expect(thrown(() => optionsFromPairs(['path'])).code).toBe('VIGIL_ERR_CHECKER_OPTION_INVALID');
   });
 
+  it('keeps numeric-looking text as a string for an option that takes only strings', () => {
+    const schema = registry.describe('web');
+    expect(optionsFromPairs(['token=123', 'path=1e3'], schema)).toEqual({ token: '123', path: '1e3' });
+    expect(registry.parseOptions('web', optionsFromPairs(['token=123'], schema))).toMatchObject({ token: '123' });
+    // Options that are not strings are still typed from JSON.
+    expect(optionsFromPairs(['keepAlive=false', 'expectStatus=[200,204]', 'tls.verify=false'], schema)).toEqual({
+      keepAlive: false,
+      expectStatus: [200, 204],
+      tls: { verify: false },
+    });
+  });
+
+  it('takes backslashes literally in a plain string, and JSON-decodes a value in double quotes', () => {
+    const schema = registry.describe('web');
+    expect(optionsFromPairs(['path=PING\\r\\n'], schema)).toEqual({ path: 'PING\\r\\n' });
+    expect(optionsFromPairs(['path="PING\\r\\n"'], schema)).toEqual({ path: 'PING\r\n' });
+    expect(optionsFromPairs(['path="true"', 'token="'], schema)).toEqual({ path: 'true', token: '"' });
+    // Quoted but not valid JSON: the text as given.
+    expect(optionsFromPairs(['path="a\\q"'], schema)).toEqual({ path: '"a\\q"' });
+  });
+
+  it('decides string-only per key, through nesting, unions and enums', () => {
+    const schema = z.toJSONSchema(
+      z.strictObject({
+        mode: z.enum(['1', '2']),
+        name: z.union([z.string().min(1), z.literal('auto')]),
+        either: z.union([z.number(), z.string()]),
+        maybe: z.string().nullable(),
+        flag: z.boolean(),
+        tls: z.strictObject({ ca: z.string(), verify: z.boolean() }),
+      }),
+      { io: 'input' },
+    );
+    const pairs = ['mode=1', 'name=42', 'either=42', 'maybe=null', 'flag=yes', 'tls.ca=007', 'tls.verify=true'];
+    expect(optionsFromPairs(pairs, schema)).toEqual({
+      mode: '1',
+      name: '42',
+      either: 42,
+      maybe: null,
+      flag: 'yes',
+      tls: { ca: '007', verify: true },
+    });
+  });
+
+  it('types every JSON value when no schema is given, and keys the schema does not know', () => {
+    expect(optionsFromPairs(['token=123', 'n=1e3', 's=abc'])).toEqual({ token: 123, n: 1000, s: 'abc' });
+    expect(optionsFromPairs(['unknown=5', 'hasOwnProperty=5'], registry.describe('web'))).toEqual({
+      unknown: 5,
+      hasOwnProperty: 5,
+    });
+  });
+
+  it.each([
+    ['__proto__.polluted=1', '__proto__.polluted'],
+    ['constructor.prototype.polluted=1', 'constructor.prototype.polluted'],
+    ['tls.__proto__.polluted=1', 'tls.__proto__.polluted'],
+    ['__proto__={"polluted":1}', '__proto__'],
+    ['prototype=1', 'prototype'],
+    ['a..b=1', 'a..b'],
+    ['.a=1', '.a'],
+    ['a.=1', 'a.'],
+  ])('refuses the key of %s with VIGIL_ERR_CHECKER_OPTION_INVALID naming it', (pair, key) => {
+    const err = thrown(() => optionsFromPairs([pair]));
+    expect(err.code).toBe('VIGIL_ERR_CHECKER_OPTION_INVALID');
+    expect(err.message).toContain(`"${key}"`);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(Object.prototype).not.toHaveProperty('polluted');
+  });
+
+  it('refuses a dotted key under an option already set to a value', () => {
+    for (const pairs of [['send=1', 'send.x=2'], ['send=abc', 'send.x=2'], ['send=[1]', 'send.0=2'], ['send=null', 'send.x=2']]) {
+      const err = thrown(() => optionsFromPairs(pairs));
+      expect(err.code).toBe('VIGIL_ERR_CHECKER_OPTION_INVALID');
+      expect(err.message).toContain('"send.');
+    }
+    // The value already set may be a secret: the message must not echo it.
+    expect(thrown(() => optionsFromPairs(['token=s3cret', 'token.x=1'])).message).not.toContain('s3cret');
+  });
+
+  it('nests dotted keys into an object given as JSON, and the last of a repeated key wins', () => {
+    expect(optionsFromPairs(['tls={"verify":false}', 'tls.ca=x'])).toEqual({ tls: { verify: false, ca: 'x' } });
+    expect(optionsFromPairs(['path=/a', 'path=/b'])).toEqual({ path: '/b' });
+    expect(optionsFromPairs(['toString.x=1'])).toEqual({ toString: { x: 1 } });
+  });
+
   it('redacts secret options for output', () => {
     const options = registry.parseOptions('web', { token: 's3cret' });
     expect(redactOptions(web, options)).toMatchObject({ token: '***', path: '/' });

@@ -71,6 +71,39 @@ describe('resource pool: use and evict', () => {
     await pool.scope('http').evict('127.0.0.1:80');
     expect(closed).toBe(true);
   });
+
+  it('evict(key, resource) leaves a resource that replaced the given one since', async () => {
+    const pool = createResourcePool();
+    const cache = pool.scope('mysql');
+    const c = conns();
+    // Probe A took `stale`; probe B evicted it and cached `fresh`; A now fails and evicts its own.
+    const stale = cache.use('127.0.0.1:3306', c.create('stale'), c.dispose);
+    await cache.evict('127.0.0.1:3306');
+    const fresh = cache.use('127.0.0.1:3306', c.create('fresh'), c.dispose);
+    await cache.evict('127.0.0.1:3306', stale);
+    expect(fresh.closed).toBe(false);
+    expect(cache.use('127.0.0.1:3306', c.create('never'), c.dispose)).toBe(fresh);
+    expect(c.made.map((m) => m.key)).toEqual(['stale', 'fresh']);
+  });
+
+  it('evict(key, resource) closes the resource when it is still the one cached', async () => {
+    const pool = createResourcePool();
+    const cache = pool.scope('mysql');
+    const c = conns();
+    const conn = cache.use('127.0.0.1:3306', c.create('a'), c.dispose);
+    await cache.evict('127.0.0.1:3306', conn);
+    expect(conn.closed).toBe(true);
+    expect(pool.size).toBe(0);
+  });
+
+  it('evict(key, resource) of an empty key does nothing and does not dispose the resource', async () => {
+    const pool = createResourcePool();
+    const c = conns();
+    const orphan = c.create('orphan')();
+    await pool.scope('mysql').evict('127.0.0.1:3306', orphan);
+    expect(orphan.closed).toBe(false);
+    expect(pool.size).toBe(0);
+  });
 });
 
 describe('resource pool: sweepIdle with an injected clock', () => {
