@@ -220,7 +220,7 @@ export default defineChecker({
     } catch (err) {
       // After a socket error the next probe starts from a new client. An abort is no fault of the
       // client (undici already dropped the socket of the aborted request), so it stays.
-      if (keepAlive && !ctx.signal.aborted) await ctx.resources.evict(key);
+      if (keepAlive && !ctx.signal.aborted) await ctx.resources.evict(key, main);
       return classifyError(err);
     } finally {
       await Promise.all(owned.map(destroyClient));

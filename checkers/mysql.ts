@@ -212,10 +212,10 @@ export default defineChecker({
       link = ctx.resources.use(key, open, disposeLink);
     }
     const current = link;
-    // Evict only our own link: `use` with a factory returning it inserts it when the key is empty.
+    // Evict only our own link: another probe may already have replaced it.
     const drop = async () => {
       current.close();
-      if (ctx.resources.use(key, () => current, disposeLink) === current) await ctx.resources.evict(key);
+      await ctx.resources.evict(key, current);
     };
     try {
       // mysql2 has no AbortSignal: abortable() settles the probe at once on abort, and the catch
