@@ -25,6 +25,7 @@ const { values } = parseArgs({
     instances: { type: 'string', default: '10000' },
     seconds: { type: 'string', default: '20' },
     ports: { type: 'string', default: '20' },
+    concurrency: { type: 'string', default: '1024' },
   },
 });
 const N = Number(values.instances);
@@ -72,7 +73,7 @@ async function main(): Promise<void> {
       api: { port: 0 },
       store: { dataDir },
       log: { level: 'warn' },
-      checks: { intervalMs: 5000, timeoutMs: 2000, jitter: 0.1, maxConcurrent: 4096 },
+      checks: { intervalMs: 5000, timeoutMs: 2000, jitter: 0.1, maxConcurrent: Number(values.concurrency) },
     });
     const app = buildApp(config, { logger: pino({ level: 'warn' }) });
     const t0 = performance.now();
@@ -93,7 +94,7 @@ async function main(): Promise<void> {
     const targetCores = (procCpuSeconds(targets.pid!) - targetCpu0) / wallS;
     const probes = stats.probes - probes0;
     gc();
-    const { rss, heapUsed } = process.memoryUsage();
+    const { rss, heapUsed, heapTotal, external } = process.memoryUsage();
     const result = {
       instances: N,
       seedSeconds: +(seedMs / 1000).toFixed(1),
@@ -112,6 +113,8 @@ async function main(): Promise<void> {
       rssBaseMB: +mb(rssBase),
       rssBytesPerInstance: Math.round((rss - rssBase) / N),
       heapUsedMB: +mb(heapUsed),
+      heapTotalMB: +mb(heapTotal),
+      externalMB: +mb(external),
       outcomes: stats.outcomes(),
     };
     await app.stop();

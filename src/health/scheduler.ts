@@ -1,10 +1,10 @@
 /**
- * One probe task per persistent instance. Each task has its own timer: a random first delay
- * spreads start-up, then the interval (fast while health is changing, slow while down, or
+ * One probe task per persistent instance, filed on a timing wheel: a random first delay spreads
+ * start-up, then the interval (fast while health is changing, slow while down, or
  * adaptive), with jitter. A task whose previous probe is still running skips and backs off. A
  * global cap and per-type caps bound concurrency, and when the queue in front of the global cap
  * is full a due probe is shed (counted) instead of queued, so overload costs lag, not memory.
- * Decisions are the pure functions of schedule.ts and state-machine.ts; this file owns timers.
+ * Decisions are the pure functions of schedule.ts and state-machine.ts; this file owns the wiring.
  */
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { Registry, RegistryEvent } from '../registry/registry.js';
@@ -16,6 +16,10 @@ import type { ResourcePool } from './resources.js';
 import type { Runner } from './runner.js';
 import { ADAPTIVE_DEFAULTS, backoffAfterSkip, initialDelay, nextDelay, updateEwma, type IntervalPolicy } from './schedule.js';
 import { applyProbe, expireOverride, type HealthState, type Thresholds } from './state-machine.js';
+import { createTimingWheel, type WheelEntry } from './timing-wheel.js';
+
+/** Granularity of the probe timers: due probes are started in batches every this many ms. */
+export const WHEEL_SLOT_MS = 10;
 
 export interface CheckDefaults {
   readonly checker: CheckerConfig;
@@ -54,9 +58,8 @@ interface Plan {
   readonly limit: LimitFunction | undefined;
 }
 
-interface Task {
+interface Task extends WheelEntry {
   readonly key: string;
-  timer: NodeJS.Timeout | undefined;
   dueAt: number;
   running: boolean;
   skips: number;
@@ -95,6 +98,8 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
   const random = deps.random ?? Math.random;
   const now = deps.now ?? Date.now;
   const tasks = new Map<string, Task>();
+  const wheel = createTimingWheel<Task>(WHEEL_SLOT_MS, now());
+  let pump: NodeJS.Timeout | undefined;
   const global = pLimit(defaults.maxConcurrent);
   const perType = new Map<string, LimitFunction>();
   let inflight = 0;
@@ -153,16 +158,15 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
   }
 
   function schedule(task: Task, delayMs: number): void {
-    clearTimeout(task.timer);
     task.dueAt = now() + delayMs;
-    task.timer = setTimeout(tick, delayMs, task);
+    wheel.add(task, task.dueAt);
   }
 
   function add(key: string): void {
     if (tasks.has(key) || stopped) return;
     const rec = registry.peek(key);
     if (!rec || rec.instance.ephemeral) return;
-    const task: Task = { key, timer: undefined, dueAt: 0, running: false, skips: 0, ewma: undefined, plan: undefined };
+    const task: Task = { key, slot: -1, dueAt: 0, running: false, skips: 0, ewma: undefined, plan: undefined };
     tasks.set(key, task);
     schedule(task, initialDelay(planOf(task, rec.instance).policy, random));
   }
@@ -170,7 +174,7 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
   function remove(key: string, inst?: Instance): void {
     const task = tasks.get(key);
     if (!task) return;
-    clearTimeout(task.timer);
+    wheel.cancel(task);
     tasks.delete(key);
     if (inst) void resources.releaseTarget(inst.ip, configOf(inst).port ?? inst.port);
   }
@@ -265,13 +269,17 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
   return {
     start() {
       unsubscribe = registry.subscribe(onEvent);
+      pump = setInterval(() => {
+        for (const task of wheel.due(now())) tick(task);
+      }, WHEEL_SLOT_MS);
       for (const key of registry.keys()) add(key);
     },
     async stop() {
       unsubscribe?.();
       stopped = true;
       runner.abortAll();
-      for (const t of tasks.values()) clearTimeout(t.timer);
+      clearInterval(pump);
+      for (const t of tasks.values()) wheel.cancel(t);
       tasks.clear();
       // Queued probes see `stopped` and return at once, so every in-flight probe ends.
       if (inflight > 0) await new Promise<void>((resolve) => (drained = resolve));
