@@ -7,6 +7,8 @@ import pino, { type Logger } from 'pino';
 import { builtinCheckers } from '../checkers/index.js';
 import { registerNativeRoutes } from './api/native.js';
 import { createServer } from './api/server.js';
+import { createBeatModule } from './beat/beat-module.js';
+import { registerBeatRoutes } from './beat/routes.js';
 import type { Config } from './config/schema.js';
 import { createCheckerRegistry } from './health/checker-registry.js';
 import { loadPlugins } from './health/plugin-loader.js';
@@ -15,6 +17,7 @@ import { createRunner } from './health/runner.js';
 import { ACTIVE_CHECKS_SWITCH, createScheduler, type SchedulerStats } from './health/scheduler.js';
 import { isExpired } from './health/whitelist.js';
 import type { CheckerConfig } from './registry/model.js';
+import { createNacos } from './nacos/index.js';
 import { createRegistry } from './registry/registry.js';
 import { openSqliteStore } from './registry/sqlite-store.js';
 import { parseCheckerConfig } from './registry/validate.js';
@@ -83,6 +86,10 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
 
     const server = createServer(config.api.token ? { logger, token: config.api.token } : { logger });
     registerNativeRoutes(server, { registry, checkers, defaultChecker, now, scheduler, limits: config.registry }, checkers);
+    const beats = createBeatModule({ registry, config: config.beat, logger: logger.child({ module: 'beat' }), now });
+    const nacos = createNacos({ registry, checkers, beats, config: config.nacos, limits: config.registry, logger: logger.child({ module: 'nacos' }), now });
+    registerBeatRoutes(server, beats);
+    nacos.register(server);
     scheduler.start();
     let address: string;
     try {
@@ -92,11 +99,15 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
       store.close();
       throw err;
     }
+    beats.start();
+    await nacos.start(config.api.host);
     logger.info({ address, instances: registry.size, dataDir: config.store.dataDir }, 'vigil started');
 
     stopFn = async () => {
       for (const j of jobs) await j.stop();
       unsubscribe();
+      beats.stop();
+      await nacos.stop();
       await scheduler.stop();
       await server.close();
       store.close();

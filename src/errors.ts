@@ -14,6 +14,8 @@ export const ErrorCodes = {
   VIGIL_ERR_REQUEST_INVALID: 'a request field is missing or invalid',
   VIGIL_ERR_REQUEST_BODY: 'the request body is not valid JSON',
   VIGIL_ERR_NOT_FOUND: 'the addressed resource does not exist',
+  VIGIL_ERR_CONFLICT: 'the request conflicts with what exists (a service that exists or still has instances, an instance registered with the other ephemeral flag)',
+  VIGIL_ERR_NOT_IMPLEMENTED: 'the path or method is not implemented (Nacos APIs vigil does not serve)',
   VIGIL_ERR_UNAUTHORIZED: 'a write was sent without the configured API token',
   VIGIL_ERR_STORE: 'the store failed to read or write',
   VIGIL_ERR_INTERNAL: 'an unexpected error (a bug); the log has the details',

@@ -48,6 +48,46 @@ export const configSchema = z.strictObject({
       maxMetadataBytes: z.number().int().positive().default(4096),
     })
     .prefault({}),
+  beat: z
+    .strictObject({
+      clientBeatIntervalMs: ms.default(5000),
+      heartbeatTimeoutMs: ms.default(15000),
+      deleteTimeoutMs: ms.default(30000),
+      sweepIntervalMs: ms.default(1000),
+      stallToleranceMs: z.number().int().min(0).default(250),
+      lightBeatEnabled: z.boolean().default(true),
+      expireInstance: z.boolean().default(true),
+      selfPreservation: z
+        .strictObject({
+          enabled: z.boolean().default(true),
+          minInstances: z.number().int().min(1).default(10),
+          maxExpireFraction: z.number().min(0).max(1).default(0.25),
+          renewalThreshold: z.number().min(0).max(1).default(0.85),
+          windowMs: ms.default(15000),
+          maxHoldMs: z.number().int().min(0).default(600000),
+        })
+        .prefault({}),
+    })
+    .prefault({})
+    .refine((c) => c.clientBeatIntervalMs < c.heartbeatTimeoutMs, { message: 'must be shorter than beat.heartbeatTimeoutMs', path: ['clientBeatIntervalMs'] })
+    .refine((c) => c.heartbeatTimeoutMs <= c.deleteTimeoutMs, { message: 'must not exceed beat.deleteTimeoutMs', path: ['heartbeatTimeoutMs'] })
+    .refine((c) => c.sweepIntervalMs <= c.heartbeatTimeoutMs, { message: 'must not exceed beat.heartbeatTimeoutMs', path: ['sweepIntervalMs'] }),
+  nacos: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      cacheMillis: ms.default(10000),
+      push: z
+        .strictObject({
+          enabled: z.boolean().default(true),
+          subscriberTtlMs: ms.default(30000),
+          ackTimeoutMs: ms.default(1000),
+          retries: z.number().int().min(0).max(10).default(1),
+          maxSubscribers: z.number().int().positive().default(10000),
+          delayMs: z.number().int().min(0).default(20),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -1,0 +1,31 @@
+/**
+ * Native routes of the beat module: `GET /v1/beat/status` (expiry, stalls, self-preservation) and
+ * `PUT /v1/beat`, a beat for an ephemeral instance registered through the native API (Nacos
+ * clients beat through `/nacos/v1/ns/instance/beat`).
+ */
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { VigilError } from '../errors.js';
+import { DEFAULT_CLUSTER, DEFAULT_GROUP, DEFAULT_NAMESPACE, instanceKey } from '../registry/model.js';
+import { ipSchema, nameSchema, parseOrThrow, portSchema } from '../registry/validate.js';
+import type { BeatModule } from './beat-module.js';
+
+const beatBody = z.strictObject({
+  namespace: nameSchema.default(DEFAULT_NAMESPACE),
+  group: nameSchema.default(DEFAULT_GROUP),
+  service: nameSchema,
+  cluster: nameSchema.default(DEFAULT_CLUSTER),
+  ip: ipSchema,
+  port: portSchema,
+});
+
+export function registerBeatRoutes(app: FastifyInstance, beats: BeatModule): void {
+  app.get('/v1/beat/status', async () => beats.status());
+
+  app.put('/v1/beat', async (req) => {
+    const id = parseOrThrow(beatBody, req.body ?? {});
+    const key = instanceKey(id);
+    if (!beats.beat(key)) throw new VigilError('VIGIL_ERR_NOT_FOUND', `no ephemeral instance ${key}; register it first`, 'instance');
+    return { clientBeatIntervalMs: beats.intervalFor(key) };
+  });
+}

@@ -1,0 +1,115 @@
+/**
+ * The Nacos v1 naming API under `/nacos/v1/ns/`, in its own fastify scope so that its errors are
+ * answered the Nacos way: a text body naming the parameter with 400, 404 for a missing instance or
+ * service, 501 for any path vigil does not serve. `x-vigil-error-code` carries the stable code.
+ */
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import type { BeatModule } from '../beat/beat-module.js';
+import { VigilError, type ErrorCode } from '../errors.js';
+import type { CheckerRegistry } from '../health/checker-registry.js';
+import type { Registry } from '../registry/registry.js';
+import type { ValidationLimits } from '../registry/validate.js';
+import { renderList, type NacosConfig, type NacosContext } from './context.js';
+import { createInterner } from './instances.js';
+import { createPush, type Push } from './push.js';
+import { registerBeatRoute } from './routes/beat.js';
+import { registerClusterRoute } from './routes/cluster.js';
+import { registerInstanceRoutes } from './routes/instance.js';
+import { registerOperatorRoutes } from './routes/operator.js';
+import { registerServiceRoutes } from './routes/service.js';
+import { createServiceStore } from './service-store.js';
+import { createSubscribers } from './subscribers.js';
+
+export const NACOS_BASE = '/nacos/v1/ns';
+
+export interface NacosDeps {
+  readonly registry: Registry;
+  readonly checkers: CheckerRegistry;
+  readonly beats: BeatModule;
+  readonly config: NacosConfig;
+  readonly limits: ValidationLimits;
+  readonly logger: Logger;
+  readonly now?: () => number;
+}
+
+export interface Nacos {
+  /** Adds the routes to the server (before it listens). */
+  register(app: FastifyInstance): void;
+  /** Starts UDP push next to the API's `host`. */
+  start(host: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const STATUS: Partial<Record<ErrorCode, number>> = { VIGIL_ERR_NOT_FOUND: 404, VIGIL_ERR_NOT_IMPLEMENTED: 501, VIGIL_ERR_STORE: 503 };
+
+function text(reply: FastifyReply, status: number, code: string, body: string): FastifyReply {
+  return reply.code(status).header('x-vigil-error-code', code).type('text/plain; charset=utf-8').send(body);
+}
+
+export function createNacos(deps: NacosDeps): Nacos {
+  const now = deps.now ?? Date.now;
+  const subscribers = createSubscribers(deps.config.push.subscriberTtlMs, deps.config.push.maxSubscribers);
+  const beats = deps.beats;
+  const push: Push | undefined = deps.config.push.enabled
+    ? createPush({
+        registry: deps.registry,
+        subscribers,
+        config: deps.config.push,
+        render: (sub) => JSON.stringify(renderList(context, sub.service, sub.request)),
+        logger: deps.logger,
+        now,
+      })
+    : undefined;
+  const context: NacosContext = {
+    registry: deps.registry,
+    checkers: deps.checkers,
+    beats,
+    services: createServiceStore(deps.registry),
+    subscribers,
+    push,
+    instances: { limits: deps.limits, interner: createInterner(), beatDefaults: () => beats.defaults() },
+    config: deps.config,
+    now,
+    logger: deps.logger,
+    counters: { reregistered: 0, unknownBeats: 0 },
+  };
+  let pruneTimer: NodeJS.Timeout | undefined;
+
+  function onError(err: FastifyError | VigilError, req: FastifyRequest, reply: FastifyReply): FastifyReply {
+    if (err instanceof VigilError) return text(reply, STATUS[err.code] ?? 400, err.code, err.message);
+    const status = (err as FastifyError).statusCode;
+    if (status !== undefined && status >= 400 && status < 500) return text(reply, status, 'VIGIL_ERR_REQUEST_INVALID', `caused: ${err.message}`);
+    req.log.error({ err }, 'nacos request failed');
+    return text(reply, 500, 'VIGIL_ERR_INTERNAL', 'caused: internal error');
+  }
+
+  return {
+    register(app) {
+      if (!deps.config.enabled) return;
+      void app.register(async (scope) => {
+        scope.setErrorHandler(onError);
+        registerInstanceRoutes(scope, context, NACOS_BASE);
+        registerBeatRoute(scope, context, NACOS_BASE);
+        registerServiceRoutes(scope, context, NACOS_BASE);
+        registerClusterRoute(scope, context, NACOS_BASE);
+        registerOperatorRoutes(scope, context, NACOS_BASE);
+        const unknown = async (req: FastifyRequest): Promise<never> => {
+          throw new VigilError('VIGIL_ERR_NOT_IMPLEMENTED', `${req.method} ${req.url.split('?')[0]} is not implemented by vigil`, 'path');
+        };
+        scope.all('/nacos', unknown);
+        scope.all('/nacos/*', unknown);
+      });
+    },
+    async start(host) {
+      if (!deps.config.enabled || !push) return;
+      await push.start(host);
+      pruneTimer = setInterval(() => subscribers.prune(now()), deps.config.push.subscriberTtlMs);
+      pruneTimer.unref();
+    },
+    async stop() {
+      clearInterval(pruneTimer);
+      await push?.stop();
+    },
+  };
+}

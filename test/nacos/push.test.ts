@@ -1,0 +1,139 @@
+/**
+ * UDP push with a raw loopback UDP subscriber: where packets go, what they hold, acks, resends,
+ * gzip and subscription expiry.
+ */
+import { createSocket, type Socket } from 'node:dgram';
+import { once } from 'node:events';
+import http from 'node:http';
+import { gunzipSync } from 'node:zlib';
+import { afterEach, describe, expect, it } from 'vitest';
+import { nacos, startVigil, until, type Vigil } from './helpers.js';
+
+let vigil: Vigil | undefined;
+const sockets: Socket[] = [];
+
+afterEach(async () => {
+  for (const s of sockets.splice(0)) s.close();
+  await vigil?.stop();
+  vigil = undefined;
+});
+
+interface Received {
+  readonly packet: Buffer;
+  readonly json: { type: string; data: string; lastRefTime: number };
+  readonly from: { address: string; port: number };
+}
+
+async function udp(address: string, port = 0): Promise<{ socket: Socket; port: number; got: Received[] }> {
+  const socket = createSocket('udp4');
+  sockets.push(socket);
+  const got: Received[] = [];
+  socket.on('message', (packet, from) => {
+    const text = (packet[0] === 0x1f && packet[1] === 0x8b ? gunzipSync(packet) : packet).toString();
+    got.push({ packet, json: JSON.parse(text), from });
+  });
+  socket.bind(port, address);
+  await once(socket, 'listening');
+  return { socket, port: socket.address().port, got };
+}
+
+/** instance/list sent from a chosen loopback address, as a subscriber on another host would. */
+function listFrom(localAddress: string, url: string, query: Record<string, string | number>): Promise<any> {
+  const u = new URL('/nacos/v1/ns/instance/list', url);
+  for (const [k, v] of Object.entries(query)) u.searchParams.set(k, String(v));
+  return new Promise((resolve, reject) => {
+    http
+      .get(u, { localAddress, agent: false }, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (d: string) => (body += d));
+        res.on('end', () => resolve(JSON.parse(body)));
+      })
+      .on('error', reject);
+  });
+}
+
+const register = (url: string, port: number, metadata = '{}') =>
+  nacos(url, 'POST', '/instance', { serviceName: 'DEFAULT_GROUP@@push', ip: '127.0.0.1', port, metadata });
+
+describe('udp push', () => {
+  it('pushes to the address the list request came from, never to the clientIP parameter', async () => {
+    vigil = await startVigil();
+    const real = await udp('127.0.0.3');
+    const decoy = await udp('127.0.0.2', real.port);
+    await listFrom('127.0.0.3', vigil.url, { serviceName: 'DEFAULT_GROUP@@push', clusters: 'DEFAULT', udpPort: real.port, clientIP: '127.0.0.2' });
+    await register(vigil.url, 7001);
+    await until(() => real.got.length > 0, 3000, 10);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(decoy.got).toHaveLength(0);
+    const { json } = real.got[0]!;
+    expect(json.type).toBe('dom');
+    expect(typeof json.lastRefTime).toBe('number');
+    const data = JSON.parse(json.data);
+    // name and clusters echo the subscriber's own request, or the npm client would drop the push.
+    expect(data).toMatchObject({ name: 'DEFAULT_GROUP@@push', clusters: 'DEFAULT', hosts: [{ ip: '127.0.0.1', port: 7001, healthy: true }] });
+  });
+
+  it('stops resending once acknowledged; resends an unacknowledged packet `retries` times, then gives up', async () => {
+    vigil = await startVigil({ nacos: { push: { ackTimeoutMs: 200, retries: 2 } } });
+    const acking = await udp('127.0.0.1');
+    const silent = await udp('127.0.0.1');
+    acking.socket.on('message', (packet, from) => {
+      const { lastRefTime } = JSON.parse(packet.toString());
+      acking.socket.send(JSON.stringify({ type: 'push-ack', lastRefTime, data: '' }), from.port, from.address);
+    });
+    for (const sub of [acking, silent]) await nacos(vigil.url, 'GET', '/instance/list', { serviceName: 'DEFAULT_GROUP@@push', udpPort: sub.port });
+    await register(vigil.url, 7002);
+    await until(() => silent.got.length >= 3, 3000, 10);
+    await new Promise((r) => setTimeout(r, 600));
+    expect(acking.got).toHaveLength(1);
+    expect(silent.got).toHaveLength(3);
+    expect(new Set(silent.got.map((g) => g.json.lastRefTime)).size).toBe(1);
+    const push = (await nacos(vigil.url, 'GET', '/operator/metrics')).json.push;
+    expect(push).toMatchObject({ acked: 1, failed: 1, pending: 0 });
+  });
+
+  it('ignores an ack from anyone but the subscriber the packet went to', async () => {
+    vigil = await startVigil({ nacos: { push: { ackTimeoutMs: 300, retries: 1 } } });
+    const sub = await udp('127.0.0.1');
+    const forger = await udp('127.0.0.1');
+    sub.socket.on('message', (packet, from) => {
+      const { lastRefTime } = JSON.parse(packet.toString());
+      forger.socket.send(JSON.stringify({ type: 'push-ack', lastRefTime, data: '' }), from.port, from.address);
+    });
+    await nacos(vigil.url, 'GET', '/instance/list', { serviceName: 'DEFAULT_GROUP@@push', udpPort: sub.port });
+    await register(vigil.url, 7003);
+    await until(() => sub.got.length >= 2, 3000, 10);
+    expect((await nacos(vigil.url, 'GET', '/operator/metrics')).json.push.acked).toBe(0);
+  });
+
+  it('gzips a packet of 1 KiB or more', async () => {
+    vigil = await startVigil();
+    const sub = await udp('127.0.0.1');
+    await nacos(vigil.url, 'GET', '/instance/list', { serviceName: 'DEFAULT_GROUP@@push', udpPort: sub.port });
+    await register(vigil.url, 7004, JSON.stringify({ note: 'x'.repeat(1500) }));
+    await until(() => sub.got.length > 0, 3000, 10);
+    expect([...sub.got[0]!.packet.subarray(0, 2)]).toEqual([0x1f, 0x8b]);
+    expect(JSON.parse(sub.got[0]!.json.data).hosts[0].metadata.note).toHaveLength(1500);
+  });
+
+  it('coalesces a burst of changes to one service into one packet', async () => {
+    vigil = await startVigil({ nacos: { push: { delayMs: 300 } } });
+    const sub = await udp('127.0.0.1');
+    await nacos(vigil.url, 'GET', '/instance/list', { serviceName: 'DEFAULT_GROUP@@push', udpPort: sub.port });
+    await Promise.all([7010, 7011, 7012, 7013].map((p) => register(vigil!.url, p)));
+    await until(() => sub.got.length > 0, 3000, 10);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(sub.got).toHaveLength(1);
+    expect(JSON.parse(sub.got[0]!.json.data).hosts).toHaveLength(4);
+  });
+
+  it('stops pushing to a subscriber that stopped polling', async () => {
+    vigil = await startVigil({ nacos: { push: { subscriberTtlMs: 300 } } });
+    const sub = await udp('127.0.0.1');
+    await nacos(vigil.url, 'GET', '/instance/list', { serviceName: 'DEFAULT_GROUP@@push', udpPort: sub.port });
+    await new Promise((r) => setTimeout(r, 500));
+    await register(vigil.url, 7020);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(sub.got).toHaveLength(0);
+  });
+});
