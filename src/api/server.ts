@@ -2,7 +2,7 @@
  * The HTTP server: fastify with the native routes under /v1, the Nacos routes under /nacos, and
  * one error handler that turns VigilErrors into `{ code, message, field }` with a 4xx status.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyError } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyError } from 'fastify';
 import formbody from '@fastify/formbody';
 import type { Logger } from 'pino';
 import { VigilError, type ErrorCode } from '../errors.js';
@@ -21,7 +21,7 @@ export interface ServerOptions {
 export function createServer(opts: ServerOptions): FastifyInstance {
   const app = Fastify({
     loggerInstance: opts.logger as FastifyBaseLogger,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
     // Keep-alive connections from beating clients stay open between beats.
     keepAliveTimeout: 65_000,

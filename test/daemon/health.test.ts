@@ -1,7 +1,8 @@
 import { createServer, type Server } from 'node:net';
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, removeDir, startDaemon, tempDir, waitFor, type Daemon } from '../helpers/daemon.js';
+import { execFileSync } from 'node:child_process';
+import { api, CLI, removeDir, startDaemon, tempDir, waitFor, type Daemon } from '../helpers/daemon.js';
 import { startHttpTarget, type TargetProcess } from '../helpers/target-process.js';
 
 const FALL = 3;
@@ -130,10 +131,19 @@ describe('a daemon probing real targets', () => {
     }
   });
 
+  it('vigil status prints every instance with its health as a table', async () => {
+    const out = execFileSync(process.execPath, [CLI, 'status', '--url', daemon.url], { encoding: 'utf8' });
+    const lines = out.trim().split('\n');
+    expect(lines[0]).toMatch(/^SERVICE\s+CLUSTER\s+INSTANCE\s+KIND\s+HEALTH/);
+    expect(lines).toHaveLength(5);
+    expect(out).toMatch(/DEFAULT_GROUP@@db-tcp\s+DEFAULT\s+127\.0\.0\.1:\d+\s+persistent\s+DOWN/);
+    expect(out).toMatch(/DEFAULT_GROUP@@maint .*whitelist: deploy in progress/);
+  });
+
   it('deletes nothing: every instance is still registered after failures and after a restart', async () => {
     const before = (await api(daemon.url, 'GET', '/v1/instances')).body.instances.length;
     expect(before).toBe(4);
-    await daemon.stop();
+    expect(await daemon.stop()).toBe(0); // SIGTERM: probes aborted, store closed, clean exit
     daemon = await startDaemon({ dataDir, config });
     const after = await api(daemon.url, 'GET', '/v1/instances');
     expect(after.body.instances.length).toBe(before);
