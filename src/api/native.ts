@@ -9,7 +9,7 @@ import { setOverride } from '../health/state-machine.js';
 import { validateEntry } from '../health/whitelist.js';
 import { DEFAULT_CLUSTER, DEFAULT_GROUP, DEFAULT_NAMESPACE, instanceKey } from '../registry/model.js';
 import type { Registry } from '../registry/registry.js';
-import { ipSchema, nameSchema, parseCheckerConfig, parseInstance, parseOrThrow, portSchema, type ValidationLimits } from '../registry/validate.js';
+import { instanceIdShape, nameSchema, parseCheckerConfig, parseInstance, parseOrThrow, portSchema, type ValidationLimits } from '../registry/validate.js';
 import { checkerView, instanceView, type ViewDeps } from './views.js';
 
 export interface NativeDeps extends ViewDeps {
@@ -22,15 +22,11 @@ const serviceSel = {
   group: nameSchema.default(DEFAULT_GROUP),
 };
 const portish = z.union([portSchema, z.string().regex(/^\d+$/).transform(Number).pipe(portSchema)]);
-const instanceSel = z.object({ ...serviceSel, service: nameSchema, cluster: nameSchema.default(DEFAULT_CLUSTER), ip: ipSchema, port: portish });
+const instanceSel = z.object({ ...instanceIdShape, port: portish });
 const listQuery = z.object({ namespace: nameSchema.optional(), group: nameSchema.optional(), service: nameSchema.optional(), cluster: nameSchema.optional() });
 const checkerBody = z.strictObject({ ...serviceSel, service: nameSchema, cluster: nameSchema.optional(), checker: z.unknown().nullable() });
 const overrideBody = z.strictObject({
-  ...serviceSel,
-  service: nameSchema,
-  cluster: nameSchema.default(DEFAULT_CLUSTER),
-  ip: ipSchema,
-  port: portSchema,
+  ...instanceIdShape,
   healthy: z.boolean(),
   ttlMs: z.number().int().positive().optional(),
   reason: z.string().max(500).optional(),

@@ -6,18 +6,11 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { VigilError } from '../errors.js';
-import { DEFAULT_CLUSTER, DEFAULT_GROUP, DEFAULT_NAMESPACE, instanceKey } from '../registry/model.js';
-import { ipSchema, nameSchema, parseOrThrow, portSchema } from '../registry/validate.js';
+import { instanceKey } from '../registry/model.js';
+import { instanceIdShape, parseOrThrow } from '../registry/validate.js';
 import type { BeatModule } from './beat-module.js';
 
-const beatBody = z.strictObject({
-  namespace: nameSchema.default(DEFAULT_NAMESPACE),
-  group: nameSchema.default(DEFAULT_GROUP),
-  service: nameSchema,
-  cluster: nameSchema.default(DEFAULT_CLUSTER),
-  ip: ipSchema,
-  port: portSchema,
-});
+const beatBody = z.strictObject(instanceIdShape);
 
 export function registerBeatRoutes(app: FastifyInstance, beats: BeatModule): void {
   app.get('/v1/beat/status', async () => beats.status());

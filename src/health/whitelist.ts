@@ -4,6 +4,7 @@
  * list order wins. Pure: expiry is decided against the `now` passed in.
  */
 import { isIP } from 'node:net';
+import type { InstanceId } from '../registry/model.js';
 
 export interface WhitelistEntry {
   readonly id: string;
@@ -21,14 +22,8 @@ export interface WhitelistEntry {
   readonly createdAt: number;
 }
 
-export interface InstanceRef {
-  readonly namespace: string;
-  readonly group: string;
-  readonly service: string;
-  readonly cluster: string;
-  readonly ip: string;
-  readonly port: number;
-}
+/** The instance a whitelist entry is matched against. */
+export type InstanceRef = InstanceId;
 
 export type EntryInput = Omit<WhitelistEntry, 'id' | 'createdAt'>;
 export type EntryValidation = { ok: true; value: EntryInput } | { ok: false; field: string; message: string };
@@ -38,6 +33,7 @@ export interface WhitelistMatcher {
   /** Earliest expiry among the entries used; rebuild the matcher at that time (Infinity: never). */
   readonly validUntil: number;
 }
+
 
 const DEFAULT_GROUP = 'DEFAULT_GROUP';
 const SEP = '@@';

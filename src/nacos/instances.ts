@@ -5,7 +5,7 @@
  */
 import { VigilError } from '../errors.js';
 import { checkTimeouts, parseTimeouts, resolveTimeouts, type BeatTimeouts } from '../beat/timeouts.js';
-import type { Instance } from '../registry/model.js';
+import type { Instance, InstanceId } from '../registry/model.js';
 import { checkMetadataSize, type ValidationLimits } from '../registry/validate.js';
 import { invalid } from './params.js';
 
@@ -28,13 +28,7 @@ export function createInterner(max = 65_536): Interner {
 
 const EMPTY: Readonly<Record<string, string>> = Object.freeze({});
 
-export interface InstanceParts {
-  readonly namespace: string;
-  readonly group: string;
-  readonly service: string;
-  readonly cluster: string;
-  readonly ip: string;
-  readonly port: number;
+export interface InstanceParts extends InstanceId {
   readonly weight: number;
   readonly enabled: boolean;
   readonly ephemeral: boolean;

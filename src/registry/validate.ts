@@ -28,13 +28,18 @@ export const checkerInputSchema = z.strictObject({
   port: portSchema.optional(),
 });
 
-export const instanceInputSchema = z.strictObject({
+/** The fields that name one instance, with Nacos's defaults. */
+export const instanceIdShape = {
   namespace: nameSchema.default(DEFAULT_NAMESPACE),
   group: nameSchema.default(DEFAULT_GROUP),
   service: nameSchema,
   cluster: nameSchema.default(DEFAULT_CLUSTER),
   ip: ipSchema,
   port: portSchema,
+};
+
+export const instanceInputSchema = z.strictObject({
+  ...instanceIdShape,
   weight: weightSchema.default(1),
   enabled: z.boolean().default(true),
   ephemeral: z.boolean().default(false),

@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import pino from 'pino';
 import { buildApp, type App } from '../../src/app.js';
 import { parseConfig } from '../../src/config/load.js';
-import { removeDir, tempDir } from '../helpers/daemon.js';
+import { removeDir, tempDir, waitFor } from '../helpers/daemon.js';
 
 export const NS = '/nacos/v1/ns';
 
@@ -95,13 +95,6 @@ export async function namingClient(vigil: { port: number }): Promise<NamingClien
   return client;
 }
 
-/** Resolves with the first value `fn` returns that is truthy, polling every `everyMs`. */
-export async function until<T>(fn: () => Promise<T | undefined | false | null> | T | undefined | false | null, timeoutMs: number, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
+/** Resolves with the first value `fn` returns that is truthy, polling every `everyMs` (default 100). */
+export const until = <T>(fn: () => Promise<T | undefined | false | null> | T | undefined | false | null, timeoutMs: number, everyMs = 100): Promise<T> =>
+  waitFor(fn as () => Promise<T | undefined | false>, timeoutMs, everyMs);
