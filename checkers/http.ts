@@ -7,10 +7,10 @@
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
-import { Client, type Dispatcher } from 'undici';
+import { Client, errors, type Dispatcher } from 'undici';
 import { z } from 'zod';
 import { classifyError } from '../src/health/classify.js';
-import { defineChecker, type CheckContext, type CheckOutcome } from '../src/health/contract.js';
+import { defineChecker, type CheckContext, type CheckOutcome, type Target } from '../src/health/contract.js';
 import { targetKey } from '../src/health/resources.js';
 
 /** Idle time of a kept-alive socket when the server sends no `Keep-Alive: timeout` hint; under the common 5 s server idle timeout. */
@@ -87,10 +87,25 @@ const options = z
 
 type Options = z.output<typeof options>;
 type Response = Dispatcher.ResponseData;
+type RequestOptions = Dispatcher.RequestOptions & { servername?: string };
 
-const inRanges = (status: number, ranges: readonly Range[]): boolean => ranges.some(([lo, hi]) => status >= lo && status <= hi);
+/** Headers sent to another origin a redirect leads to: none of the configured ones. */
+const FOREIGN_HEADERS: readonly string[] = Object.freeze(['user-agent', USER_AGENT]);
+/**
+ * Handed to `Client.destroy()` for a probe's own clients: without one, undici builds a new
+ * ClientDestroyedError (a stack capture) per probe, and when the socket is still open the socket's
+ * destroy formats its stack too. Same class and code, so whatever sees it classifies it as before;
+ * undici's socket keeps its own 'error' listener, so it is never unhandled.
+ */
+const CLIENT_DONE = new errors.ClientDestroyedError();
+
+function inRanges(status: number, ranges: readonly Range[]): boolean {
+  for (const [lo, hi] of ranges) if (status >= lo && status <= hi) return true;
+  return false;
+}
 const formatRanges = (ranges: readonly Range[]): string => ranges.map(([lo, hi]) => (lo === hi ? `${lo}` : `${lo}-${hi}`)).join(',');
 const excerpt = (text: string): string => JSON.stringify(text.length > DETAIL_CHARS ? `${text.slice(0, DETAIL_CHARS)}…` : text);
+const ignore = (): void => {};
 
 function matcherOf(o: Options): Matcher | undefined {
   const { bodyContains, bodyRegex } = o;
@@ -100,6 +115,64 @@ function matcherOf(o: Options): Matcher | undefined {
     return (text) => re.test(text);
   }
   return undefined;
+}
+
+/** Where one target is reached under one options object. */
+interface Endpoint {
+  readonly origin: string;
+  /** Resource-cache key of its kept-alive client. */
+  readonly key: string;
+  readonly create: () => Client;
+}
+
+/**
+ * What a probe derives from its options, computed once per validated options object (they are
+ * frozen and held by the task) instead of on every probe.
+ */
+interface Plan {
+  readonly options: Options;
+  readonly keepAlive: boolean;
+  /** Headers to the configured origin, as undici's flat list: user agent, custom ones lower-cased, Host override. */
+  readonly ownHeaders: readonly string[];
+  readonly matches: Matcher | undefined;
+  /** `expectStatus` as written in a detail. */
+  readonly expected: string;
+  readonly endpoints: WeakMap<Target, Endpoint>;
+}
+
+// Module-level, yet not the state the contract forbids: a memo of pure derivations of immutable
+// options, invisible to behaviour and collected with them.
+const plans = new WeakMap<Options, Plan>();
+
+function planOf(o: Options): Plan {
+  let plan = plans.get(o);
+  if (plan === undefined) {
+    const headers: Record<string, string> = { 'user-agent': USER_AGENT };
+    for (const [k, v] of Object.entries(o.headers)) headers[k.toLowerCase()] = v;
+    if (o.host !== undefined) headers.host = o.host;
+    plan = {
+      options: o,
+      keepAlive: o.connection === 'keepalive',
+      ownHeaders: Object.freeze(Object.entries(headers).flat()),
+      matches: matcherOf(o),
+      expected: formatRanges(o.expectStatus),
+      endpoints: new WeakMap(),
+    };
+    plans.set(o, plan);
+  }
+  return plan;
+}
+
+function endpointOf(plan: Plan, target: Target): Endpoint {
+  let at = plan.endpoints.get(target);
+  if (at === undefined) {
+    const o = plan.options;
+    const hostPort = targetKey(target.host, target.port);
+    const origin = `${o.scheme}://${hostPort}`;
+    at = { origin, key: `${hostPort}|${o.scheme}|${o.servername ?? ''}|${o.tlsVerify}`, create: () => createClient(origin, o) };
+    plan.endpoints.set(target, at);
+  }
+  return at;
 }
 
 function createClient(origin: string, o: Options): Client {
@@ -112,7 +185,7 @@ function createClient(origin: string, o: Options): Client {
   });
 }
 
-const destroyClient = (client: Client): Promise<void> => client.destroy();
+const destroyClient = (client: Client): Promise<void> => client.destroy(CLIENT_DONE);
 /**
  * Retires a cached client gracefully: a timed-out probe evicts only after the runner has already
  * answered, and the next probe of the target may have queued its request on this client by then.
@@ -121,51 +194,72 @@ const destroyClient = (client: Client): Promise<void> => client.destroy();
 const retireClient = (client: Client): Promise<void> => client.close();
 
 /** One request. `own` is false on a redirect to another origin: no custom headers, Host or SNI override go there. */
-async function send(client: Client, path: string, own: boolean, ctx: CheckContext<Options>): Promise<Response> {
+async function send(client: Client, path: string, own: boolean, ctx: CheckContext<Options>, plan: Plan): Promise<Response> {
   const o = ctx.options;
   // The runner aborts at the deadline; these make undici give up by then too instead of its 300 s defaults.
   const remainingMs = Math.max(1, Math.floor(ctx.deadline - performance.now()));
-  const headers: Record<string, string> = { 'user-agent': USER_AGENT };
-  if (own) for (const [k, v] of Object.entries(o.headers)) headers[k.toLowerCase()] = v;
-  if (own && o.host !== undefined) headers.host = o.host;
-  const request = {
+  const request: RequestOptions = {
     path,
     method: o.method,
-    headers,
+    // undici only reads the list; it is frozen and shared between probes.
+    headers: (own ? plan.ownHeaders : FOREIGN_HEADERS) as string[],
     signal: ctx.signal,
     headersTimeout: remainingMs,
     bodyTimeout: remainingMs,
-    reset: o.connection === 'fresh',
-    // Per request, because undici would otherwise take the SNI and verify name from a Host override.
-    ...(own && o.servername !== undefined ? { servername: o.servername } : {}),
+    reset: !plan.keepAlive,
   };
+  // Per request, because undici would otherwise take the SNI and verify name from a Host override.
+  if (own && o.servername !== undefined) request.servername = o.servername;
   const res = await client.request(request);
   // We may destroy the body unread; undici then emits an error nobody else listens for.
-  res.body.on('error', () => {});
+  res.body.on('error', ignore);
   return res;
 }
 
-/** Sends the request and, when asked, follows redirects; returns the final response and the hop count. */
-async function follow(ctx: CheckContext<Options>, home: string, main: Client, open: (origin: string) => Client): Promise<[Response, number]> {
+/**
+ * Follows the redirects `first` leads to, within `maxRedirects`; returns the final response and
+ * the hop count. Clients it opens for other origins go into `owned`.
+ */
+async function follow(ctx: CheckContext<Options>, plan: Plan, home: string, main: Client, first: Response, owned: Client[]): Promise<[Response, number]> {
   const o = ctx.options;
+  const homeOrigin = new URL(home).origin;
   let url = new URL(o.path, home);
-  let res = await send(main, o.path, true, ctx);
+  let res = first;
   for (let hops = 0; ; hops++) {
     const location = res.headers.location;
-    if (!o.followRedirects || hops >= o.maxRedirects || !REDIRECT_STATUSES.has(res.statusCode) || typeof location !== 'string') {
-      return [res, hops];
-    }
+    if (hops >= o.maxRedirects || !REDIRECT_STATUSES.has(res.statusCode) || typeof location !== 'string') return [res, hops];
     const next = new URL(location, url);
     if (next.protocol !== 'http:' && next.protocol !== 'https:') return [res, hops];
     res.body.destroy();
     url = next;
-    const own = url.origin === new URL(home).origin;
-    res = await send(own ? main : open(url.origin), url.pathname + url.search, own, ctx);
+    const own = url.origin === homeOrigin;
+    let client = main;
+    if (!own) owned.push((client = createClient(url.origin, o)));
+    res = await send(client, url.pathname + url.search, own, ctx, plan);
   }
 }
 
+/**
+ * Reads and discards the body, stopping at `maxBytes`: no decoder, no iterator. Still rejects when
+ * the body fails (a connection reset mid-body), which `body.dump()` would swallow.
+ */
+function drain(body: Readable, maxBytes: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let size = 0;
+    body
+      .on('error', reject)
+      .on('end', resolve)
+      .on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size < maxBytes) return;
+        body.destroy();
+        resolve();
+      });
+  });
+}
+
 /** Reads at most `maxBytes`, stopping early once `matches` holds. Leaving the loop early destroys the body. */
-async function readBody(body: Readable, maxBytes: number, matches: Matcher | undefined): Promise<{ text: string; matched: boolean }> {
+async function readBody(body: Readable, maxBytes: number, matches: Matcher): Promise<{ text: string; matched: boolean }> {
   const decoder = new StringDecoder('utf8');
   let text = '';
   let size = 0;
@@ -173,26 +267,30 @@ async function readBody(body: Readable, maxBytes: number, matches: Matcher | und
     const part = chunk.subarray(0, maxBytes - size);
     size += part.length;
     text += decoder.write(part);
-    if (matches?.(text)) return { text, matched: true };
+    if (matches(text)) return { text, matched: true };
     if (size >= maxBytes) break;
   }
   text += decoder.end();
-  return { text, matched: matches?.(text) ?? false };
+  return { text, matched: matches(text) };
 }
 
-async function judge(res: Response, o: Options, hops: number): Promise<CheckOutcome> {
+async function judge(res: Response, plan: Plan, hops: number): Promise<CheckOutcome> {
+  const o = plan.options;
   const facts = { httpStatus: res.statusCode };
   const line = `HTTP ${res.statusCode}${res.statusText ? ` ${res.statusText}` : ''}${hops > 0 ? ` after ${hops} redirect(s)` : ''}`;
   if (!inRanges(res.statusCode, o.expectStatus)) {
     // The verdict is known; do not wait for a body nobody reads.
     res.body.destroy();
     const status = inRanges(res.statusCode, o.failStatus) ? 'fail' : 'fail-now';
-    return { status, reason: 'status', detail: `${line}, expected ${formatRanges(o.expectStatus)}`, facts };
+    return { status, reason: 'status', detail: `${line}, expected ${plan.expected}`, facts };
   }
-  const matches = matcherOf(o);
-  // Read even without a body check, so a response cut short counts as a reset.
+  const { matches } = plan;
+  if (!matches) {
+    // Read even without a body check, so a response cut short counts as a reset.
+    await drain(res.body, o.maxBodyBytes);
+    return { status: 'ok', reason: 'responded', detail: line, facts };
+  }
   const { text, matched } = await readBody(res.body, o.maxBodyBytes, matches);
-  if (!matches) return { status: 'ok', reason: 'responded', detail: line, facts };
   if (matched) return { status: 'ok', reason: 'matched', detail: line, facts };
   return { status: 'fail', reason: 'mismatch', detail: `${line}, body did not match; read ${excerpt(text)}`, facts };
 }
@@ -203,27 +301,25 @@ export default defineChecker({
   options,
   async check(ctx) {
     const o = ctx.options;
-    const { host, port } = ctx.target;
-    const origin = `${o.scheme}://${targetKey(host, port)}`;
-    const key = `${targetKey(host, port)}|${o.scheme}|${o.servername ?? ''}|${o.tlsVerify}`;
-    const keepAlive = o.connection === 'keepalive';
-    const owned: Client[] = [];
-    const open = (at: string): Client => {
-      const client = createClient(at, o);
-      owned.push(client);
-      return client;
-    };
-    const main = keepAlive ? ctx.resources.use(key, () => createClient(origin, o), retireClient) : open(origin);
+    const plan = planOf(o);
+    const at = endpointOf(plan, ctx.target);
+    const fresh = plan.keepAlive ? undefined : createClient(at.origin, o);
+    const main = fresh ?? ctx.resources.use(at.key, at.create, retireClient);
+    /** Clients opened for other origins while following redirects. */
+    let others: Client[] | undefined;
     try {
-      const [res, hops] = await follow(ctx, origin, main, open);
-      return await judge(res, o, hops);
+      const res = await send(main, o.path, true, ctx, plan);
+      if (!o.followRedirects) return await judge(res, plan, 0);
+      const [last, hops] = await follow(ctx, plan, at.origin, main, res, (others = []));
+      return await judge(last, plan, hops);
     } catch (err) {
       // After a socket error the next probe starts from a new client. An abort is no fault of the
       // client (undici already dropped the socket of the aborted request), so it stays.
-      if (keepAlive && !ctx.signal.aborted) await ctx.resources.evict(key, main);
+      if (!fresh && !ctx.signal.aborted) await ctx.resources.evict(at.key, main);
       return classifyError(err);
     } finally {
-      await Promise.all(owned.map(destroyClient));
+      if (others?.length) await Promise.all((fresh ? [fresh, ...others] : others).map(destroyClient));
+      else if (fresh) await destroyClient(fresh);
     }
   },
 });

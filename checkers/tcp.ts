@@ -37,24 +37,63 @@ const options = z
 
 type Options = z.output<typeof options>;
 
-function matcherOf(o: Options): ((text: string) => boolean) | undefined {
+type Matcher = (text: string) => boolean;
+
+/**
+ * Matchers by validated (frozen) options object, so a pattern is compiled once, not per probe. A
+ * memo of a pure derivation of immutable options, not shared state: it changes no behaviour.
+ */
+const matchers = new WeakMap<Options, Matcher | null>();
+
+function buildMatcher(o: Options): Matcher | null {
   const { expect, expectRegex } = o;
   if (expect !== undefined) return (text) => text.includes(expect);
   if (expectRegex !== undefined) {
     const re = new RegExp(expectRegex);
     return (text) => re.test(text);
   }
-  return undefined;
+  return null;
 }
+
+function matcherOf(o: Options): Matcher | undefined {
+  let matcher = matchers.get(o);
+  if (matcher === undefined) matchers.set(o, (matcher = buildMatcher(o)));
+  return matcher ?? undefined;
+}
+
+const CONNECTED: CheckOutcome = Object.freeze({ status: 'ok', reason: 'connected' });
 
 function excerpt(text: string): string {
   return JSON.stringify(text.length > DETAIL_CHARS ? `${text.slice(0, DETAIL_CHARS)}…` : text);
 }
 
-/** Runs the conversation on a connecting socket; settles exactly once and removes its listeners. */
+/**
+ * The plain connect (nothing to send, nothing expected), the common case: two socket listeners that
+ * are never removed, since the socket is closed here before the outcome is passed on. The 'error'
+ * listener outlives the socket: a failed reset can still emit one after the destroy.
+ */
+function connectOnly(socket: net.Socket, signal: AbortSignal): Promise<CheckOutcome> {
+  return new Promise((resolve) => {
+    let settled = false;
+    const done = (outcome: CheckOutcome): void => {
+      if (settled) return;
+      settled = true;
+      signal.removeEventListener('abort', onAbort);
+      close(socket);
+      resolve(outcome);
+    };
+    const onAbort = (): void => done({ status: 'fail', reason: 'timeout', detail: socket.connecting ? 'connect timed out' : `no match; read ${excerpt('')}` });
+    socket.on('error', (err: Error) => done(classifyError(err))).on('connect', () => done(CONNECTED));
+    if (signal.aborted) return onAbort();
+    // Not `once`: done() removes it either way, and the option costs an object per probe.
+    signal.addEventListener('abort', onAbort);
+  });
+}
+
+/** Runs the conversation (a payload, an expectation or both) on a connecting socket; settles exactly once and removes its listeners. */
 function converse(socket: net.Socket, o: Options, signal: AbortSignal): Promise<CheckOutcome> {
   const matches = matcherOf(o);
-  let bytes = Buffer.alloc(0);
+  let bytes: Buffer | undefined;
   let read = '';
   return new Promise((resolve) => {
     const done = (outcome: CheckOutcome): void => {
@@ -67,7 +106,7 @@ function converse(socket: net.Socket, o: Options, signal: AbortSignal): Promise<
     const onError = (err: Error): void => done(classifyError(err));
     const onEnd = (): void => done({ status: 'fail', reason: 'mismatch', detail: `closed before a match; read ${excerpt(read)}` });
     const onData = (chunk: Buffer): void => {
-      bytes = Buffer.concat([bytes, chunk]).subarray(0, o.maxReadBytes);
+      bytes = (bytes === undefined ? chunk : Buffer.concat([bytes, chunk])).subarray(0, o.maxReadBytes);
       read = bytes.toString('utf8');
       if (matches?.(read)) done({ status: 'ok', reason: 'matched' });
       else if (bytes.length >= o.maxReadBytes) {
@@ -75,7 +114,6 @@ function converse(socket: net.Socket, o: Options, signal: AbortSignal): Promise<
       }
     };
     const onConnect = (): void => {
-      if (o.send === undefined && !matches) return done({ status: 'ok', reason: 'connected' });
       if (matches) socket.on('data', onData).once('end', onEnd).once('close', onEnd);
       if (o.send === undefined) return;
       socket.write(o.send, (err) => {
@@ -89,6 +127,17 @@ function converse(socket: net.Socket, o: Options, signal: AbortSignal): Promise<
   });
 }
 
+async function talk(socket: net.Socket, o: Options, signal: AbortSignal): Promise<CheckOutcome> {
+  socket.on('error', ignore);
+  try {
+    return await converse(socket, o, signal);
+  } finally {
+    close(socket);
+  }
+}
+
+function ignore(): void {}
+
 function close(socket: net.Socket): void {
   // resetAndDestroy() on a socket still connecting waits for the connect to finish, which for a
   // blackholed SYN holds the descriptor for minutes; a plain destroy releases it now.
@@ -100,15 +149,12 @@ export default defineChecker({
   type: 'tcp',
   description: 'Opens one TCP connection; optionally sends a payload and expects a substring or pattern back.',
   options,
-  async check({ target, options: o, signal }) {
-    // No signal is passed to net.connect: converse() owns abort handling, and the listener below
-    // stays until the socket is gone so a late error can never go unhandled.
-    const socket = net.connect({ host: target.host, port: target.port, family: o.family, autoSelectFamily: false, noDelay: true });
-    socket.on('error', () => {});
-    try {
-      return await converse(socket, o, signal);
-    } finally {
-      close(socket);
-    }
+  check({ target, options: o, signal }) {
+    // No signal is passed to net.connect: connectOnly()/converse() own abort handling, and an
+    // 'error' listener stays until the socket is gone so a late error can never go unhandled.
+    // No Nagle switch (a setsockopt per probe) when nothing is written.
+    const socket = net.connect({ host: target.host, port: target.port, family: o.family, autoSelectFamily: false, noDelay: o.send !== undefined });
+    if (o.send === undefined && o.expect === undefined && o.expectRegex === undefined) return connectOnly(socket, signal);
+    return talk(socket, o, signal);
   },
 });

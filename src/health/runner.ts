@@ -45,82 +45,143 @@ function checkShape(type: string, out: unknown): CheckOutcome {
   return { status: 'fail', reason: 'checker-bug', detail: `checker ${type} returned no valid outcome` };
 }
 
+/** The outcome plus what the runner measured, field by field (a spread was a hot spot); absent options stay absent. */
+function resultOf(outcome: CheckOutcome, type: string, latencyMs: number, startedAt: number): ProbeResult {
+  const { status, reason, detail, facts } = outcome;
+  if (detail === undefined) {
+    return facts === undefined ? { status, reason, type, latencyMs, startedAt } : { status, reason, facts, type, latencyMs, startedAt };
+  }
+  return facts === undefined
+    ? { status, reason, detail, type, latencyMs, startedAt }
+    : { status, reason, detail, facts, type, latencyMs, startedAt };
+}
+
+/** A runner's counters and the probes it has in flight. */
+interface Books {
+  overdue: number;
+  late: number;
+  readonly running: Set<Flight>;
+}
+
+/**
+ * One probe in flight, answered once by whichever comes first: the checker, the deadline or a
+ * stop. Its fields and methods stand in for the half-dozen closures a probe would otherwise
+ * allocate: this is the probe loop's hottest path.
+ */
+class Flight {
+  readonly #books: Books;
+  readonly #type: string;
+  readonly #timeoutMs: number;
+  readonly #started: number;
+  readonly #startedAt: number;
+  readonly #controller: AbortController;
+  readonly #resolve: (result: ProbeResult) => void;
+  readonly #timer: NodeJS.Timeout;
+  #answered = false;
+  #checkerSettled = false;
+  /** Set when the caller passed a signal: the listener to remove from it. */
+  external: { readonly signal: AbortSignal; readonly listener: () => void } | undefined;
+
+  constructor(books: Books, type: string, timeoutMs: number, started: number, startedAt: number, controller: AbortController, resolve: (result: ProbeResult) => void) {
+    this.#books = books;
+    this.#type = type;
+    this.#timeoutMs = timeoutMs;
+    this.#started = started;
+    this.#startedAt = startedAt;
+    this.#controller = controller;
+    this.#resolve = resolve;
+    this.#timer = setTimeout(onDeadline, timeoutMs, this);
+  }
+
+  answer(outcome: CheckOutcome): void {
+    if (this.#answered) return;
+    this.#answered = true;
+    if (!this.#checkerSettled) this.#books.overdue++; // answered at the deadline or a stop; the checker runs on
+    clearTimeout(this.#timer);
+    this.#books.running.delete(this);
+    if (this.external) this.external.signal.removeEventListener('abort', this.external.listener);
+    const latencyMs = Math.min(performance.now() - this.#started, this.#timeoutMs);
+    this.#resolve(resultOf(outcome, this.#type, Math.round(latencyMs * 1000) / 1000, this.#startedAt));
+  }
+
+  // Abort first so the checker hears it before anyone hears our answer; the answer still wins
+  // over the checker's abort error, which can only reach settle() in a later microtask.
+  stop(reason: unknown): void {
+    this.#controller.abort(reason);
+    this.answer(ABORTED);
+  }
+
+  expire(): void {
+    this.#controller.abort(new DOMException('probe deadline reached', 'TimeoutError'));
+    this.answer({ status: 'fail', reason: 'timeout', detail: `no answer within ${this.#timeoutMs} ms` });
+  }
+
+  /** The checker's own outcome: the answer if it came first, otherwise only counted. */
+  settle(outcome: CheckOutcome): void {
+    this.#checkerSettled = true;
+    if (!this.#answered) return this.answer(outcome);
+    this.#books.overdue--;
+    if (performance.now() - (this.#started + this.#timeoutMs) > LATE_GRACE_MS) this.#books.late++;
+  }
+}
+
+function onDeadline(flight: Flight): void {
+  flight.expire();
+}
+
+/** Settles `flight` with what the checker's attempt comes to; never rejects. Always a microtask after the attempt settles. */
+async function watch(flight: Flight, type: string, attempt: unknown): Promise<void> {
+  let outcome: CheckOutcome;
+  try {
+    outcome = checkShape(type, await attempt);
+  } catch (err) {
+    outcome = classifyError(err);
+  }
+  flight.settle(outcome);
+}
+
 export function createRunner(): Runner {
-  let overdue = 0;
-  let late = 0;
-  // Cancelling through a Set of per-probe callbacks, not one shared AbortSignal: an EventTarget
-  // scans its listeners on every add, which at thousands of concurrent probes dominated the CPU.
-  const running = new Set<(reason: unknown) => void>();
+  // Cancelling through a Set of probes, not one shared AbortSignal: an EventTarget scans its
+  // listeners on every add, which at thousands of concurrent probes dominated the CPU.
+  const books: Books = { overdue: 0, late: 0, running: new Set() };
 
   function run(req: ProbeRequest): Promise<ProbeResult> {
-    const { checker, timeoutMs } = req;
+    const { checker, timeoutMs, signal: external } = req;
     const startedAt = Date.now();
     const started = performance.now();
-    if (req.signal?.aborted) return Promise.resolve({ ...ABORTED, type: checker.type, latencyMs: 0, startedAt });
+    if (external?.aborted) return Promise.resolve(resultOf(ABORTED, checker.type, 0, startedAt));
     const controller = new AbortController();
     const deadline = started + timeoutMs;
 
-    // One promise, settled once, by whichever comes first: the checker, the deadline or a stop.
-    // (Fewer promise layers than a race: this is the probe loop's hottest path.)
     return new Promise<ProbeResult>((resolve) => {
-      let answered = false;
-      let checkerSettled = false;
-      const answer = (outcome: CheckOutcome): void => {
-        if (answered) return;
-        answered = true;
-        if (!checkerSettled) overdue++; // answered at the deadline or a stop; the checker runs on
-        clearTimeout(timer);
-        running.delete(stop);
-        req.signal?.removeEventListener('abort', onSignal);
-        const latencyMs = Math.min(performance.now() - started, timeoutMs);
-        resolve({ ...outcome, type: checker.type, latencyMs: Math.round(latencyMs * 1000) / 1000, startedAt });
-      };
-      // Abort first so the checker hears it before anyone hears our answer; the answer still wins
-      // over the checker's abort error, which can only reach settle() in a later microtask.
-      const stop = (reason: unknown): void => {
-        controller.abort(reason);
-        answer(ABORTED);
-      };
-      const onSignal = (): void => stop(req.signal?.reason);
-      const timer = setTimeout(() => {
-        controller.abort(new DOMException('probe deadline reached', 'TimeoutError'));
-        answer({ status: 'fail', reason: 'timeout', detail: `no answer within ${timeoutMs} ms` });
-      }, timeoutMs);
-      running.add(stop);
-      req.signal?.addEventListener('abort', onSignal, { once: true });
-
-      const settle = (outcome: CheckOutcome): void => {
-        checkerSettled = true;
-        if (!answered) return answer(outcome);
-        overdue--;
-        if (performance.now() - deadline > LATE_GRACE_MS) late++;
-      };
-      let attempt: Promise<unknown>;
+      const flight = new Flight(books, checker.type, timeoutMs, started, startedAt, controller, resolve);
+      books.running.add(flight);
+      if (external) {
+        const listener = (): void => flight.stop(external.reason);
+        flight.external = { signal: external, listener };
+        external.addEventListener('abort', listener, { once: true });
+      }
+      let attempt: unknown;
       try {
-        attempt = Promise.resolve(
-          checker.check({ target: req.target, options: req.options, signal: controller.signal, timeoutMs, deadline, resources: req.resources }),
-        );
+        attempt = checker.check({ target: req.target, options: req.options, signal: controller.signal, timeoutMs, deadline, resources: req.resources });
       } catch (err) {
         attempt = Promise.reject(err);
       }
-      attempt.then(
-        (out) => settle(checkShape(checker.type, out)),
-        (err: unknown) => settle(classifyError(err)),
-      );
+      void watch(flight, checker.type, attempt);
     });
   }
 
   return {
     run,
     abortAll(reason) {
-      for (const stop of [...running]) stop(reason ?? new DOMException('vigil is stopping', 'AbortError'));
+      for (const flight of [...books.running]) flight.stop(reason ?? new DOMException('vigil is stopping', 'AbortError'));
     },
     stats: {
       get overdue() {
-        return overdue;
+        return books.overdue;
       },
       get late() {
-        return late;
+        return books.late;
       },
     },
   };
