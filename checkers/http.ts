@@ -9,6 +9,7 @@ import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { Client, errors, type Dispatcher } from 'undici';
 import { z } from 'zod';
+import { regexSource } from '../src/health/option-schemas.js';
 import { classifyError } from '../src/health/classify.js';
 import { defineChecker, type CheckContext, type CheckOutcome, type Target } from '../src/health/contract.js';
 import { targetKey } from '../src/health/resources.js';
@@ -45,15 +46,6 @@ function statusList(minItems: number) {
     .refine((ranges) => ranges.every(([lo, hi]) => lo <= hi), { error: 'a range must run from low to high' });
 }
 
-function compiles(source: string): boolean {
-  try {
-    new RegExp(source);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 const options = z
   .strictObject({
     scheme: z.enum(['http', 'https']).default('http'),
@@ -67,7 +59,7 @@ const options = z
     expectStatus: statusList(1).prefault(['200-299']),
     failStatus: statusList(0).prefault([302, 503]),
     bodyContains: z.string().min(1).optional(),
-    bodyRegex: z.string().min(1).refine(compiles, { error: 'not a valid regular expression' }).optional(),
+    bodyRegex: regexSource().optional(),
     maxBodyBytes: z.number().int().positive().max(16_777_216).default(65_536),
     followRedirects: z.boolean().default(false),
     maxRedirects: z.number().int().min(1).max(20).default(3),

@@ -5,20 +5,12 @@
  */
 import net from 'node:net';
 import { z } from 'zod';
+import { regexSource } from '../src/health/option-schemas.js';
 import { classifyError } from '../src/health/classify.js';
 import { defineChecker, type CheckOutcome } from '../src/health/contract.js';
 
 /** Longest excerpt of the target's answer put into `detail`. */
 const DETAIL_CHARS = 120;
-
-function compiles(source: string): boolean {
-  try {
-    new RegExp(source);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const options = z
   .strictObject({
@@ -27,7 +19,7 @@ const options = z
     /** Written once connected. Control characters are taken as they are (no `\r\n` unescaping). */
     send: z.string().min(1).optional(),
     expect: z.string().min(1).optional(),
-    expectRegex: z.string().min(1).refine(compiles, { error: 'not a valid regular expression' }).optional(),
+    expectRegex: regexSource().optional(),
     maxReadBytes: z.number().int().positive().max(1_048_576).default(4096),
   })
   .refine((o) => o.expect === undefined || o.expectRegex === undefined, {
