@@ -150,5 +150,7 @@ describe('a daemon probing real targets', () => {
     const down = after.body.instances.find((i: { service: string }) => i.service === 'db-tcp');
     expect(down.health.healthy).toBe(false); // last known health survives the restart
     expect(down.checker.type).toBe('tcp');
+    const maint = after.body.instances.find((i: { service: string; lastProbe: unknown }) => i.service === 'maint' && !i.lastProbe);
+    expect(maint.exempt).toMatchObject({ by: 'whitelist', reason: 'deploy in progress' }); // so does the whitelist
   });
 });
