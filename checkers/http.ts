@@ -58,6 +58,8 @@ const options = z
     host: z.string().regex(/^[^\s/]+$/, 'a host name, optionally with :port').optional(),
     expectStatus: statusList(1).prefault(['200-299']),
     failStatus: statusList(0).prefault([302, 503]),
+    /** `fail-now` (default): a refused connection flips at once; `fail`: it is counted like a timeout. */
+    refused: z.enum(['fail-now', 'fail']).default('fail-now'),
     bodyContains: z.string().min(1).optional(),
     bodyRegex: regexSource().optional(),
     maxBodyBytes: z.number().int().positive().max(16_777_216).default(65_536),
@@ -308,7 +310,8 @@ export default defineChecker({
       // After a socket error the next probe starts from a new client. An abort is no fault of the
       // client (undici already dropped the socket of the aborted request), so it stays.
       if (!fresh && !ctx.signal.aborted) await ctx.resources.evict(at.key, main);
-      return classifyError(err);
+      const outcome = classifyError(err);
+      return outcome.reason === 'refused' && o.refused === 'fail' ? { ...outcome, status: 'fail' } : outcome;
     } finally {
       if (others?.length) await Promise.all((fresh ? [fresh, ...others] : others).map(destroyClient));
       else if (fresh) await destroyClient(fresh);

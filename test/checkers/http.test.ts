@@ -222,6 +222,10 @@ describe('http checker: failures', () => {
     expect(silent.connections).toBe(1);
   });
 
+  it('counts a refused connection as fail, not fail-now, when refused is set to fail', async () => {
+    expect(await probe(await closedPort(), { refused: 'fail' })).toMatchObject({ status: 'fail', reason: 'refused' });
+  });
+
   it('marks the target fail-now when the connection is refused', async () => {
     expect(await probe(await closedPort())).toMatchObject({ status: 'fail-now', reason: 'refused' });
   });
@@ -384,6 +388,7 @@ describe('http checker options', () => {
         [302, 302],
         [503, 503],
       ],
+      refused: 'fail-now',
       maxBodyBytes: 65_536,
       followRedirects: false,
       maxRedirects: 3,
