@@ -233,7 +233,7 @@ describe('http checker: failures', () => {
   it('fails when the target answers something that is not HTTP', async () => {
     const s = await keep(startTcpServer((socket) => socket.once('data', () => socket.end('SSH-2.0-OpenSSH_9.6\r\n'))));
     const result = await probe(s.port);
-    expect(result.status).toBe('fail');
+    expect(result).toMatchObject({ status: 'fail', reason: 'protocol' });
     expect(result.detail).toMatch(/HTTP/);
   });
 
