@@ -9,7 +9,7 @@ import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { Client, errors, type Dispatcher } from 'undici';
 import { z } from 'zod';
-import { regexSource } from '../src/health/option-schemas.js';
+import { regexSource, textMatcher, type TextMatcher } from '../src/health/option-schemas.js';
 import { classifyError } from '../src/health/classify.js';
 import { defineChecker, type CheckContext, type CheckOutcome, type Target } from '../src/health/contract.js';
 import { targetKey } from '../src/health/resources.js';
@@ -27,7 +27,7 @@ const STATUS_PATTERN = /^([1-5]\d\d)(?:-([1-5]\d\d))?$/;
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 type Range = readonly [number, number];
-type Matcher = (text: string) => boolean;
+type Matcher = TextMatcher;
 
 function toRange(item: number | string): Range {
   if (typeof item === 'number') return [item, item];
@@ -101,15 +101,6 @@ const formatRanges = (ranges: readonly Range[]): string => ranges.map(([lo, hi])
 const excerpt = (text: string): string => JSON.stringify(text.length > DETAIL_CHARS ? `${text.slice(0, DETAIL_CHARS)}…` : text);
 const ignore = (): void => {};
 
-function matcherOf(o: Options): Matcher | undefined {
-  const { bodyContains, bodyRegex } = o;
-  if (bodyContains !== undefined) return (text) => text.includes(bodyContains);
-  if (bodyRegex !== undefined) {
-    const re = new RegExp(bodyRegex);
-    return (text) => re.test(text);
-  }
-  return undefined;
-}
 
 /** Where one target is reached under one options object. */
 interface Endpoint {
@@ -148,7 +139,7 @@ function planOf(o: Options): Plan {
       options: o,
       keepAlive: o.connection === 'keepalive',
       ownHeaders: Object.freeze(Object.entries(headers).flat()),
-      matches: matcherOf(o),
+      matches: textMatcher(o.bodyContains, o.bodyRegex),
       expected: formatRanges(o.expectStatus),
       endpoints: new WeakMap(),
     };

@@ -5,7 +5,7 @@
  */
 import net from 'node:net';
 import { z } from 'zod';
-import { regexSource } from '../src/health/option-schemas.js';
+import { regexSource, textMatcher, type TextMatcher } from '../src/health/option-schemas.js';
 import { classifyError } from '../src/health/classify.js';
 import { defineChecker, type CheckOutcome } from '../src/health/contract.js';
 
@@ -29,7 +29,7 @@ const options = z
 
 type Options = z.output<typeof options>;
 
-type Matcher = (text: string) => boolean;
+type Matcher = TextMatcher;
 
 /**
  * Matchers by validated (frozen) options object, so a pattern is compiled once, not per probe. A
@@ -37,19 +37,10 @@ type Matcher = (text: string) => boolean;
  */
 const matchers = new WeakMap<Options, Matcher | null>();
 
-function buildMatcher(o: Options): Matcher | null {
-  const { expect, expectRegex } = o;
-  if (expect !== undefined) return (text) => text.includes(expect);
-  if (expectRegex !== undefined) {
-    const re = new RegExp(expectRegex);
-    return (text) => re.test(text);
-  }
-  return null;
-}
 
 function matcherOf(o: Options): Matcher | undefined {
   let matcher = matchers.get(o);
-  if (matcher === undefined) matchers.set(o, (matcher = buildMatcher(o)));
+  if (matcher === undefined) matchers.set(o, (matcher = textMatcher(o.expect, o.expectRegex) ?? null));
   return matcher ?? undefined;
 }
 

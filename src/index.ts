@@ -15,5 +15,5 @@ export type {
 } from './health/contract.js';
 export { classifyError } from './health/classify.js';
 export { targetKey } from './health/resources.js';
-export { regexSource } from './health/option-schemas.js';
+export { regexSource, textMatcher, type TextMatcher } from './health/option-schemas.js';
 export { ErrorCodes, VigilError, isVigilError, type ErrorCode } from './errors.js';
