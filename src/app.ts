@@ -66,7 +66,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
       runner,
       resources,
       now,
-      defaults: { ...config.checks, checker: defaultChecker, perTypeConcurrency: config.checks.perTypeConcurrency },
+      defaults: { ...config.checks, checker: defaultChecker },
     });
     schedulerStats = scheduler.stats;
     const log = logger.child({ module: 'health' });
@@ -75,14 +75,6 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
         log.info({ instance: e.key, healthy: e.change.to, reason: e.change.reason, by: e.change.decidedBy, version: e.change.version }, 'health changed');
       }
     });
-
-    // Housekeeping is cron-shaped: prune expired whitelist entries, close idle connections.
-    const jobs: ScheduledTask[] = [
-      cron.schedule('*/10 * * * * *', () => {
-        for (const e of registry.whitelist()) if (isExpired(e, now())) registry.removeWhitelist(e.id);
-      }),
-      cron.schedule('*/30 * * * * *', () => void resources.sweepIdle(config.checks.resourceIdleMs)),
-    ];
 
     const server = createServer(config.api.token ? { logger, token: config.api.token } : { logger });
     registerNativeRoutes(server, { registry, checkers, defaultChecker, now, scheduler, limits: config.registry }, checkers);
@@ -101,6 +93,13 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     }
     beats.start();
     await nacos.start(config.api.host);
+    // Housekeeping is cron-shaped: prune expired whitelist entries, close idle connections.
+    const jobs: ScheduledTask[] = [
+      cron.schedule('*/10 * * * * *', () => {
+        for (const e of registry.whitelist()) if (isExpired(e, now())) registry.removeWhitelist(e.id);
+      }),
+      cron.schedule('*/30 * * * * *', () => void resources.sweepIdle(config.checks.resourceIdleMs)),
+    ];
     logger.info({ address, instances: registry.size, dataDir: config.store.dataDir }, 'vigil started');
 
     stopFn = async () => {
