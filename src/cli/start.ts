@@ -1,5 +1,6 @@
 /** `vigil start`: runs the daemon until SIGTERM/SIGINT, then stops gracefully. */
 import { parseArgs } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
 import { buildApp } from '../app.js';
 import { loadConfig } from '../config/load.js';
 import { VigilError } from '../errors.js';
@@ -26,6 +27,8 @@ export async function startCommand(args: string[]): Promise<number> {
     ...(port !== undefined ? { port } : {}),
     ...(values.data !== undefined ? { data: values.data } : {}),
   });
+  // Set before the heap grows: V8 reads it as it sizes its spaces from here on.
+  if (config.runtime.optimizeForSize) setFlagsFromString('--optimize-for-size');
   const app = buildApp(config, { baseDir });
   const { url } = await app.start();
   // One plain line whatever the log level, for people and for scripts waiting on the port.
