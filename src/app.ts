@@ -77,7 +77,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     });
 
     const server = createServer(config.api.token ? { logger, token: config.api.token } : { logger });
-    registerNativeRoutes(server, { registry, checkers, defaultChecker, now, scheduler, limits: config.registry }, checkers);
+    registerNativeRoutes(server, { registry, checkers, defaultChecker, now, scheduler, limits: config.registry });
     const beats = createBeatModule({ registry, config: config.beat, logger: logger.child({ module: 'beat' }), now });
     const nacos = createNacos({ registry, checkers, beats, config: config.nacos, limits: config.registry, logger: logger.child({ module: 'nacos' }), now });
     registerBeatRoutes(server, beats);

@@ -3,12 +3,10 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { VigilError } from '../errors.js';
-import type { CheckerRegistry } from '../health/checker-registry.js';
 import { ACTIVE_CHECKS_SWITCH, type Scheduler } from '../health/scheduler.js';
 import { setOverride } from '../health/state-machine.js';
 import { validateEntry } from '../health/whitelist.js';
-import { DEFAULT_CLUSTER, DEFAULT_GROUP, DEFAULT_NAMESPACE, instanceKey } from '../registry/model.js';
-import type { Registry } from '../registry/registry.js';
+import { DEFAULT_GROUP, DEFAULT_NAMESPACE, instanceKey } from '../registry/model.js';
 import { instanceIdShape, nameSchema, parseCheckerConfig, parseInstance, parseOrThrow, portSchema, type ValidationLimits } from '../registry/validate.js';
 import { checkerView, instanceView, type ViewDeps } from './views.js';
 
@@ -34,8 +32,8 @@ const overrideBody = z.strictObject({
 });
 const switchesBody = z.strictObject({ activeChecks: z.boolean().optional() });
 
-export function registerNativeRoutes(app: FastifyInstance, deps: NativeDeps, checkers: CheckerRegistry): void {
-  const { registry } = deps;
+export function registerNativeRoutes(app: FastifyInstance, deps: NativeDeps): void {
+  const { registry, checkers } = deps;
   const view = (key: string) => {
     const rec = registry.get(key);
     if (!rec) throw new VigilError('VIGIL_ERR_NOT_FOUND', `no instance ${key}`, 'instance');
