@@ -75,7 +75,7 @@ export function registerBeatRoute(app: FastifyInstance, ctx: NacosContext, base:
     const key = instanceKey(id);
     if (beats.beat(key)) return answer(reply, CODE_OK, beats.intervalFor(key));
     // A persistent instance is probed, not beaten: nothing to do.
-    if (registry.get(key)) return answer(reply, CODE_OK, beats.intervalFor(undefined));
+    if (registry.peek(key)) return answer(reply, CODE_OK, beats.intervalFor(undefined));
     if (!body) {
       ctx.counters.unknownBeats++;
       return answer(reply, CODE_NOT_FOUND, beats.intervalFor(undefined));
