@@ -19,6 +19,8 @@ export const ErrorCodes = {
   VIGIL_ERR_UNAUTHORIZED: 'a write was sent without the configured API token',
   VIGIL_ERR_STORE: 'the store failed to read or write',
   VIGIL_ERR_INTERNAL: 'an unexpected error (a bug); the log has the details',
+  VIGIL_ERR_STORE_SCHEMA: 'the shared database schema is newer than this node, or another node held the schema lock too long',
+  VIGIL_ERR_CLUSTER_STALE_EPOCH: 'a health write carried a shard lease epoch that is no longer current (this node lost the shard)',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;
