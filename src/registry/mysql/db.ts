@@ -57,16 +57,38 @@ export function parseMysqlUrl(url: string): { host: string; port: number; user: 
   };
 }
 
+/**
+ * Every failure of the database (unreachable, timed out, refused) becomes one stable code, which
+ * the API answers with 503. The message names the driver's code, never the values (they may hold
+ * secrets). A timed-out statement may still run once the server answers again: a 503 means "not
+ * known to be written", and every write here is an idempotent upsert, so a retry is safe.
+ */
+export function storeError(err: unknown): VigilError {
+  if (err instanceof VigilError) return err;
+  const e = err as { code?: string; message?: string };
+  return new VigilError('VIGIL_ERR_STORE', `the MySQL store failed: ${e.code ?? 'error'}: ${e.message ?? String(err)}`, undefined, { cause: err });
+}
+
+async function guarded<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw storeError(err);
+  }
+}
+
 function wrap(conn: Pick<Pool, 'query'>, timeout: number): Sql {
   return {
-    async rows<T>(sql: string, values?: Values) {
-      const [rows] = await conn.query<RowDataPacket[]>({ sql, values: values as unknown[] | undefined, timeout });
-      return rows as T[];
-    },
-    async run(sql, values) {
-      const [res] = await conn.query<ResultSetHeader>({ sql, values: values as unknown[] | undefined, timeout });
-      return res.affectedRows;
-    },
+    rows: <T>(sql: string, values?: Values) =>
+      guarded(async () => {
+        const [rows] = await conn.query<RowDataPacket[]>({ sql, values: values as unknown[] | undefined, timeout });
+        return rows as T[];
+      }),
+    run: (sql, values) =>
+      guarded(async () => {
+        const [res] = await conn.query<ResultSetHeader>({ sql, values: values as unknown[] | undefined, timeout });
+        return res.affectedRows;
+      }),
   };
 }
 
@@ -87,7 +109,7 @@ export function openMysql(opts: MysqlOptions): MysqlDb {
   const sql = wrap(pool, queryTimeoutMs);
 
   async function onConnection<T>(fn: (conn: PoolConnection) => Promise<T>): Promise<T> {
-    const conn = await pool.getConnection();
+    const conn = await guarded(() => pool.getConnection());
     try {
       return await fn(conn);
     } catch (err) {
@@ -104,10 +126,10 @@ export function openMysql(opts: MysqlOptions): MysqlDb {
     withConnection: (fn) => onConnection((conn) => fn(wrap(conn, queryTimeoutMs))),
     transaction: (fn) =>
       onConnection(async (conn) => {
-        await conn.beginTransaction();
+        await guarded(() => conn.beginTransaction());
         try {
           const out = await fn(wrap(conn, queryTimeoutMs));
-          await conn.commit();
+          await guarded(() => conn.commit());
           return out;
         } catch (err) {
           await conn.rollback().catch(() => undefined);
