@@ -48,6 +48,12 @@ export interface MysqlStore extends AsyncStore {
 
 const KV = { checker: 'vigil_checker_configs', whitelist: 'vigil_whitelist', switches: 'vigil_switches' } as const;
 
+/**
+ * An instance row's `updated_at` strictly increases with every change, even two in one millisecond,
+ * so that pollers can order a registration and a deregistration by it alone.
+ */
+const NEXT_TIME = `GREATEST(${DB_NOW_MS}, updated_at + 1)`;
+
 const HEALTH_UPSERT = `ON DUPLICATE KEY UPDATE epoch = VALUES(epoch), version = VALUES(version),
   decided_by_node = VALUES(decided_by_node), value = VALUES(value), updated_at = VALUES(updated_at)`;
 
@@ -108,7 +114,7 @@ export function createMysqlStore(db: MysqlDb): MysqlStore {
       await db.transaction(async (tx) => {
         await tx.run(
           `INSERT INTO vigil_instances (ikey, shard, value, deleted, updated_at) VALUES (?, ?, ?, 0, ${DB_NOW_MS})
-           ON DUPLICATE KEY UPDATE value = VALUES(value), deleted = 0, updated_at = VALUES(updated_at)`,
+           ON DUPLICATE KEY UPDATE value = VALUES(value), deleted = 0, updated_at = ${NEXT_TIME}`,
           [key, shard, JSON.stringify(instance)],
         );
         // Only a new instance takes the given health; an existing record is its decider's (async-store.ts).
@@ -139,7 +145,7 @@ export function createMysqlStore(db: MysqlDb): MysqlStore {
     },
     async deleteInstance(key) {
       await db.transaction(async (tx) => {
-        await tx.run(`UPDATE vigil_instances SET value = NULL, deleted = 1, updated_at = ${DB_NOW_MS} WHERE ikey = ? AND deleted = 0`, [key]);
+        await tx.run(`UPDATE vigil_instances SET value = NULL, deleted = 1, updated_at = ${NEXT_TIME} WHERE ikey = ? AND deleted = 0`, [key]);
         await tx.run('DELETE FROM vigil_health WHERE ikey = ?', [key]);
       });
     },

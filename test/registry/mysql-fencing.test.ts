@@ -138,6 +138,19 @@ describeMariaDb('MySQL store: fenced health writes and the change feed', () => {
     expect(snap.instances).toEqual([{ key: a.key, instance: { ...a.instance, metadata: { zone: 'b' } }, health: down }]);
   });
 
+  it('moves an instance row\'s updated_at forward on every change, even within one millisecond of the clock', async () => {
+    await setup();
+    const time = async () => (await store.db.rows<{ t: number }>('SELECT updated_at AS t FROM vigil_instances WHERE ikey = ?', [a.key]))[0]!.t;
+    // As if the last change had happened in the database's future (or in this very millisecond).
+    await store.db.run('UPDATE vigil_instances SET updated_at = updated_at + 100000 WHERE ikey = ?', [a.key]);
+    const t0 = await time();
+    await store.deleteInstance(a.key);
+    const t1 = await time();
+    await store.putInstance(a.key, a.instance, health());
+    const t2 = await time();
+    expect([t1 - t0, t2 - t1]).toEqual([1, 1]);
+  });
+
   it('lists what changed since a database time, deregistrations as tombstones, and nothing older', async () => {
     await setup();
     const b = instance('10.0.0.2');
