@@ -67,7 +67,7 @@ async function leaseRounds(server: MariaDb, url: string): Promise<void> {
     keepers.push(
       createShardKeeper({
         nodeId: id,
-        membership: createMembership({ db: store.db, nodeId: id, url: `http://127.0.0.1:1/${id}`, memberTimeoutMs: 6000 }),
+        membership: createMembership({ db: store.db, nodeId: id, url: `http://127.0.0.1:1/${id}`, memberTimeoutMs: 6000, secret: 'bench-secret' }),
         leases: createLeaseStore({ db: store.db, nodeId: id, ttlMs: 6000 }),
         clock: () => performance.now(),
         ttlMs: 6000,

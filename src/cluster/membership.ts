@@ -4,7 +4,9 @@
  * that reads it. No node compares its clock with another's, so a node with a wrong clock, or one
  * paused for a while, cannot make a live member look dead or a dead one look alive.
  */
+import { VigilError } from '../errors.js';
 import { DB_NOW_MS, type Sql } from '../registry/mysql/db.js';
+import { clusterCheck, memberProof, sameHex } from './peer-auth.js';
 
 export interface Member {
   readonly nodeId: string;
@@ -12,7 +14,10 @@ export interface Member {
   /** Database time (ms) of the member's last heartbeat. */
   readonly lastSeen: number;
   readonly startedAt: number;
+  /** Heartbeat recent enough by database time (whatever its proof). */
   readonly alive: boolean;
+  /** Its proof verifies with this node's cluster secret; only admitted members are counted. */
+  readonly admitted: boolean;
 }
 
 export interface MemberView {
@@ -28,9 +33,15 @@ export interface MembershipOptions {
   readonly url: string;
   /** A member whose last heartbeat is older than this (by database time) is dead. */
   readonly memberTimeoutMs: number;
+  readonly secret: string;
 }
 
 export interface Membership {
+  /**
+   * Checks, once at start, that this node's secret is the cluster's (the first node to join sets
+   * it); refuses with VIGIL_ERR_CLUSTER_UNAUTHORIZED otherwise, before any heartbeat is written.
+   */
+  join(): Promise<void>;
   /** Records that this node is alive now (database time); returns that time. */
   heartbeat(): Promise<number>;
   view(): Promise<MemberView>;
@@ -43,20 +54,29 @@ export const NODE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export function createMembership(opts: MembershipOptions): Membership {
   if (!NODE_ID.test(opts.nodeId)) throw new RangeError(`node id ${JSON.stringify(opts.nodeId)} must match ${NODE_ID.source}`);
-  const { db, nodeId } = opts;
+  const { db, nodeId, secret } = opts;
+  const proof = memberProof(secret, nodeId);
   return {
+    async join() {
+      const check = clusterCheck(secret);
+      await db.run(`INSERT INTO vigil_cluster (id, secret_check, created_at) VALUES (1, ?, ${DB_NOW_MS}) ON DUPLICATE KEY UPDATE id = id`, [check]);
+      const [row] = await db.rows<{ check: string }>('SELECT secret_check AS `check` FROM vigil_cluster WHERE id = 1');
+      if (!row || !sameHex(row.check, check)) {
+        throw new VigilError('VIGIL_ERR_CLUSTER_UNAUTHORIZED', `node ${nodeId} has another cluster secret than the cluster in this database; not joining`, 'cluster.secret');
+      }
+    },
     async heartbeat() {
       await db.run(
-        `INSERT INTO vigil_members (node_id, url, started_at, last_seen) VALUES (?, ?, ${DB_NOW_MS}, ${DB_NOW_MS})
-         ON DUPLICATE KEY UPDATE url = VALUES(url), last_seen = VALUES(last_seen)`,
-        [nodeId, opts.url],
+        `INSERT INTO vigil_members (node_id, url, proof, started_at, last_seen) VALUES (?, ?, ?, ${DB_NOW_MS}, ${DB_NOW_MS})
+         ON DUPLICATE KEY UPDATE url = VALUES(url), proof = VALUES(proof), last_seen = VALUES(last_seen)`,
+        [nodeId, opts.url, proof],
       );
       const [row] = await db.rows<{ seen: number }>('SELECT last_seen AS seen FROM vigil_members WHERE node_id = ?', [nodeId]);
       return row?.seen ?? 0;
     },
     async view() {
-      const rows = await db.rows<{ nodeId: string; url: string; lastSeen: number; startedAt: number; now: number; alive: number }>(
-        `SELECT node_id AS nodeId, url, last_seen AS lastSeen, started_at AS startedAt, n.now AS now,
+      const rows = await db.rows<{ nodeId: string; url: string; proof: string; lastSeen: number; startedAt: number; now: number; alive: number }>(
+        `SELECT node_id AS nodeId, url, proof, last_seen AS lastSeen, started_at AS startedAt, n.now AS now,
                 (last_seen > n.now - ?) AS alive
          FROM (SELECT ${DB_NOW_MS} AS now) n LEFT JOIN vigil_members ON TRUE ORDER BY node_id`,
         [opts.memberTimeoutMs],
@@ -64,7 +84,16 @@ export function createMembership(opts: MembershipOptions): Membership {
       const now = rows[0]?.now ?? 0;
       const members = rows
         .filter((r) => r.nodeId !== null)
-        .map((r) => Object.freeze({ nodeId: r.nodeId, url: r.url, lastSeen: r.lastSeen, startedAt: r.startedAt, alive: r.alive === 1 }));
+        .map((r) =>
+          Object.freeze({
+            nodeId: r.nodeId,
+            url: r.url,
+            lastSeen: r.lastSeen,
+            startedAt: r.startedAt,
+            alive: r.alive === 1,
+            admitted: sameHex(r.proof, memberProof(secret, r.nodeId)),
+          }),
+        );
       return Object.freeze({ now, members: Object.freeze(members) });
     },
     async leave() {
@@ -73,6 +102,12 @@ export function createMembership(opts: MembershipOptions): Membership {
   };
 }
 
+/** The members that count: alive by database time and admitted by their proof. */
 export function liveIds(view: MemberView): string[] {
-  return view.members.filter((m) => m.alive).map((m) => m.nodeId);
+  return view.members.filter((m) => m.alive && m.admitted).map((m) => m.nodeId);
+}
+
+/** Members heartbeating with a proof that does not verify: started with another secret. */
+export function refusedMembers(view: MemberView): Member[] {
+  return view.members.filter((m) => m.alive && !m.admitted);
 }

@@ -14,7 +14,7 @@
 import { createLeaseTable, type LeaseTable } from './lease-table.js';
 import { planLeases, type LeasePlan } from './lease-plan.js';
 import type { LeaseStore } from './leases.js';
-import { liveIds, type MemberView, type Membership } from './membership.js';
+import { liveIds, refusedMembers, type Member, type MemberView, type Membership } from './membership.js';
 import { SHARD_COUNT, shardOf } from './shards.js';
 
 export interface ShardKeeperOptions {
@@ -27,6 +27,8 @@ export interface ShardKeeperOptions {
   /** Safety margin between the local deadline and the database's expiry of a lease. */
   readonly marginMs: number;
   readonly shards?: number;
+  /** Told once per node id about a member heartbeating with another cluster secret (to log why it is ignored). */
+  readonly onRefused?: (member: Member) => void;
 }
 
 export interface RoundResult {
@@ -49,11 +51,17 @@ export interface ShardKeeper {
 export function createShardKeeper(opts: ShardKeeperOptions): ShardKeeper {
   const shards = opts.shards ?? SHARD_COUNT;
   const table = createLeaseTable({ ttlMs: opts.ttlMs, marginMs: opts.marginMs });
+  const reported = new Set<string>();
 
   async function round(): Promise<RoundResult> {
     const sentAt = opts.clock();
     await opts.membership.heartbeat();
     const view = await opts.membership.view();
+    for (const m of refusedMembers(view)) {
+      if (reported.has(m.nodeId)) continue;
+      reported.add(m.nodeId);
+      opts.onRefused?.(m);
+    }
     const { now, leases } = await opts.leases.read();
     const plan = planLeases({ self: opts.nodeId, liveMembers: liveIds(view), leases, now, shards });
     // Stop using what is handed over (or what the database says is no longer ours) before anything else.

@@ -10,6 +10,7 @@ import { createMembership } from '../../src/cluster/membership.js';
 import { assignShards } from '../../src/cluster/rendezvous.js';
 import { createShardKeeper, type ShardKeeper } from '../../src/cluster/shard-keeper.js';
 import { SHARD_COUNT } from '../../src/cluster/shards.js';
+import { isVigilError } from '../../src/errors.js';
 import { openMysql, type MysqlDb } from '../../src/registry/mysql/db.js';
 import { migrate } from '../../src/registry/mysql/migrate.js';
 import { describeMariaDb, startMariaDb, type MariaDb } from '../helpers/mariadb.js';
@@ -18,6 +19,7 @@ import { freshDatabase } from '../helpers/mysql-url.js';
 const TTL = 60_000;
 const MARGIN = 5_000;
 const TIMEOUT = 10_000;
+const SECRET = 'cluster-secret';
 
 interface Node {
   id: string;
@@ -55,7 +57,7 @@ describeMariaDb('membership and shard leases on MariaDB', () => {
     const clock = { now: 1000 };
     const keeper = createShardKeeper({
       nodeId: id,
-      membership: createMembership({ db, nodeId: id, url: `http://127.0.0.1:1/${id}`, memberTimeoutMs: TIMEOUT }),
+      membership: createMembership({ db, nodeId: id, url: `http://127.0.0.1:1/${id}`, memberTimeoutMs: TIMEOUT, secret: SECRET }),
       leases: createLeaseStore({ db, nodeId: id, ttlMs: TTL }),
       clock: () => clock.now,
       ttlMs: TTL,
@@ -104,7 +106,7 @@ describeMariaDb('membership and shard leases on MariaDB', () => {
     const [a, b] = await cluster('n1', 'n2');
     await a!.keeper.round();
     await b!.keeper.round();
-    const membership = createMembership({ db: a!.db, nodeId: 'n1', url: 'x', memberTimeoutMs: TIMEOUT });
+    const membership = createMembership({ db: a!.db, nodeId: 'n1', url: 'x', memberTimeoutMs: TIMEOUT, secret: SECRET });
     expect((await membership.view()).members.map((m) => [m.nodeId, m.alive])).toEqual([['n1', true], ['n2', true]]);
     // n2's last heartbeat is now TIMEOUT + 1 ms old by the database's clock.
     await a!.db.run(`UPDATE vigil_members SET last_seen = last_seen - ? WHERE node_id = 'n2'`, [TIMEOUT + 1000]);
@@ -212,12 +214,44 @@ describeMariaDb('membership and shard leases on MariaDB', () => {
     expect(row!.left).toBeLessThanOrEqual(TTL);
   });
 
+  it('never counts a node started with another secret: it cannot join, and a forged row gets no shards', async () => {
+    const [a, b] = await cluster('n1', 'n2');
+    await createMembership({ db: a!.db, nodeId: 'n1', url: 'x', memberTimeoutMs: TIMEOUT, secret: SECRET }).join();
+    const intruder = createMembership({ db: b!.db, nodeId: 'evil', url: 'x', memberTimeoutMs: TIMEOUT, secret: 'wrong' });
+    const err = await intruder.join().then(() => undefined, (e: unknown) => e);
+    expect(isVigilError(err, 'VIGIL_ERR_CLUSTER_UNAUTHORIZED')).toBe(true);
+    expect((err as { field?: string }).field).toBe('cluster.secret');
+    // Even if it heartbeats anyway (an old build, a hand-written row), the others do not count it.
+    await intruder.heartbeat();
+    const refused: string[] = [];
+    const keeper = createShardKeeper({
+      nodeId: 'n1',
+      membership: createMembership({ db: a!.db, nodeId: 'n1', url: 'x', memberTimeoutMs: TIMEOUT, secret: SECRET }),
+      leases: createLeaseStore({ db: a!.db, nodeId: 'n1', ttlMs: TTL }),
+      clock: () => a!.clock.now,
+      ttlMs: TTL,
+      marginMs: MARGIN,
+      onRefused: (m) => refused.push(m.nodeId),
+    });
+    const first = await keeper.round();
+    await keeper.round();
+    expect(first.view.members.find((m) => m.nodeId === 'evil')).toMatchObject({ alive: true, admitted: false });
+    expect(refused).toEqual(['evil']); // told once, not every round
+    for (let i = 0; i < 3; i++) {
+      await b!.keeper.round();
+      await keeper.round();
+    }
+    const owners = new Set((await dbLeases(a!.db)).map((r) => r.owner));
+    expect(owners.has('evil')).toBe(false);
+    expect([...owners].sort()).toEqual(['n1', 'n2']);
+  });
+
   it('releases everything on a clean shutdown, so another node can take it at once', async () => {
     const [a, b] = await cluster('n1', 'n2');
     await settle([a!, b!]);
     await a!.keeper.releaseAll();
     expect(heldBy(a!)).toEqual([]);
-    await createMembership({ db: a!.db, nodeId: 'n1', url: 'x', memberTimeoutMs: TIMEOUT }).leave();
+    await createMembership({ db: a!.db, nodeId: 'n1', url: 'x', memberTimeoutMs: TIMEOUT, secret: SECRET }).leave();
     await settle([b!]);
     expect(heldBy(b!)).toHaveLength(SHARD_COUNT);
   });

@@ -52,7 +52,7 @@ describeMariaDb('MySQL store when the database stops answering', () => {
     const clock = { now: 0 };
     const keeper = createShardKeeper({
       nodeId: 'n1',
-      membership: createMembership({ db: store.db, nodeId: 'n1', url: 'http://127.0.0.1:1', memberTimeoutMs: 10_000 }),
+      membership: createMembership({ db: store.db, nodeId: 'n1', url: 'http://127.0.0.1:1', memberTimeoutMs: 10_000, secret: 's' }),
       leases: createLeaseStore({ db: store.db, nodeId: 'n1', ttlMs: TTL }),
       clock: () => clock.now,
       ttlMs: TTL,

@@ -58,11 +58,19 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 2,
     name: 'cluster membership and shard leases',
     statements: [
+      // proof: HMAC(cluster secret, node id); members whose proof does not verify are not counted.
       `CREATE TABLE IF NOT EXISTS vigil_members (
         node_id VARCHAR(64) NOT NULL PRIMARY KEY,
         url VARCHAR(512) NOT NULL,
+        proof CHAR(64) NOT NULL,
         started_at BIGINT NOT NULL,
         last_seen BIGINT NOT NULL
+      ) ${TABLE}`,
+      // One row: HMAC(cluster secret, "cluster"), written by the first node to join.
+      `CREATE TABLE IF NOT EXISTS vigil_cluster (
+        id TINYINT NOT NULL PRIMARY KEY,
+        secret_check CHAR(64) NOT NULL,
+        created_at BIGINT NOT NULL
       ) ${TABLE}`,
       `CREATE TABLE IF NOT EXISTS vigil_shard_leases (
         shard SMALLINT UNSIGNED NOT NULL PRIMARY KEY,
