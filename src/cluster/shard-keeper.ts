@@ -12,7 +12,7 @@
  *   nothing, so every lease lapses locally at its deadline without any further action.
  */
 import { createLeaseTable, type LeaseTable } from './lease-table.js';
-import { planLeases, type LeasePlan } from './lease-plan.js';
+import { planLeases, type LeasePlan, type LeaseRow } from './lease-plan.js';
 import type { LeaseStore } from './leases.js';
 import { liveIds, refusedMembers, type Member, type MemberView, type Membership } from './membership.js';
 import { SHARD_COUNT, shardOf } from './shards.js';
@@ -33,6 +33,8 @@ export interface ShardKeeperOptions {
 
 export interface RoundResult {
   readonly view: MemberView;
+  /** The lease rows as read at the start of the round (database time `view.now`-ish). */
+  readonly leases: readonly LeaseRow[];
   readonly plan: LeasePlan;
   readonly held: readonly number[];
 }
@@ -75,7 +77,7 @@ export function createShardKeeper(opts: ShardKeeperOptions): ShardKeeper {
     // A refused renewal (or an acquisition another node won) means the shard is not ours: stop now.
     table.drop([...keep].filter((s) => !ok.has(s)));
     table.confirm(confirmed, sentAt);
-    return { view, plan, held: table.held(opts.clock()) };
+    return { view, leases, plan, held: table.held(opts.clock()) };
   }
 
   return {

@@ -1,14 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createChangePoller, newerHealth, type ChangeSink } from '../../src/cluster/change-poller.js';
+import { createChangePoller, newerHealth } from '../../src/cluster/change-poller.js';
 import { createLeaseStore } from '../../src/cluster/leases.js';
 import { shardOf } from '../../src/cluster/shards.js';
 import type { Stamp } from '../../src/cluster/stamp.js';
-import type { Instance } from '../../src/registry/model.js';
 import { openMysqlStore, type HealthRow, type MysqlStore } from '../../src/registry/mysql-store.js';
-import type { StoredHealth } from '../../src/registry/store.js';
 import { describeMariaDb, startMariaDb, type MariaDb } from '../helpers/mariadb.js';
 import { freshDatabase } from '../helpers/mysql-url.js';
 import { health, instance } from '../helpers/store-fixtures.js';
+import { memorySink } from '../helpers/memory-sink.js';
 
 const row = (key: string, epoch: number, version: number): HealthRow => ({
   key,
@@ -32,26 +31,6 @@ describe('newerHealth', () => {
     expect(newerHealth([row('a', 1, 99)], () => ({ epoch: 2, version: 1 }))).toEqual([]);
   });
 });
-
-/** A node's memory as far as the poller is concerned. */
-function memorySink(): ChangeSink & { health: Map<string, { stamp: Stamp; health: StoredHealth; node: string | null }>; instances: Map<string, Instance>; applied: number } {
-  const sink = {
-    health: new Map<string, { stamp: Stamp; health: StoredHealth; node: string | null }>(),
-    instances: new Map<string, Instance>(),
-    applied: 0,
-    stampOf: (key: string) => sink.health.get(key)?.stamp,
-    applyHealth(r: HealthRow) {
-      sink.applied++;
-      sink.health.set(r.key, { stamp: { epoch: r.epoch, version: r.health.health.version }, health: r.health, node: r.decidedByNode });
-    },
-    applyInstance(key: string, inst: Instance | null) {
-      sink.applied++;
-      if (inst) sink.instances.set(key, inst);
-      else sink.instances.delete(key);
-    },
-  };
-  return sink;
-}
 
 describeMariaDb('change poller on MariaDB: what one node writes, another sees within one poll', () => {
   let server: MariaDb;
