@@ -57,7 +57,7 @@ try {
     };
     const node = createClusterNode({
       store, nodeId: id, secret: 'bench', advertiseUrl: `http://127.0.0.1:${port}`, sink,
-      memberTimeoutMs: 6000, leaseRenewMs: 1000, leaseMarginMs: 1000, pollMs: 1000, pollWindowMs: 5000, batchMs: 20, peerTimeoutMs: 2000,
+      memberTimeoutMs: 6000, leaseRenewMs: 1000, leaseMarginMs: 1000, pollMs: 1000, pollWindowMs: 5000, batchMs: 20, peerTimeoutMs: 2000, reconcileMs: 60_000, tombstoneRetentionMs: 3_600_000,
       clock: () => performance.now(), logger: pino({ level: 'silent' }), autoRun: true,
     });
     const app = createServer({ logger: pino({ level: 'silent' }) });

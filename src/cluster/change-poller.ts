@@ -23,6 +23,8 @@ export interface ChangeSink {
   applyHealth(row: HealthRow): void;
   /** `instance` null: deregistered. */
   applyInstance(key: string, instance: Instance | null): void;
+  /** The persistent instances the node holds (for reconcile to find what the store no longer has). */
+  instanceKeys(): Iterable<string>;
 }
 
 export interface ChangePollerOptions {
@@ -40,6 +42,12 @@ export interface PollResult {
 
 export interface ChangePoller {
   poll(): Promise<PollResult>;
+  /**
+   * The periodic full repair: reads every row, applies what is newer, and deregisters what the node
+   * holds but the store does not (a tombstone purged before this node polled it, a node that was
+   * paused for longer than the window).
+   */
+  reconcile(): Promise<PollResult & { removed: number }>;
   /** Records what the node already has, e.g. after a full load (reconcile), so it is not applied again. */
   seen(key: string, updatedAt: number): void;
 }
@@ -59,23 +67,41 @@ export function newerHealth(rows: readonly HealthRow[], stampOf: (key: string) =
 export function createChangePoller(opts: ChangePollerOptions): ChangePoller {
   let since = opts.since;
   const instanceTimes = new Map<string, number>();
+
+  function apply(changes: Changes): PollResult {
+    let instances = 0;
+    for (const row of changes.instances) {
+      if ((instanceTimes.get(row.key) ?? -1) >= row.updatedAt) continue;
+      instanceTimes.set(row.key, row.updatedAt);
+      opts.sink.applyInstance(row.key, row.instance);
+      instances++;
+    }
+    const health = newerHealth(changes.health, (k) => opts.sink.stampOf(k));
+    for (const row of health) opts.sink.applyHealth(row);
+    return { instances, health: health.length };
+  }
+
   return {
     seen(key, updatedAt) {
       if ((instanceTimes.get(key) ?? -1) < updatedAt) instanceTimes.set(key, updatedAt);
     },
     async poll() {
       const changes = await opts.source.changesSince(since - opts.windowMs);
-      let instances = 0;
-      for (const row of changes.instances) {
-        if ((instanceTimes.get(row.key) ?? -1) >= row.updatedAt) continue;
-        instanceTimes.set(row.key, row.updatedAt);
-        opts.sink.applyInstance(row.key, row.instance);
-        instances++;
-      }
-      const health = newerHealth(changes.health, (k) => opts.sink.stampOf(k));
-      for (const row of health) opts.sink.applyHealth(row);
+      const result = apply(changes);
       since = changes.now;
-      return { instances, health: health.length };
+      return result;
+    },
+    async reconcile() {
+      const changes = await opts.source.changesSince(0);
+      const result = apply(changes);
+      const present = new Set(changes.instances.filter((r) => r.instance !== null).map((r) => r.key));
+      let removed = 0;
+      for (const key of [...opts.sink.instanceKeys()]) {
+        if (present.has(key)) continue;
+        opts.sink.applyInstance(key, null);
+        removed++;
+      }
+      return { ...result, removed };
     },
   };
 }

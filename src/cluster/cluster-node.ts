@@ -31,6 +31,10 @@ export interface ClusterNodeOptions {
   readonly pollWindowMs: number;
   readonly batchMs: number;
   readonly peerTimeoutMs: number;
+  /** Full reconcile (and purge of old tombstones) every this often. */
+  readonly reconcileMs: number;
+  /** Tombstones are kept this long: far longer than a poll window or a plausible node pause. */
+  readonly tombstoneRetentionMs: number;
   /** Monotonic ms (performance.now in the daemon). */
   readonly clock: () => number;
   readonly logger: Logger;
@@ -55,6 +59,8 @@ export interface ClusterNode {
   stop(): Promise<void>;
   round(): Promise<RoundResult>;
   poll(): Promise<void>;
+  /** Full repair from the store, then purge of old tombstones. */
+  reconcile(): Promise<void>;
   ownsKey(key: string): boolean;
   /** Writes under the shard's epoch, then broadcasts; refuses (STALE_EPOCH) when this node does not hold the shard. */
   publishHealth(key: string, health: StoredHealth): Promise<Stamp>;
@@ -87,6 +93,13 @@ export function createClusterNode(opts: ClusterNodeOptions): ClusterNode {
 
   async function poll(): Promise<void> {
     await poller?.poll();
+  }
+
+  async function reconcile(): Promise<void> {
+    if (!poller) return;
+    const r = await poller.reconcile();
+    if (r.instances + r.health + r.removed > 0) logger.info(r, 'reconcile repaired what the poll had missed');
+    await store.purgeTombstones(opts.tombstoneRetentionMs);
   }
 
   function members(): MemberInfo[] {
@@ -134,6 +147,7 @@ export function createClusterNode(opts: ClusterNodeOptions): ClusterNode {
       if (opts.autoRun) {
         every(opts.leaseRenewMs, 'lease round', round);
         every(opts.pollMs, 'poll', poll);
+        every(opts.reconcileMs, 'reconcile', reconcile);
       }
     },
     async stop() {
@@ -144,6 +158,7 @@ export function createClusterNode(opts: ClusterNodeOptions): ClusterNode {
     },
     round,
     poll,
+    reconcile,
     ownsKey: (key) => keeper.ownsKey(key),
     async publishHealth(key, health) {
       const epoch = keeper.epochForKey(key);

@@ -42,6 +42,8 @@ export interface Changes {
 export interface MysqlStore extends AsyncStore {
   putFencedHealth(key: string, health: StoredHealth, fence: Fence): Promise<void>;
   changesSince(dbTime: number): Promise<Changes>;
+  /** Deletes tombstones older than `retentionMs` (database time); returns how many. */
+  purgeTombstones(retentionMs: number): Promise<number>;
   /** The pool, for the cluster tables (membership, leases) on the same database. */
   readonly db: MysqlDb;
 }
@@ -165,6 +167,7 @@ export function createMysqlStore(db: MysqlDb): MysqlStore {
         health: health.map((r) => ({ key: r.k, health: JSON.parse(r.value) as StoredHealth, epoch: r.epoch, decidedByNode: r.node, updatedAt: r.updatedAt })),
       };
     },
+    purgeTombstones: (retentionMs) => db.run(`DELETE FROM vigil_instances WHERE deleted = 1 AND updated_at < ${DB_NOW_MS} - ?`, [retentionMs]),
     putCheckerConfig: async (key, value) => void (await putKv(KV.checker, key, value)),
     deleteCheckerConfig: async (key) => void (await delKv(KV.checker, key)),
     putWhitelist: async (entry) => void (await putKv(KV.whitelist, entry.id, entry)),

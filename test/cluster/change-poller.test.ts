@@ -92,4 +92,22 @@ describeMariaDb('change poller on MariaDB: what one node writes, another sees wi
     expect(sink.health.get(c.key)).toEqual({ stamp: { epoch: 4, version: 9 }, health: health({ version: 9 }), node: 'n2' });
     expect(sink.instances.has(c.key)).toBe(true);
   });
+
+  it('reconciles from a full read: applies what the window missed and drops what the store no longer has', async () => {
+    const sink = memorySink();
+    // A node paused far longer than the window: its poller starts in the distant past of the rows.
+    const poller = createChangePoller({ source: reader, sink, windowMs: 5000, since: 1 });
+    const ghost = instance('10.0.0.99');
+    sink.instances.set(ghost.key, ghost.instance); // deregistered, and its tombstone purged, while the node slept
+    const d = instance('10.0.0.4');
+    await writer.putInstance(d.key, d.instance, health());
+    const r = await poller.reconcile();
+    expect(r.removed).toBe(1);
+    expect(sink.instances.has(ghost.key)).toBe(false);
+    expect(sink.instances.has(d.key)).toBe(true);
+    const stored = (await reader.load()).instances.map((i) => i.key).sort();
+    expect([...sink.instances.keys()].sort()).toEqual(stored);
+    // A second reconcile finds nothing to do.
+    expect(await poller.reconcile()).toEqual({ instances: 0, health: 0, removed: 0 });
+  });
 });

@@ -58,7 +58,7 @@ describeMariaDb('cluster node: membership, leases, fenced publication, broadcast
     const sink = memorySink();
     const node = createClusterNode({
       store, nodeId: id, secret: SECRET, advertiseUrl, sink,
-      memberTimeoutMs: 6000, leaseRenewMs: 100, leaseMarginMs: 1000, pollMs: 100, pollWindowMs: 5000, batchMs: 10, peerTimeoutMs: 2000,
+      memberTimeoutMs: 6000, leaseRenewMs: 100, leaseMarginMs: 1000, pollMs: 100, pollWindowMs: 5000, batchMs: 10, peerTimeoutMs: 2000, reconcileMs: 60_000, tombstoneRetentionMs: 3_600_000,
       clock: () => performance.now(), logger: pino({ level: 'silent' }), autoRun,
     });
     const app = createServer({ logger: pino({ level: 'silent' }) });

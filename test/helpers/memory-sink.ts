@@ -22,6 +22,7 @@ export function memorySink(): MemorySink {
       sink.applied++;
       sink.health.set(r.key, { stamp: { epoch: r.epoch, version: r.health.health.version }, health: r.health, node: r.decidedByNode });
     },
+    instanceKeys: () => sink.instances.keys(),
     applyInstance(key, inst) {
       sink.applied++;
       if (inst) sink.instances.set(key, inst);

@@ -151,6 +151,18 @@ describeMariaDb('MySQL store: fenced health writes and the change feed', () => {
     expect([t1 - t0, t2 - t1]).toEqual([1, 1]);
   });
 
+  it('purges only tombstones older than the retention', async () => {
+    await setup();
+    const b = instance('10.0.0.2');
+    await store.putInstance(b.key, b.instance, health());
+    await store.deleteInstance(a.key);
+    await store.deleteInstance(b.key);
+    await store.db.run('UPDATE vigil_instances SET updated_at = updated_at - 7200000 WHERE ikey = ?', [a.key]);
+    expect(await store.purgeTombstones(3_600_000)).toBe(1);
+    const rows = await store.db.rows<{ k: string }>('SELECT ikey AS k FROM vigil_instances');
+    expect(rows.map((r) => r.k)).toEqual([b.key]);
+  });
+
   it('lists what changed since a database time, deregistrations as tombstones, and nothing older', async () => {
     await setup();
     const b = instance('10.0.0.2');
