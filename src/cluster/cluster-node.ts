@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { isVigilError, VigilError } from '../errors.js';
 import type { MysqlStore } from '../registry/mysql-store.js';
 import type { StoredHealth } from '../registry/store.js';
-import { createBroadcaster } from './broadcaster.js';
+import { createBroadcaster, type FlushResult } from './broadcaster.js';
 import { createChangePoller, type ChangePoller, type ChangeSink } from './change-poller.js';
 import { createLeaseStore } from './leases.js';
 import { createMembership } from './membership.js';
@@ -61,6 +61,8 @@ export interface ClusterNode {
   poll(): Promise<void>;
   /** Full repair from the store, then purge of old tombstones. */
   reconcile(): Promise<void>;
+  /** Sends pending broadcasts now instead of at the end of the batch window. */
+  flush(): Promise<FlushResult>;
   ownsKey(key: string): boolean;
   /** Writes under the shard's epoch, then broadcasts; refuses (STALE_EPOCH) when this node does not hold the shard. */
   publishHealth(key: string, health: StoredHealth): Promise<Stamp>;
@@ -159,6 +161,7 @@ export function createClusterNode(opts: ClusterNodeOptions): ClusterNode {
     round,
     poll,
     reconcile,
+    flush: () => broadcaster.flush(),
     ownsKey: (key) => keeper.ownsKey(key),
     async publishHealth(key, health) {
       const epoch = keeper.epochForKey(key);

@@ -15,6 +15,7 @@ import { isVigilError } from '../../src/errors.js';
 import { openMysqlStore, type MysqlStore } from '../../src/registry/mysql-store.js';
 import { waitFor } from '../helpers/daemon.js';
 import { describeMariaDb, freePort, startMariaDb, type MariaDb } from '../helpers/mariadb.js';
+import { startDroppingProxy, type DroppingProxy } from '../helpers/dropping-proxy.js';
 import { memorySink, type MemorySink } from '../helpers/memory-sink.js';
 import { freshDatabase } from '../helpers/mysql-url.js';
 import { health, instance } from '../helpers/store-fixtures.js';
@@ -29,12 +30,14 @@ interface TestNode {
   url: string;
   sink: MemorySink;
   stopped: boolean;
+  proxy: DroppingProxy | undefined;
 }
 
 describeMariaDb('cluster node: membership, leases, fenced publication, broadcast and poll together', () => {
   let server: MariaDb;
   let url: string;
   let nodes: TestNode[] = [];
+  const proxies: DroppingProxy[] = [];
 
   beforeAll(async () => {
     server = await startMariaDb();
@@ -46,26 +49,31 @@ describeMariaDb('cluster node: membership, leases, fenced publication, broadcast
       await n.store.close();
     }
     nodes = [];
+    await Promise.all(proxies.splice(0).map((p) => p.close()));
   });
   afterAll(async () => {
     await server?.stop();
   });
 
-  async function startNode(id: string, autoRun = false): Promise<TestNode> {
+  async function startNode(id: string, { autoRun = false, lossy = false, batchMs = 10 } = {}): Promise<TestNode> {
     const store = await openMysqlStore({ url });
     const port = await freePort();
-    const advertiseUrl = `http://127.0.0.1:${port}`;
+    const realUrl = `http://127.0.0.1:${port}`;
+    // A lossy node is reached by its peers only through a proxy that drops every other request.
+    const proxy = lossy ? await startDroppingProxy(() => realUrl) : undefined;
+    if (proxy) proxies.push(proxy);
+    const advertiseUrl = proxy?.url ?? realUrl;
     const sink = memorySink();
     const node = createClusterNode({
       store, nodeId: id, secret: SECRET, advertiseUrl, sink,
-      memberTimeoutMs: 6000, leaseRenewMs: 100, leaseMarginMs: 1000, pollMs: 100, pollWindowMs: 5000, batchMs: 10, peerTimeoutMs: 2000, reconcileMs: 60_000, tombstoneRetentionMs: 3_600_000,
+      memberTimeoutMs: 6000, leaseRenewMs: 100, leaseMarginMs: 1000, pollMs: 100, pollWindowMs: 5000, batchMs, peerTimeoutMs: 2000, reconcileMs: 60_000, tombstoneRetentionMs: 3_600_000,
       clock: () => performance.now(), logger: pino({ level: 'silent' }), autoRun,
     });
     const app = createServer({ logger: pino({ level: 'silent' }) });
     node.registerRoutes(app);
     await app.listen({ port, host: '127.0.0.1' });
     await node.start();
-    const n = { id, node, store, app, url: advertiseUrl, sink, stopped: false };
+    const n = { id, node, store, app, url: advertiseUrl, sink, stopped: false, proxy };
     nodes.push(n);
     return n;
   }
@@ -82,11 +90,11 @@ describeMariaDb('cluster node: membership, leases, fenced publication, broadcast
     throw new Error('did not settle');
   }
 
-  /** A registered instance whose shard `owner` holds. */
-  async function keyOwnedBy(owner: TestNode, ip = 1): Promise<string> {
+  /** A registered instance whose shard `owner` holds, other than those in `taken`. */
+  async function keyOwnedBy(owner: TestNode, ip = 1, taken: ReadonlySet<string> = new Set()): Promise<string> {
     for (let i = ip; ; i++) {
       const a = instance(`10.9.${i >> 8}.${i & 255}`);
-      if (owner.node.ownsKey(a.key)) {
+      if (owner.node.ownsKey(a.key) && !taken.has(a.key)) {
         await owner.store.putInstance(a.key, a.instance, health());
         return a.key;
       }
@@ -135,6 +143,36 @@ describeMariaDb('cluster node: membership, leases, fenced publication, broadcast
     expect(n3.sink.instances.has(key)).toBe(true);
   });
 
+  it('with broadcasts through a proxy that loses half of them, every node agrees with the store after one poll', async () => {
+    url = await freshDatabase(server, 'node');
+    // One batch per node, sent when the test says (the window is longer than the test).
+    const lossy = { lossy: true, batchMs: 600_000 };
+    const list = [await startNode('n1', lossy), await startNode('n2', lossy), await startNode('n3', lossy)];
+    await settle(list);
+    const published = new Map<string, ReturnType<typeof health>>();
+    for (const [i, n] of list.entries()) {
+      for (let k = 0; k < 20; k++) {
+        const key = await keyOwnedBy(n, 1000 * (i + 1) + k, new Set(published.keys()));
+        const h = health({ healthy: false, version: 2, reason: `by ${n.id}`, decidedBy: 'checker' });
+        await n.node.publishHealth(key, h);
+        published.set(key, h);
+      }
+    }
+    const sent = await Promise.all(list.map((n) => n.node.flush()));
+    expect(sent.map((r) => r.changes)).toEqual([20, 20, 20]);
+    expect(sent.reduce((s, r) => s + r.failed.length, 0)).toBe(3);
+    // Each node's proxy saw one batch from each of the two others and lost one of them.
+    expect(list.map((n) => n.proxy!.seen)).toEqual([2, 2, 2]);
+    expect(list.map((n) => n.proxy!.dropped)).toEqual([1, 1, 1]);
+    const missing = (n: TestNode) => [...published.keys()].filter((k) => !n.node.ownsKey(k) && n.sink.health.get(k)?.health.health.version !== 2);
+    expect(list.map((n) => missing(n).length)).toEqual([20, 20, 20]);
+    for (const n of list) await n.node.poll();
+    for (const n of list) {
+      expect(missing(n)).toEqual([]);
+      for (const [key, h] of published) if (!n.node.ownsKey(key)) expect(n.sink.health.get(key)?.health).toEqual(h);
+    }
+  });
+
   it('refuses to publish for a shard the node does not hold, and the store keeps what the owner wrote', async () => {
     url = await freshDatabase(server, 'node');
     const list = [await startNode('n1'), await startNode('n2')];
@@ -148,10 +186,10 @@ describeMariaDb('cluster node: membership, leases, fenced publication, broadcast
 
   it('on its timers, a joining node takes its share, and a stopping one hands it back', async () => {
     url = await freshDatabase(server, 'node');
-    const list = [await startNode('n1', true), await startNode('n2', true)];
+    const list = [await startNode('n1', { autoRun: true }), await startNode('n2', { autoRun: true })];
     const shardsOf = (n: TestNode) => n.node.members().find((m) => m.nodeId === n.id)?.shards ?? 0;
     await waitFor(() => shardsOf(list[0]!) + shardsOf(list[1]!) === SHARD_COUNT && shardsOf(list[0]!) >= 127 && shardsOf(list[1]!) >= 127, 20_000);
-    const n3 = await startNode('n3', true);
+    const n3 = await startNode('n3', { autoRun: true });
     await waitFor(() => list.every((n) => n.node.members().filter((m) => m.alive).length === 3) && shardsOf(n3) >= 84, 20_000);
     await n3.node.stop();
     n3.stopped = true;
