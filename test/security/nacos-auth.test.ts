@@ -22,7 +22,7 @@ afterAll(async () => {
   await vigil?.stop();
 });
 
-const reg = (port: number) => ({ serviceName: 'DEFAULT_GROUP@@auth-svc', ip: '127.0.0.1', port, ephemeral: 'false' });
+const reg = (port: number): Record<string, string> => ({ serviceName: 'DEFAULT_GROUP@@auth-svc', ip: '127.0.0.1', port: String(port), ephemeral: 'false' });
 const WRITES: Array<[string, string, Record<string, string | number>]> = [
   ['POST', '/instance', reg(7001)],
   ['PUT', '/instance', { ...reg(7001), weight: 2 }],
@@ -68,7 +68,7 @@ describe('Nacos routes with auth on', () => {
       const r = await nacos(vigil.url, method, path, { ...params, username: 'app', password: 'app-pass-91x' });
       expect(r.status, `${method} ${path}: ${r.text}`).toBe(200);
     }
-    const form = new URLSearchParams({ ...reg(7003), username: 'app', password: 'app-pass-91x' } as Record<string, string>).toString();
+    const form = new URLSearchParams({ ...reg(7003), username: 'app', password: 'app-pass-91x' }).toString();
     expect((await nacos(vigil.url, 'POST', '/instance', {}, form)).status).toBe(200);
 
     const login = await fetch(new URL('/nacos/v1/auth/users/login', vigil.url), {
@@ -81,7 +81,7 @@ describe('Nacos routes with auth on', () => {
     expect(answer).toEqual({ accessToken: expect.any(String), tokenTtl: 60, globalAdmin: false });
     expect((await nacos(vigil.url, 'POST', '/instance', { ...reg(7004), accessToken: answer.accessToken })).status).toBe(200);
 
-    const bearer = await fetch(new URL(`/nacos/v1/ns/instance?${new URLSearchParams({ ...reg(7005) } as Record<string, string>)}`, vigil.url), {
+    const bearer = await fetch(new URL(`/nacos/v1/ns/instance?${new URLSearchParams({ ...reg(7005) })}`, vigil.url), {
       method: 'POST',
       headers: { authorization: `Bearer ${TOKEN}` },
     });
