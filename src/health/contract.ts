@@ -115,6 +115,12 @@ export function defineChecker<S extends OptionsSchema>(definition: CheckerDefini
   if (typeof definition.options?.safeParse !== 'function') {
     throw new TypeError(`checker ${definition.type}: options must be a zod schema`);
   }
+  for (const list of ['secretOptions', 'operatorOnlyOptions'] as const) {
+    const keys: unknown = definition[list];
+    if (keys !== undefined && !(Array.isArray(keys) && keys.every((k) => typeof k === 'string'))) {
+      throw new TypeError(`checker ${definition.type}: ${list} must be an array of option names`);
+    }
+  }
   return Object.freeze({ ...definition, [CHECKER_BRAND]: true as const });
 }
 
