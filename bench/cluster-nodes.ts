@@ -16,7 +16,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { createServer } from '../src/api/server.js';
+import { apiServer } from '../test/helpers/api-server.js';
 import { createClusterNode, type ClusterNode } from '../src/cluster/cluster-node.js';
 import { SHARD_COUNT } from '../src/cluster/shards.js';
 import { openMysqlStore, type MysqlStore } from '../src/registry/mysql-store.js';
@@ -60,7 +60,7 @@ try {
       memberTimeoutMs: 6000, leaseRenewMs: 1000, leaseMarginMs: 1000, pollMs: 1000, pollWindowMs: 5000, batchMs: 20, peerTimeoutMs: 2000, reconcileMs: 60_000, tombstoneRetentionMs: 3_600_000,
       clock: () => performance.now(), logger: pino({ level: 'silent' }), autoRun: true,
     });
-    const app = createServer({ logger: pino({ level: 'silent' }) });
+    const app = apiServer();
     node.registerRoutes(app);
     await app.listen({ port, host: '127.0.0.1' });
     await node.start();

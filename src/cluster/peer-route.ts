@@ -8,6 +8,7 @@
  * Access `public`: peers hold no API credential; this route authenticates with its own signature.
  */
 import type { FastifyInstance } from 'fastify';
+import { PUBLIC } from '../api/access.js';
 import { VigilError, type ErrorCode } from '../errors.js';
 import { newerHealth, type ChangeSink } from './change-poller.js';
 import { parsePeerChanges } from './peer-changes.js';
@@ -45,7 +46,7 @@ export function registerPeerRoutes(app: FastifyInstance, deps: PeerRouteDeps): v
   void app.register(async (scope) => {
     // The signature covers the exact bytes, so this route reads its body as text and parses it itself.
     scope.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => done(null, body));
-    scope.post(PEER_CHANGES_PATH, { config: { access: 'public' } }, async (req) => {
+    scope.post(PEER_CHANGES_PATH, PUBLIC, async (req) => {
       const raw = typeof req.body === 'string' ? req.body : '';
       const verdict = verifyPeerRequest(deps.secret, req.headers, { method: 'POST', path: PEER_CHANGES_PATH, body: raw });
       if (!verdict.ok) throw refuse('VIGIL_ERR_CLUSTER_UNAUTHORIZED', verdict.field, verdict.message);

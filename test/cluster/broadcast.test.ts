@@ -3,10 +3,9 @@
  * real server built like the daemon's (createServer) with the peer route registered.
  */
 import type { FastifyInstance } from 'fastify';
-import { pino } from 'pino';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServer } from '../../src/api/server.js';
+import { apiServer } from '../helpers/api-server.js';
 import { createBroadcaster, type Broadcaster } from '../../src/cluster/broadcaster.js';
 import { signPeerRequest } from '../../src/cluster/peer-auth.js';
 import type { PeerChange } from '../../src/cluster/peer-changes.js';
@@ -28,7 +27,8 @@ interface Receiver {
 }
 
 async function receiver(id: string): Promise<Receiver> {
-  const app = createServer({ logger: pino({ level: 'silent' }) });
+  // Auth on, reads closed: peers carry no API credential, so the peer route must be public.
+  const app = apiServer({ token: 'api-token', anonymousReads: false });
   const held = new Map<string, { stamp: Stamp; node: string | null }>();
   const refusals: PeerRefusal[] = [];
   registerPeerRoutes(app, {

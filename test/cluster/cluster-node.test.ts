@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { pino } from 'pino';
 import { request } from 'undici';
 import { afterEach, afterAll, beforeAll, expect, it } from 'vitest';
-import { createServer } from '../../src/api/server.js';
+import { apiServer } from '../helpers/api-server.js';
 import { createClusterNode, type ClusterNode } from '../../src/cluster/cluster-node.js';
 import { SHARD_COUNT } from '../../src/cluster/shards.js';
 import { isVigilError } from '../../src/errors.js';
@@ -69,7 +69,7 @@ describeMariaDb('cluster node: membership, leases, fenced publication, broadcast
       memberTimeoutMs: 6000, leaseRenewMs: 100, leaseMarginMs: 1000, pollMs: 100, pollWindowMs: 5000, batchMs, peerTimeoutMs: 2000, reconcileMs: 60_000, tombstoneRetentionMs: 3_600_000,
       clock: () => performance.now(), logger: pino({ level: 'silent' }), autoRun,
     });
-    const app = createServer({ logger: pino({ level: 'silent' }) });
+    const app = apiServer();
     node.registerRoutes(app);
     await app.listen({ port, host: '127.0.0.1' });
     await node.start();
