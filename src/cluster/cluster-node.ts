@@ -57,7 +57,11 @@ export interface MemberInfo {
 
 export interface ClusterNode {
   start(): Promise<void>;
-  stop(): Promise<void>;
+  /**
+   * Clean stop: release leases and leave, so the others take over at their next round. With
+   * `{ graceful: false }` it only stops its timers and sends nothing, as a crash would (tests, bench).
+   */
+  stop(opts?: { graceful?: boolean }): Promise<void>;
   round(): Promise<RoundResult>;
   poll(): Promise<void>;
   /** Full repair from the store, then purge of old tombstones. */
@@ -153,8 +157,9 @@ export function createClusterNode(opts: ClusterNodeOptions): ClusterNode {
         every(opts.reconcileMs, 'reconcile', reconcile);
       }
     },
-    async stop() {
+    async stop({ graceful = true } = {}) {
       for (const stop of stops.splice(0)) stop();
+      if (!graceful) return;
       await broadcaster.close();
       await keeper.releaseAll().catch((err: unknown) => logger.warn({ err }, 'could not release shard leases; they lapse by themselves'));
       await membership.leave().catch(() => undefined);

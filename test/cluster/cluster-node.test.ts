@@ -55,7 +55,7 @@ describeMariaDb('cluster node: membership, leases, fenced publication, broadcast
     await server?.stop();
   });
 
-  async function startNode(id: string, { autoRun = false, lossy = false, batchMs = 10 } = {}): Promise<TestNode> {
+  async function startNode(id: string, { autoRun = false, lossy = false, batchMs = 10, memberTimeoutMs = 6000 } = {}): Promise<TestNode> {
     const store = await openMysqlStore({ url });
     const port = await freePort();
     const realUrl = `http://127.0.0.1:${port}`;
@@ -66,7 +66,7 @@ describeMariaDb('cluster node: membership, leases, fenced publication, broadcast
     const sink = memorySink();
     const node = createClusterNode({
       store, nodeId: id, secret: SECRET, advertiseUrl, sink,
-      memberTimeoutMs: 6000, leaseRenewMs: 100, leaseMarginMs: 1000, pollMs: 100, pollWindowMs: 5000, batchMs, peerTimeoutMs: 2000, reconcileMs: 60_000, tombstoneRetentionMs: 3_600_000,
+      memberTimeoutMs, leaseRenewMs: 100, leaseMarginMs: memberTimeoutMs / 4, pollMs: 100, pollWindowMs: 5000, batchMs, peerTimeoutMs: 2000, reconcileMs: 60_000, tombstoneRetentionMs: 3_600_000,
       clock: () => performance.now(), logger: pino({ level: 'silent' }), autoRun,
     });
     const app = apiServer();
@@ -195,5 +195,21 @@ describeMariaDb('cluster node: membership, leases, fenced publication, broadcast
     n3.stopped = true;
     await waitFor(() => shardsOf(list[0]!) + shardsOf(list[1]!) === SHARD_COUNT, 20_000);
     expect(list[0]!.node.members().map((m) => m.nodeId)).toEqual(['n1', 'n2']);
+  });
+
+  it('a node that crashes: the others re-own its shards on their timers; restarted, it takes its share back', async () => {
+    url = await freshDatabase(server, 'node');
+    const opts = { autoRun: true, memberTimeoutMs: 1500 };
+    const [n1, n2, n3] = [await startNode('n1', opts), await startNode('n2', opts), await startNode('n3', opts)] as [TestNode, TestNode, TestNode];
+    const shards = (viewer: TestNode, id: string) => viewer.node.members().find((m) => m.nodeId === id && m.alive)?.shards ?? 0;
+    const alive = (viewer: TestNode) => viewer.node.members().filter((m) => m.alive).map((m) => m.nodeId);
+    await waitFor(() => [n1, n2, n3].every((v) => alive(v).length === 3) && shards(n1, 'n3') >= 84, 20_000);
+    // kill -9 as far as the cluster can tell: no release, no leave, no more heartbeats.
+    await n3.node.stop({ graceful: false });
+    await waitFor(() => [n1, n2].every((v) => alive(v).join() === 'n1,n2' && shards(v, 'n1') + shards(v, 'n2') === SHARD_COUNT), 20_000);
+    // The process comes back with the same id.
+    const again = await startNode('n3', opts);
+    await waitFor(() => alive(n1).length === 3 && shards(n1, 'n3') >= 84 && shards(n1, 'n1') + shards(n1, 'n2') + shards(n1, 'n3') === SHARD_COUNT, 20_000);
+    expect(again.node.members().map((m) => m.nodeId)).toEqual(['n1', 'n2', 'n3']);
   });
 });
