@@ -18,9 +18,12 @@ import { ACTIVE_CHECKS_SWITCH, createScheduler, type SchedulerStats } from './he
 import { isExpired } from './health/whitelist.js';
 import type { CheckerConfig } from './registry/model.js';
 import { createNacos } from './nacos/index.js';
+import { createHealthWriter } from './registry/health-writer.js';
 import { createRegistry } from './registry/registry.js';
 import { openSqliteStore } from './registry/sqlite-store.js';
 import { parseCheckerConfig } from './registry/validate.js';
+import { createFdAlarm, isFdExhaustion } from './runtime/fd-alarm.js';
+import { apiConnectionCap, readFdLimit } from './runtime/fd-limits.js';
 
 export interface AppOptions {
   /** Folder that relative plugin paths resolve against (the config file's). */
@@ -56,8 +59,20 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
       }
     };
     const store = openSqliteStore({ dataDir: config.store.dataDir, synchronous: config.store.synchronous });
-    const registry = createRegistry({ store, now, initialHealthy: config.checks.initialHealthy, reviveChecker: revive });
+    const healthWriter = createHealthWriter({
+      store,
+      logger: logger.child({ module: 'store' }),
+      batchMs: config.persistence.healthBatchMs,
+      maxBatch: config.persistence.healthMaxBatch,
+    });
+    /** Writes the health changes still queued, then closes; a failure here is logged, not thrown. */
+    const closeStore = async (): Promise<void> => {
+      await healthWriter.close().catch(() => {});
+      await store.close();
+    };
+    const registry = createRegistry({ store, healthWriter, now, initialHealthy: config.checks.initialHealthy, reviveChecker: revive });
     if (!config.checks.enabled && registry.getSwitch(ACTIVE_CHECKS_SWITCH) === undefined) registry.setSwitch(ACTIVE_CHECKS_SWITCH, false);
+    const fdAlarm = createFdAlarm({ logger: logger.child({ module: 'fds' }) });
     const resources = createResourcePool(now);
     const runner = createRunner();
     const scheduler = createScheduler({
@@ -67,6 +82,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
       resources,
       now,
       defaults: { ...config.checks, checker: defaultChecker },
+      onFdExhausted: () => fdAlarm.record('probe'),
     });
     schedulerStats = scheduler.stats;
     const log = logger.child({ module: 'health' });
@@ -76,7 +92,9 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
       }
     });
 
-    const server = createServer(config.api.token ? { logger, token: config.api.token } : { logger });
+    const fdLimit = readFdLimit();
+    const maxConnections = apiConnectionCap(config.server.maxConnections, fdLimit, config.server.reservedFds);
+    const server = createServer({ logger, limits: config.server, maxConnections, ...(config.api.token ? { token: config.api.token } : {}) });
     registerNativeRoutes(server, { registry, checkers, defaultChecker, now, scheduler, limits: config.registry });
     const beats = createBeatModule({ registry, config: config.beat, logger: logger.child({ module: 'beat' }), now });
     const nacos = createNacos({ registry, checkers, beats, config: config.nacos, limits: config.registry, logger: logger.child({ module: 'nacos' }), now });
@@ -88,9 +106,14 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
       address = await server.listen({ host: config.api.host, port: config.api.port });
     } catch (err) {
       await scheduler.stop();
-      store.close();
+      await closeStore();
       throw err;
     }
+    // After listen, which reports its own errors (EADDRINUSE) by rejecting.
+    server.server.on('error', (err) => {
+      if (isFdExhaustion(err)) fdAlarm.record('accept');
+      else logger.error({ err }, 'API server error');
+    });
     beats.start();
     await nacos.start(config.api.host);
     // Housekeeping is cron-shaped: prune expired whitelist entries, close idle connections.
@@ -100,7 +123,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
       }),
       cron.schedule('*/30 * * * * *', () => void resources.sweepIdle(config.checks.resourceIdleMs)),
     ];
-    logger.info({ address, instances: registry.size, dataDir: config.store.dataDir }, 'vigil started');
+    logger.info({ address, instances: registry.size, dataDir: config.store.dataDir, maxConnections, fdLimit }, 'vigil started');
 
     stopFn = async () => {
       for (const j of jobs) await j.stop();
@@ -109,7 +132,8 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
       await nacos.stop();
       await scheduler.stop();
       await server.close();
-      store.close();
+      fdAlarm.close();
+      await closeStore();
       logger.info('vigil stopped');
     };
     return { url: address };

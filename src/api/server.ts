@@ -16,17 +16,40 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
 export interface ServerOptions {
   readonly logger: Logger;
   readonly token?: string;
+  /** Timeouts and keep-alive limits (config `server`); node's defaults when absent (tests). */
+  readonly limits?: ServerLimits;
+  /** API connections accepted at once (already lowered below the descriptor limit). */
+  readonly maxConnections?: number;
+}
+
+export interface ServerLimits {
+  readonly requestTimeoutMs: number;
+  readonly headersTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
+  readonly timeoutCheckIntervalMs: number;
+  readonly maxRequestsPerSocket: number;
 }
 
 export function createServer(opts: ServerOptions): FastifyInstance {
+  const limits = opts.limits;
   const app = Fastify({
     loggerInstance: opts.logger as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
     // Keep-alive connections from beating clients stay open between beats.
-    keepAliveTimeout: 65_000,
+    keepAliveTimeout: limits?.keepAliveTimeoutMs ?? 65_000,
     return503OnClosing: true,
+    // fastify turns node's request timeout off by default: a body sent a byte at a time would hold
+    // its socket forever. Node checks the timeouts every `connectionsCheckingInterval` ms.
+    ...(limits
+      ? {
+          requestTimeout: limits.requestTimeoutMs,
+          maxRequestsPerSocket: limits.maxRequestsPerSocket,
+          http: { headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs, connectionsCheckingInterval: limits.timeoutCheckIntervalMs },
+        }
+      : {}),
   });
+  if (opts.maxConnections !== undefined) app.server.maxConnections = opts.maxConnections;
   void app.register(formbody);
 
   app.setErrorHandler((err: FastifyError | VigilError, req, reply) => {

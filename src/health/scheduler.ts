@@ -10,6 +10,7 @@ import pLimit, { type LimitFunction } from 'p-limit';
 import type { Registry, RegistryEvent } from '../registry/registry.js';
 import { groupedName, type CheckerConfig, type Instance } from '../registry/model.js';
 import type { CheckerRegistry } from './checker-registry.js';
+import { FD_EXHAUSTED } from './classify.js';
 import type { Checker, ProbeResult, ResourceCache, Target } from './contract.js';
 import { createHistogram } from './lag-histogram.js';
 import type { ResourcePool } from './resources.js';
@@ -43,6 +44,8 @@ export interface SchedulerDeps {
   readonly defaults: CheckDefaults;
   readonly random?: () => number;
   readonly now?: () => number;
+  /** Told of each probe that failed because vigil ran out of descriptors (its result is discarded). */
+  readonly onFdExhausted?: () => void;
 }
 
 /** Everything a probe of one instance needs, resolved once per registry generation. */
@@ -244,6 +247,8 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
       ? await runner.run({ checker: plan.checker, target: plan.target, options: plan.cfg.options, timeoutMs: plan.timeoutMs, resources: plan.resources })
       : { status: 'fail', reason: 'checker-unavailable', detail: `checker type "${plan.cfg.type}" is not loaded`, type: plan.cfg.type, latencyMs: 0, startedAt };
     if (result.reason === 'aborted' || tasks.get(task.key) !== task) return;
+    // Our own descriptor shortage says nothing about the target: it must not flip anything.
+    if (result.reason === FD_EXHAUSTED) return deps.onFdExhausted?.();
     const outcomeKey = `${result.type} ${result.status} ${result.reason}`;
     outcomes.set(outcomeKey, (outcomes.get(outcomeKey) ?? 0) + 1);
     if (plan.policy.adaptive) task.ewma = updateEwma(task.ewma, result.latencyMs, plan.policy.adaptive);
