@@ -154,10 +154,19 @@ function endpointOf(plan: Plan, target: Target): Endpoint {
     const o = plan.options;
     const hostPort = targetKey(target.host, target.port);
     const origin = `${o.scheme}://${hostPort}`;
-    at = { origin, key: `${hostPort}|${o.scheme}|${o.servername ?? ''}|${o.tlsVerify}`, create: () => createClient(origin, o) };
+    at = { origin, key: clientKey(hostPort, o), create: () => createClient(origin, o) };
     plan.endpoints.set(target, at);
   }
   return at;
+}
+
+/**
+ * The kept-alive client is shared by every probe of the same key, so the key holds every option
+ * that shapes the client or its connections (two configs on one target that differ only in
+ * `connectTimeoutMs` must not share the first one's client). Keep it in step with createClient.
+ */
+function clientKey(hostPort: string, o: Pick<Options, 'scheme' | 'servername' | 'tlsVerify' | 'connectTimeoutMs'>): string {
+  return `${hostPort}|${o.scheme}|${o.servername ?? ''}|${o.tlsVerify}|${o.connectTimeoutMs}`;
 }
 
 function createClient(origin: string, o: Options): Client {
