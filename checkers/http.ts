@@ -29,18 +29,24 @@ const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 type Range = readonly [number, number];
 type Matcher = TextMatcher;
 
-function toRange(item: number | string): Range {
+function toRange(item: number | string | Range): Range {
   if (typeof item === 'number') return [item, item];
+  if (typeof item !== 'string') return item;
   const [, lo = '', hi = lo] = STATUS_PATTERN.exec(item) ?? [];
   return [Number(lo), Number(hi)];
 }
 
-/** Status numbers and `NNN-NNN` ranges, as an array or one comma-separated string (`"200-299,404"`). */
+const status = z.number().int().min(100).max(599);
+
+/**
+ * Status numbers and `NNN-NNN` ranges, as an array or one comma-separated string (`"200-299,404"`).
+ * The normalized form, `[lo, hi]` pairs, is accepted too: it is what the store keeps and revalidates.
+ */
 function statusList(minItems: number) {
   return z
     .preprocess(
       (v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()) : typeof v === 'number' ? [v] : v),
-      z.array(z.union([z.number().int().min(100).max(599), z.string().regex(STATUS_PATTERN, 'expected NNN or NNN-NNN')])).min(minItems),
+      z.array(z.union([status, z.string().regex(STATUS_PATTERN, 'expected NNN or NNN-NNN'), z.tuple([status, status])])).min(minItems),
     )
     .transform((items) => items.map(toRange))
     .refine((ranges) => ranges.every(([lo, hi]) => lo <= hi), { error: 'a range must run from low to high' });
