@@ -22,7 +22,10 @@ import { createHealthWriter } from './registry/health-writer.js';
 import { createRegistry } from './registry/registry.js';
 import { openSqliteStore } from './registry/sqlite-store.js';
 import { parseCheckerConfig } from './registry/validate.js';
+import type { Store } from './registry/store.js';
+import { lockDataDir } from './runtime/data-dir-lock.js';
 import { createFdAlarm, isFdExhaustion } from './runtime/fd-alarm.js';
+import { reservePort } from './runtime/reserve-port.js';
 import { apiConnectionCap, readFdLimit } from './runtime/fd-limits.js';
 
 export interface AppOptions {
@@ -33,7 +36,7 @@ export interface AppOptions {
 }
 
 export interface App {
-  /** Loads plugins, opens the store, starts probing and listening; resolves with the API's URL. */
+  /** Loads plugins, locks the data dir, binds the port, opens the store, starts probing and listening; resolves with the API's URL. */
   start(): Promise<{ url: string }>;
   stop(): Promise<void>;
   /** Probe-loop figures, for benchmarks and /healthz; undefined before start. */
@@ -58,7 +61,21 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
         return undefined;
       }
     };
-    const store = openSqliteStore({ dataDir: config.store.dataDir, synchronous: config.store.synchronous });
+    // One daemon per data dir, and the port bound before the store is opened: a second start or a
+    // taken port ends here with one line, having touched nothing.
+    const lock = lockDataDir(config.store.dataDir);
+    const reservation = await reservePort(config.api.host, config.api.port).catch((err: unknown) => {
+      lock.release();
+      throw err;
+    });
+    let store: Store;
+    try {
+      store = openSqliteStore({ dataDir: config.store.dataDir, synchronous: config.store.synchronous });
+    } catch (err) {
+      await reservation.release();
+      lock.release();
+      throw err;
+    }
     const healthWriter = createHealthWriter({
       store,
       logger: logger.child({ module: 'store' }),
@@ -69,6 +86,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     const closeStore = async (): Promise<void> => {
       await healthWriter.close().catch(() => {});
       await store.close();
+      lock.release();
     };
     const registry = createRegistry({ store, healthWriter, now, initialHealthy: config.checks.initialHealthy, reviveChecker: revive });
     if (!config.checks.enabled && registry.getSwitch(ACTIVE_CHECKS_SWITCH) === undefined) registry.setSwitch(ACTIVE_CHECKS_SWITCH, false);
@@ -103,7 +121,8 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     scheduler.start();
     let address: string;
     try {
-      address = await server.listen({ host: config.api.host, port: config.api.port });
+      await reservation.release();
+      address = await server.listen({ host: config.api.host, port: reservation.port });
     } catch (err) {
       await scheduler.stop();
       await closeStore();

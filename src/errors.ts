@@ -19,6 +19,8 @@ export const ErrorCodes = {
   VIGIL_ERR_UNAUTHORIZED: 'a write was sent without the configured API token',
   VIGIL_ERR_STORE: 'the store failed to read or write',
   VIGIL_ERR_INTERNAL: 'an unexpected error (a bug); the log has the details',
+  VIGIL_ERR_DATA_DIR_LOCKED: 'another running vigil holds the data directory (its lock file names the pid)',
+  VIGIL_ERR_API_PORT_IN_USE: 'the API address (host and port) is taken by another process',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -19,13 +19,36 @@ export function table(rows: string[][]): string {
   return rows.map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n') + '\n';
 }
 
+const USAGE = `usage: vigil status [--url URL] [--json]
+
+  --url URL   the daemon's API (default http://127.0.0.1:8848)
+  --json      print the instances as JSON
+
+exit status: 0 answered, 1 the daemon could not be reached or answered an error
+`;
+
 export async function statusCommand(args: string[], out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { url: { type: 'string', default: 'http://127.0.0.1:8848' }, json: { type: 'boolean', default: false } },
+    options: {
+      url: { type: 'string', default: 'http://127.0.0.1:8848' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
     strict: true,
   });
-  const res = await request(new URL('/v1/instances', values.url), { headersTimeout: 5000, bodyTimeout: 5000 });
+  if (values.help) {
+    out(USAGE);
+    return 0;
+  }
+  let res: Awaited<ReturnType<typeof request>>;
+  try {
+    res = await request(new URL('/v1/instances', values.url), { headersTimeout: 5000, bodyTimeout: 5000 });
+  } catch (err) {
+    const code = (err as { code?: string }).code ?? (err as Error).name;
+    process.stderr.write(`vigil status: cannot reach ${values.url} (${code}): is the daemon running? (vigil start)\n`);
+    return 1;
+  }
   if (res.statusCode !== 200) {
     out(`vigil status: ${values.url} answered ${res.statusCode}: ${await res.body.text()}\n`);
     return 1;
