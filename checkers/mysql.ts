@@ -10,20 +10,21 @@ import { VigilError, isVigilError } from '../src/errors.js';
 import { classifyError } from '../src/health/classify.js';
 import { defineChecker, type CheckOutcome, type Fact } from '../src/health/contract.js';
 import { targetKey } from '../src/health/resources.js';
+import { MAX_TEXT_CHARS } from '../src/registry/limits.js';
 
 const ms = z.number().int().positive().max(600_000);
 
 const options = z
   .strictObject({
-    user: z.string().min(1).default('root'),
-    password: z.string().optional(),
+    user: z.string().min(1).max(256).default('root'),
+    password: z.string().max(MAX_TEXT_CHARS).optional(),
     passwordEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name').optional(),
-    passwordFile: z.string().min(1).optional(),
-    database: z.string().min(1).optional(),
+    passwordFile: z.string().min(1).max(MAX_TEXT_CHARS).optional(),
+    database: z.string().min(1).max(256).optional(),
     requirePrimary: z.boolean().default(true),
-    query: z.string().min(1).optional(),
+    query: z.string().min(1).max(MAX_TEXT_CHARS).optional(),
     // `expect=1` on the command line arrives as a number; compare it by its text.
-    expect: z.union([z.string(), z.number()]).transform(String).optional(),
+    expect: z.union([z.string().max(MAX_TEXT_CHARS), z.number()]).transform(String).optional(),
     connectTimeoutMs: ms.default(1000),
     queryTimeoutMs: ms.default(1000),
   })

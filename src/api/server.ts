@@ -6,6 +6,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import formbody from '@fastify/formbody';
 import type { Logger } from 'pino';
 import { VigilError, type ErrorCode } from '../errors.js';
+import { checkJsonBounds } from '../registry/limits.js';
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
   VIGIL_ERR_NOT_FOUND: 404,
@@ -51,6 +52,10 @@ export function createServer(opts: ServerOptions): FastifyInstance {
   });
   if (opts.maxConnections !== undefined) app.server.maxConnections = opts.maxConnections;
   void app.register(formbody);
+  // Every JSON body, on every route: nesting is bounded before any handler walks it.
+  app.addHook('preValidation', async (req) => {
+    if (req.body !== null && typeof req.body === 'object') checkJsonBounds(req.body, 'body');
+  });
 
   app.setErrorHandler((err: FastifyError | VigilError, req, reply) => {
     if (err instanceof VigilError) {

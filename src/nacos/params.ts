@@ -7,11 +7,11 @@ import { isIP } from 'node:net';
 import type { FastifyRequest } from 'fastify';
 import { VigilError } from '../errors.js';
 import { DEFAULT_CLUSTER, DEFAULT_GROUP, DEFAULT_NAMESPACE } from '../registry/model.js';
+import { isName, NAME_PATTERN, NAME_RULE } from '../registry/names.js';
 
 export type Params = Readonly<Record<string, string>>;
 
-/** Same rule as the registry's names (registry/validate.ts `nameSchema`). */
-const NAME = /^[A-Za-z0-9_.:-]{1,128}$/;
+const NAME = NAME_PATTERN;
 const MAX_ECHO = 80;
 
 export function paramsOf(req: FastifyRequest): Params {
@@ -44,13 +44,11 @@ export function invalid(name: string, why: string, value?: string): VigilError {
 export function nameParam(p: Params, name: string, dflt: string): string {
   const v = p[name];
   if (v === undefined || v === '') return dflt;
-  if (!NAME.test(v)) throw invalid(name, 'must be 1-128 of A-Z a-z 0-9 _ . : -', v);
+  if (!NAME.test(v)) throw invalid(name, NAME_RULE, v);
   return v;
 }
 
-export function isName(s: string): boolean {
-  return NAME.test(s);
-}
+export { isName };
 
 export function namespaceOf(p: Params): string {
   return nameParam(p, 'namespaceId', DEFAULT_NAMESPACE);

@@ -8,6 +8,9 @@ let app: App;
 let url: string;
 let dataDir: string;
 
+/** `{ a: { a: … } }`, `depth` objects deep. */
+const nested = (depth: number): unknown => Array.from({ length: depth }).reduce<unknown>((inner) => ({ a: inner }), 'x');
+
 const good = { service: 'orders-db', ip: '127.0.0.1', port: 3306, checker: { type: 'tcp' } };
 
 beforeAll(async () => {
@@ -36,6 +39,9 @@ const cases: Array<[string, unknown, string, string]> = [
   ['an unknown checker type', { ...good, checker: { type: 'gopher' } }, 'checker.type', 'VIGIL_ERR_CHECKER_UNKNOWN_TYPE'],
   ['an unknown checker option', { ...good, checker: { type: 'tcp', options: { colour: 'red' } } }, 'checker.options.colour', 'VIGIL_ERR_CHECKER_OPTION_INVALID'],
   ['a checker option of the wrong type', { ...good, checker: { type: 'http', options: { path: 42 } } }, 'checker.options.path', 'VIGIL_ERR_CHECKER_OPTION_INVALID'],
+  ['an HTTP path of 3,000 characters', { ...good, checker: { type: 'http', options: { path: `/${'a'.repeat(3000)}` } } }, 'checker.options.path', 'VIGIL_ERR_CHECKER_OPTION_INVALID'],
+  ['checker options of 20 KB', { ...good, checker: { type: 'tcp', options: { send: 'x'.repeat(20_000) } } }, 'checker.options', 'VIGIL_ERR_REQUEST_INVALID'],
+  ['a body nested 40 deep', { ...good, metadata: nested(40) }, 'body', 'VIGIL_ERR_REQUEST_INVALID'],
   ['a timeout not shorter than the interval', { ...good, checker: { type: 'tcp', intervalMs: 1000, timeoutMs: 1000 } }, 'checker.timeoutMs', 'VIGIL_ERR_REQUEST_INVALID'],
 ];
 
@@ -61,6 +67,18 @@ describe('bad registrations', () => {
     const res = await api(url, 'POST', '/v1/whitelist', { cidr: '10.0.0.0/33', reason: 'x' });
     expect(res.status).toBe(400);
     expect(res.body).toMatchObject({ code: 'VIGIL_ERR_REQUEST_INVALID', field: 'cidr' });
+    expect((await api(url, 'GET', '/v1/whitelist')).body.entries).toEqual([]);
+  });
+
+  it.each([
+    ['service', { service: 'a b', reason: 'x' }],
+    ['service', { service: 'grp@@a b', reason: 'x' }],
+    ['namespace', { namespace: 'x/y', service: 'svc', reason: 'x' }],
+    ['cluster', { service: 'svc', cluster: 'c'.repeat(200), reason: 'x' }],
+  ])('refuses a whitelist entry whose %s is not a valid name', async (field, entry) => {
+    const res = await api(url, 'POST', '/v1/whitelist', entry);
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ code: 'VIGIL_ERR_REQUEST_INVALID', field });
     expect((await api(url, 'GET', '/v1/whitelist')).body.entries).toEqual([]);
   });
 
