@@ -21,6 +21,7 @@ export const ErrorCodes = {
   VIGIL_ERR_INTERNAL: 'an unexpected error (a bug); the log has the details',
   VIGIL_ERR_DATA_DIR_LOCKED: 'another running vigil holds the data directory (its lock file names the pid)',
   VIGIL_ERR_API_PORT_IN_USE: 'the API address (host and port) is taken by another process',
+  VIGIL_ERR_RATE_LIMITED: 'a client sent more reads a second than server.readsPerSecond allows',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -7,11 +7,13 @@ import formbody from '@fastify/formbody';
 import type { Logger } from 'pino';
 import { VigilError, type ErrorCode } from '../errors.js';
 import { checkJsonBounds } from '../registry/limits.js';
+import { registerReadRateLimit } from './rate-limit.js';
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
   VIGIL_ERR_NOT_FOUND: 404,
   VIGIL_ERR_UNAUTHORIZED: 401,
   VIGIL_ERR_STORE: 503,
+  VIGIL_ERR_RATE_LIMITED: 429,
 };
 
 export interface ServerOptions {
@@ -21,6 +23,8 @@ export interface ServerOptions {
   readonly limits?: ServerLimits;
   /** API connections accepted at once (already lowered below the descriptor limit). */
   readonly maxConnections?: number;
+  /** GET requests a second per client (0 or absent: no limit). */
+  readonly readsPerSecond?: number;
 }
 
 export interface ServerLimits {
@@ -31,7 +35,8 @@ export interface ServerLimits {
   readonly maxRequestsPerSocket: number;
 }
 
-export function createServer(opts: ServerOptions): FastifyInstance {
+/** Async because plugins that hook every route (the rate limit) must be loaded before routes are added. */
+export async function createServer(opts: ServerOptions): Promise<FastifyInstance> {
   const limits = opts.limits;
   const app = Fastify({
     loggerInstance: opts.logger as FastifyBaseLogger,
@@ -52,6 +57,7 @@ export function createServer(opts: ServerOptions): FastifyInstance {
   });
   if (opts.maxConnections !== undefined) app.server.maxConnections = opts.maxConnections;
   void app.register(formbody);
+  await registerReadRateLimit(app, opts.readsPerSecond ?? 0);
   // Every JSON body, on every route: nesting is bounded before any handler walks it.
   app.addHook('preValidation', async (req) => {
     if (req.body !== null && typeof req.body === 'object') checkJsonBounds(req.body, 'body');

@@ -41,19 +41,28 @@ export async function statusCommand(args: string[], out: (s: string) => void = (
     out(USAGE);
     return 0;
   }
-  let res: Awaited<ReturnType<typeof request>>;
-  try {
-    res = await request(new URL('/v1/instances', values.url), { headersTimeout: 5000, bodyTimeout: 5000 });
-  } catch (err) {
-    const code = (err as { code?: string }).code ?? (err as Error).name;
-    process.stderr.write(`vigil status: cannot reach ${values.url} (${code}): is the daemon running? (vigil start)\n`);
-    return 1;
+  const instances: InstanceRow[] = [];
+  // The listing is paged: follow the cursor to the last page.
+  for (let cursor: string | null | undefined; cursor !== null; ) {
+    const url = new URL('/v1/instances', values.url);
+    url.searchParams.set('limit', '5000');
+    if (cursor) url.searchParams.set('cursor', cursor);
+    let res: Awaited<ReturnType<typeof request>>;
+    try {
+      res = await request(url, { headersTimeout: 5000, bodyTimeout: 5000 });
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? (err as Error).name;
+      process.stderr.write(`vigil status: cannot reach ${values.url} (${code}): is the daemon running? (vigil start)\n`);
+      return 1;
+    }
+    if (res.statusCode !== 200) {
+      out(`vigil status: ${values.url} answered ${res.statusCode}: ${await res.body.text()}\n`);
+      return 1;
+    }
+    const page = (await res.body.json()) as { instances: InstanceRow[]; nextCursor?: string | null };
+    instances.push(...page.instances);
+    cursor = page.nextCursor ?? null;
   }
-  if (res.statusCode !== 200) {
-    out(`vigil status: ${values.url} answered ${res.statusCode}: ${await res.body.text()}\n`);
-    return 1;
-  }
-  const { instances } = (await res.body.json()) as { instances: InstanceRow[] };
   if (values.json) {
     out(JSON.stringify(instances, null, 2) + '\n');
     return 0;

@@ -109,6 +109,7 @@ export const configSchema = z.strictObject({
       maxRequestsPerSocket: z.number().int().min(0).default(10000),
       maxConnections: z.number().int().positive().default(4096),
       reservedFds: z.number().int().min(0).default(256),
+      readsPerSecond: z.number().int().min(0).default(1000),
     })
     .prefault({})
     .refine((s) => s.headersTimeoutMs <= s.requestTimeoutMs, { message: 'must not exceed server.requestTimeoutMs', path: ['headersTimeoutMs'] }),

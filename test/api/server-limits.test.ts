@@ -73,7 +73,7 @@ describe('HTTP server limits (a daemon with short timeouts)', () => {
 
 describe('API connection cap', () => {
   it('closes connections beyond maxConnections as they arrive, keeping the ones it has', async () => {
-    const server = createServer({ logger: pino({ level: 'silent' }), maxConnections: 2 });
+    const server = await createServer({ logger: pino({ level: 'silent' }), maxConnections: 2 });
     server.get('/ping', async () => 'pong');
     const url = await server.listen({ host: '127.0.0.1', port: 0 });
     try {
