@@ -68,10 +68,13 @@ export function startHealthWorker(file: string, synchronous: 'FULL' | 'NORMAL'):
   /** The running worker, started again after one died (a crash fails its batch; the writer retries). */
   function current(): Worker {
     if (worker) return worker;
-    const w = new Worker(`(${workerMain.toString()})(require)`, { eval: true, workerData: { sqlitePath, file, synchronous } });
+    // The body is CommonJS: a parent started with --input-type=module must not pass that on.
+    const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
+    const w = new Worker(`(${workerMain.toString()})(require)`, { eval: true, execArgv, workerData: { sqlitePath, file, synchronous } });
     w.on('message', (reply: Reply) => {
       const job = jobs.get(reply.id);
       jobs.delete(reply.id);
+      if (jobs.size === 0) w.unref();
       if (reply.error === undefined) job?.resolve();
       else job?.reject(new VigilError('VIGIL_ERR_STORE', `writing health failed: ${reply.error}`, 'store'));
     });
@@ -81,6 +84,8 @@ export function startHealthWorker(file: string, synchronous: 'FULL' | 'NORMAL'):
     };
     w.on('error', gone);
     w.on('exit', (code) => gone(new Error(`exit code ${code}`)));
+    // Referenced only while a batch is in flight: an idle writer never keeps the process alive,
+    // and a stopping daemon still waits for its last batch.
     w.unref();
     return (worker = w);
   }
@@ -89,7 +94,9 @@ export function startHealthWorker(file: string, synchronous: 'FULL' | 'NORMAL'):
     const id = nextId++;
     return new Promise<void>((resolve, reject) => {
       jobs.set(id, { resolve, reject });
-      current().postMessage({ id, ...msg });
+      const w = current();
+      w.ref();
+      w.postMessage({ id, ...msg });
     });
   }
 

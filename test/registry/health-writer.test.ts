@@ -6,7 +6,8 @@ import { createHealthWriter, type HealthWriter } from '../../src/registry/health
 import { instanceKey, type Instance } from '../../src/registry/model.js';
 import { openSqliteStore } from '../../src/registry/sqlite-store.js';
 import type { Store } from '../../src/registry/store.js';
-import { removeDir, tempDir, waitFor } from '../helpers/daemon.js';
+import { execFileSync } from 'node:child_process';
+import { REPO, ensureBuilt, removeDir, tempDir, waitFor } from '../helpers/daemon.js';
 
 const T0 = 1_700_000_000_000;
 const instance = (i: number): Instance => ({
@@ -102,6 +103,35 @@ describe('health writer (group commit into the real SQLite store)', () => {
       expect(raw.prepare('SELECT count(*) AS n FROM health').get()).toEqual({ n: 0 });
     } finally {
       raw.close();
+    }
+  });
+
+  it('keeps a process alive until its last batch is written, with nothing else to wait for', () => {
+    ensureBuilt();
+    // A process whose only pending work is the batch: the writer thread must hold the loop open.
+    const script = `
+      import { openSqliteStore } from '${REPO}/dist/src/registry/sqlite-store.js';
+      import { createHealthWriter } from '${REPO}/dist/src/registry/health-writer.js';
+      const store = openSqliteStore({ dataDir: process.argv[1] });
+      const inst = ${JSON.stringify(instance(7))};
+      store.putInstance('k7', inst, { health: { version: 1 } });
+      const writer = createHealthWriter({ store, logger: console, batchMs: 5, maxBatch: 10 });
+      writer.put('k7', { health: { version: 9 } });
+      await writer.close();
+      await store.close();
+      console.log('closed');`;
+    const sub = tempDir('vigil-writer-proc-');
+    try {
+      const out = execFileSync(process.execPath, ['--input-type=module', '-e', script, sub], { encoding: 'utf8' });
+      expect(out).toBe('closed\n');
+      const raw = new Database(join(sub, 'vigil.db'), { readonly: true });
+      try {
+        expect(JSON.parse((raw.prepare("SELECT value FROM health WHERE key = 'k7'").get() as { value: string }).value)).toEqual({ health: { version: 9 } });
+      } finally {
+        raw.close();
+      }
+    } finally {
+      removeDir(sub);
     }
   });
 });
