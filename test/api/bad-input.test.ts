@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import pino from 'pino';
 import { buildApp, type App } from '../../src/app.js';
 import { parseConfig } from '../../src/config/load.js';
@@ -87,6 +89,23 @@ describe('bad registrations', () => {
     expect(res.status).toBe(400);
     expect(res.body).toMatchObject({ code: 'VIGIL_ERR_CHECKER_OPTION_INVALID', field: 'checker.options.verb' });
     expect((await api(url, 'GET', '/v1/checker-configs')).body.checkerConfigs).toEqual([]);
+  });
+
+  it('answers 503 VIGIL_ERR_STORE when the store cannot take a registration, and keeps memory as the store is', async () => {
+    const before = (await api(url, 'GET', '/v1/instances')).body;
+    const other = new Database(join(dataDir, 'vigil.db'));
+    other.exec('ALTER TABLE instances RENAME TO instances_away'); // a real store failure
+    try {
+      const res = await api(url, 'POST', '/v1/instances', { ...good, port: 3307 });
+      expect(res.status).toBe(503);
+      expect(res.body).toMatchObject({ code: 'VIGIL_ERR_STORE', field: 'store' });
+      expect((await api(url, 'GET', '/v1/instances')).body).toEqual(before);
+    } finally {
+      other.exec('ALTER TABLE instances_away RENAME TO instances');
+      other.close();
+    }
+    expect((await api(url, 'POST', '/v1/instances', { ...good, port: 3307 })).status).toBe(201);
+    expect((await api(url, 'DELETE', '/v1/instances?service=orders-db&ip=127.0.0.1&port=3307')).status).toBe(200);
   });
 
   it('answers 404 with VIGIL_ERR_NOT_FOUND when deregistering an unknown instance', async () => {
