@@ -113,7 +113,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     const fdLimit = readFdLimit();
     const maxConnections = apiConnectionCap(config.server.maxConnections, fdLimit, config.server.reservedFds);
     const server = await createServer({ logger, limits: config.server, maxConnections, readsPerSecond: config.server.readsPerSecond, ...(config.api.token ? { token: config.api.token } : {}) });
-    registerNativeRoutes(server, { registry, checkers, defaultChecker, now, scheduler, limits: config.registry });
+    registerNativeRoutes(server, { registry, checkers, defaultChecker, now, scheduler, limits: config.registry, listingConcurrency: config.server.listingConcurrency });
     const beats = createBeatModule({ registry, config: config.beat, logger: logger.child({ module: 'beat' }), now });
     const nacos = createNacos({ registry, checkers, beats, config: config.nacos, limits: config.registry, logger: logger.child({ module: 'nacos' }), now });
     registerBeatRoutes(server, beats);

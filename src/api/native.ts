@@ -9,11 +9,14 @@ import { validateEntry } from '../health/whitelist.js';
 import { DEFAULT_GROUP, DEFAULT_NAMESPACE, instanceKey } from '../registry/model.js';
 import { instanceIdShape, nameSchema, parseCheckerConfig, parseInstance, parseOrThrow, portSchema, type ValidationLimits } from '../registry/validate.js';
 import { DEFAULT_PAGE, instancePage, MAX_PAGE } from './instance-page.js';
+import { createListingGate } from './listing-gate.js';
 import { checkerView, instanceView, type ViewDeps } from './views.js';
 
 export interface NativeDeps extends ViewDeps {
   readonly scheduler: Scheduler;
   readonly limits: ValidationLimits;
+  /** Listings built at once (server.listingConcurrency); the rest wait. */
+  readonly listingConcurrency?: number;
 }
 
 const serviceSel = {
@@ -76,10 +79,12 @@ export function registerNativeRoutes(app: FastifyInstance, deps: NativeDeps): vo
     return { deleted: instanceKey(id) };
   });
 
-  app.get('/v1/instances', async (req) => {
+  const listings = createListingGate(deps.listingConcurrency ?? 2);
+  app.get('/v1/instances', async (req, reply) => {
     const { limit, cursor, ...filter } = parseOrThrow(listQuery, req.query);
     const page = instancePage(registry, stripUndef(filter), cursor, limit ?? DEFAULT_PAGE);
-    return { instances: page.records.map(({ record }) => instanceView(deps, record)), nextCursor: page.nextCursor };
+    const body = await listings.json('instances', page.records, ({ record }) => instanceView(deps, record), { nextCursor: page.nextCursor });
+    return reply.type('application/json; charset=utf-8').send(body);
   });
 
   app.get('/v1/services', async () => ({

@@ -110,6 +110,7 @@ export const configSchema = z.strictObject({
       maxConnections: z.number().int().positive().default(4096),
       reservedFds: z.number().int().min(0).default(256),
       readsPerSecond: z.number().int().min(0).default(1000),
+      listingConcurrency: z.number().int().min(1).max(64).default(2),
     })
     .prefault({})
     .refine((s) => s.headersTimeoutMs <= s.requestTimeoutMs, { message: 'must not exceed server.requestTimeoutMs', path: ['headersTimeoutMs'] }),
