@@ -7,6 +7,7 @@ import { isIP } from 'node:net';
 import type { FastifyRequest } from 'fastify';
 import { VigilError } from '../errors.js';
 import { DEFAULT_CLUSTER, DEFAULT_GROUP, DEFAULT_NAMESPACE } from '../registry/model.js';
+import { jsonDepth, MAX_JSON_DEPTH } from '../registry/limits.js';
 import { isName, NAME_PATTERN, NAME_RULE } from '../registry/names.js';
 
 export type Params = Readonly<Record<string, string>>;
@@ -134,19 +135,27 @@ export function optionalInt(p: Params, param: string, min: number, max: number):
   return n;
 }
 
+/**
+ * A JSON object sent as one parameter (beat, healthChecker, selector, metadata): parsed and bounded
+ * in nesting (registry/limits.ts) before anything walks it, or refused naming the parameter.
+ */
+export function jsonObjectParam(text: string, param: string, what = 'must be a JSON object'): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw invalid(param, 'not valid JSON', text);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw invalid(param, what, text);
+  if (jsonDepth(parsed) > MAX_JSON_DEPTH) throw invalid(param, `nested deeper than ${MAX_JSON_DEPTH} levels`);
+  return parsed as Record<string, unknown>;
+}
+
 /** Metadata as JSON (`{"k":"v"}`, what clients send) or `k=v,k2=v2` (Nacos's console and docs). */
 export function metadataValue(v: string, param = 'metadata'): Record<string, string> {
   const s = v.trim();
   if (s === '') return {};
-  if (s.startsWith('{')) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(s);
-    } catch {
-      throw invalid(param, 'not valid JSON', v);
-    }
-    return stringMap(parsed, param);
-  }
+  if (s.startsWith('{')) return stringMap(jsonObjectParam(s, param), param);
   const out: Record<string, string> = {};
   for (const pair of s.split(',')) {
     const eq = pair.indexOf('=');

@@ -8,7 +8,7 @@ import { groupedName, type ServiceId } from '../../registry/model.js';
 import { checkMetadataSize, type ValidationLimits } from '../../registry/validate.js';
 import type { NacosContext } from '../context.js';
 import { nacosTypeOf } from '../health-checker.js';
-import { invalid, nameParam, namespaceOf, optionalInt, optionalMetadata, paramsOf, required, serviceOf, type Params } from '../params.js';
+import { invalid, jsonObjectParam, nameParam, namespaceOf, optionalInt, optionalMetadata, paramsOf, required, serviceOf, type Params } from '../params.js';
 import type { ServiceEntry } from '../service-store.js';
 import { noneWhitelistId } from './cluster.js';
 import { ok } from './instance.js';
@@ -34,14 +34,7 @@ function bounded<T>(value: T, param: string, limits: ValidationLimits): T {
 function selectorOf(p: Params, limits: ValidationLimits): Record<string, unknown> | undefined {
   const v = p.selector;
   if (v === undefined || v === '') return undefined;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(v);
-  } catch {
-    // reported below
-  }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw invalid('selector', 'must be a JSON object', v);
-  return bounded(parsed as Record<string, unknown>, 'selector', limits);
+  return bounded(jsonObjectParam(v, 'selector'), 'selector', limits);
 }
 
 function metadataOf(p: Params, limits: ValidationLimits): Record<string, string> | undefined {
