@@ -21,7 +21,9 @@ import { createNacos } from './nacos/index.js';
 import { createHealthWriter } from './registry/health-writer.js';
 import { createRegistry } from './registry/registry.js';
 import { openSqliteStore } from './registry/sqlite-store.js';
-import { parseCheckerConfig } from './registry/validate.js';
+import { parseCheckerConfig, type CheckerPolicy } from './registry/validate.js';
+import { redact, knownSecrets, type KnownSecrets } from './security/redact.js';
+import { resolveSecurity } from './security/setup.js';
 import type { Store } from './registry/store.js';
 import { lockDataDir } from './runtime/data-dir-lock.js';
 import { createFdAlarm, isFdExhaustion } from './runtime/fd-alarm.js';
@@ -44,7 +46,9 @@ export interface App {
 }
 
 export function buildApp(config: Config, opts: AppOptions = {}): App {
-  const logger = opts.logger ?? pino({ level: config.log.level });
+  // Log lines pass the same redaction as every other output; the config's secrets join at start.
+  let known: KnownSecrets = knownSecrets([]);
+  const logger = opts.logger ?? pino({ level: config.log.level, hooks: { streamWrite: (line) => redact(line, { known }) } });
   const now = opts.now ?? Date.now;
   let stopFn: (() => Promise<void>) | undefined;
   let schedulerStats: SchedulerStats | undefined;
@@ -52,10 +56,15 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
   async function start(): Promise<{ url: string }> {
     const checkers = createCheckerRegistry(builtinCheckers);
     await loadPlugins(checkers, config.plugins, opts.baseDir);
-    const defaultChecker: CheckerConfig = parseCheckerConfig(checkers, config.checks.checker, 'checks.checker');
+    const security = resolveSecurity(config, now);
+    known = security.known;
+    const operatorPolicy: CheckerPolicy = { fromApi: false, anyTarget: true, credentials: security.credentials };
+    // Stored configs came in over an API: they get the API's policy when they are read back.
+    const apiPolicy: CheckerPolicy = { fromApi: true, credentials: security.credentials };
+    const defaultChecker: CheckerConfig = parseCheckerConfig(checkers, config.checks.checker, operatorPolicy, 'checks.checker');
     const revive = (raw: unknown): CheckerConfig | undefined => {
       try {
-        return parseCheckerConfig(checkers, raw);
+        return parseCheckerConfig(checkers, raw, apiPolicy);
       } catch (err) {
         logger.warn({ err }, 'a stored checker config no longer validates; kept as stored');
         return undefined;
@@ -92,7 +101,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     if (!config.checks.enabled && registry.getSwitch(ACTIVE_CHECKS_SWITCH) === undefined) registry.setSwitch(ACTIVE_CHECKS_SWITCH, false);
     const fdAlarm = createFdAlarm({ logger: logger.child({ module: 'fds' }) });
     const resources = createResourcePool(now);
-    const runner = createRunner();
+    const runner = createRunner({ credentials: security.credentials });
     const scheduler = createScheduler({
       registry,
       checkers,
@@ -112,10 +121,17 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
 
     const fdLimit = readFdLimit();
     const maxConnections = apiConnectionCap(config.server.maxConnections, fdLimit, config.server.reservedFds);
-    const server = await createServer({ logger, limits: config.server, maxConnections, readsPerSecond: config.server.readsPerSecond, ...(config.api.token ? { token: config.api.token } : {}) });
-    registerNativeRoutes(server, { registry, checkers, defaultChecker, now, scheduler, limits: config.registry, listingConcurrency: config.server.listingConcurrency });
+    const server = await createServer({
+      logger,
+      gate: { auth: security.auth, anonymousReads: config.api.anonymousReads },
+      known,
+      limits: config.server,
+      maxConnections,
+      readsPerSecond: config.server.readsPerSecond,
+    });
+    registerNativeRoutes(server, { registry, checkers, defaultChecker, now, scheduler, limits: config.registry, policy: apiPolicy, listingConcurrency: config.server.listingConcurrency });
     const beats = createBeatModule({ registry, config: config.beat, logger: logger.child({ module: 'beat' }), now });
-    const nacos = createNacos({ registry, checkers, beats, config: config.nacos, limits: config.registry, logger: logger.child({ module: 'nacos' }), now });
+    const nacos = createNacos({ registry, checkers, beats, config: config.nacos, limits: config.registry, policy: apiPolicy, auth: security.auth, known, logger: logger.child({ module: 'nacos' }), now });
     registerBeatRoutes(server, beats);
     nacos.register(server);
     scheduler.start();

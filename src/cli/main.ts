@@ -3,6 +3,7 @@
  * The `vigil` entry point: the only module that reads process.argv, installs signal handlers or
  * exits. Each subcommand lives in its own file and returns an exit status.
  */
+import { redact } from '../security/redact.js';
 import { errorText } from './errors.js';
 import { version } from './version.js';
 
@@ -11,7 +12,7 @@ const USAGE = `usage: vigil <command> [options]       vigil <command> --help for
 
 commands:
   start     run the daemon            vigil start [--config FILE] [--host H] [--port N] [--data DIR]
-  status    show services and health  vigil status [--url URL] [--json]
+  status    show services and health  vigil status [--url URL] [--json]   (a token for a daemon with auth: env VIGIL_TOKEN)
   check     one-off probe             vigil check <type> <host:port> [--option k=v ...] [--timeout MS] [--plugin SPEC ...] [--json]
   checkers  list loaded probe types   vigil checkers [--json] [--plugin SPEC ...]
 
@@ -22,7 +23,11 @@ type Command = (args: string[]) => Promise<number>;
 
 const commands: Record<string, () => Promise<Command>> = {
   start: async () => (await import('./start.js')).startCommand,
-  status: async () => (await import('./status.js')).statusCommand,
+  // The entry point is the only module that reads the environment: it hands status its token.
+  status: async () => {
+    const { statusCommand } = await import('./status.js');
+    return (args) => statusCommand(args, process.env);
+  },
   check: async () => (await import('./check.js')).checkCommand,
   checkers: async () => (await import('./checkers.js')).checkersCommand,
 };
@@ -53,7 +58,7 @@ main(rest).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    process.stderr.write(errorText(err, debug, rest[0]));
+    process.stderr.write(redact(errorText(err, debug, rest[0])));
     process.exitCode = 2;
   },
 );

@@ -1,6 +1,7 @@
 /** `vigil status`: services, instances and health from a running daemon, as a table or JSON. */
 import { parseArgs } from 'node:util';
 import { request } from 'undici';
+import { redact } from '../security/redact.js';
 
 interface InstanceRow {
   service: string;
@@ -24,10 +25,12 @@ const USAGE = `usage: vigil status [--url URL] [--json]
   --url URL   the daemon's API (default http://127.0.0.1:8848)
   --json      print the instances as JSON
 
+A daemon with auth on needs a token: pass it in the environment, VIGIL_TOKEN=… (never as a flag).
+
 exit status: 0 answered, 1 the daemon could not be reached or answered an error
 `;
 
-export async function statusCommand(args: string[], out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
+export async function statusCommand(args: string[], env: NodeJS.ProcessEnv = {}, out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
   const { values } = parseArgs({
     args,
     options: {
@@ -41,6 +44,8 @@ export async function statusCommand(args: string[], out: (s: string) => void = (
     out(USAGE);
     return 0;
   }
+  // The token comes from the environment, never a flag (flags show in `ps`).
+  const headers = env.VIGIL_TOKEN ? { authorization: `Bearer ${env.VIGIL_TOKEN}` } : {};
   const instances: InstanceRow[] = [];
   // The listing is paged: follow the cursor to the last page.
   for (let cursor: string | null | undefined; cursor !== null; ) {
@@ -49,14 +54,14 @@ export async function statusCommand(args: string[], out: (s: string) => void = (
     if (cursor) url.searchParams.set('cursor', cursor);
     let res: Awaited<ReturnType<typeof request>>;
     try {
-      res = await request(url, { headersTimeout: 5000, bodyTimeout: 5000 });
+      res = await request(url, { headers, headersTimeout: 5000, bodyTimeout: 5000 });
     } catch (err) {
       const code = (err as { code?: string }).code ?? (err as Error).name;
       process.stderr.write(`vigil status: cannot reach ${values.url} (${code}): is the daemon running? (vigil start)\n`);
       return 1;
     }
     if (res.statusCode !== 200) {
-      out(`vigil status: ${values.url} answered ${res.statusCode}: ${await res.body.text()}\n`);
+      out(redact(`vigil status: ${values.url} answered ${res.statusCode}: ${await res.body.text()}\n`));
       return 1;
     }
     const page = (await res.body.json()) as { instances: InstanceRow[]; nextCursor?: string | null };

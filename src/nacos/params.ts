@@ -144,7 +144,8 @@ export function jsonObjectParam(text: string, param: string, what = 'must be a J
   try {
     parsed = JSON.parse(text);
   } catch {
-    throw invalid(param, 'not valid JSON', text);
+    // Not echoed: a half-sent JSON parameter may hold a credential.
+    throw invalid(param, 'not valid JSON');
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw invalid(param, what, text);
   if (jsonDepth(parsed) > MAX_JSON_DEPTH) throw invalid(param, `nested deeper than ${MAX_JSON_DEPTH} levels`);

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer } from '../../src/api/server.js';
 import { buildApp, type App } from '../../src/app.js';
 import { parseConfig } from '../../src/config/load.js';
+import { resolveSecurity } from '../../src/security/setup.js';
 import { api, removeDir, tempDir } from '../helpers/daemon.js';
 
 /** Opens a raw connection and resolves with everything the server sent once it closes the connection. */
@@ -73,8 +74,9 @@ describe('HTTP server limits (a daemon with short timeouts)', () => {
 
 describe('API connection cap', () => {
   it('closes connections beyond maxConnections as they arrive, keeping the ones it has', async () => {
-    const server = await createServer({ logger: pino({ level: 'silent' }), maxConnections: 2 });
-    server.get('/ping', async () => 'pong');
+    const { auth } = resolveSecurity(parseConfig({}), Date.now);
+    const server = await createServer({ logger: pino({ level: 'silent' }), gate: { auth, anonymousReads: true }, maxConnections: 2 });
+    server.get('/ping', { config: { access: 'public' } }, async () => 'pong');
     const url = await server.listen({ host: '127.0.0.1', port: 0 });
     try {
       const first = await rawClient(url, '');

@@ -16,7 +16,7 @@ import { api, removeDir, tempDir } from '../helpers/daemon.js';
 const GIVEN: Record<string, object[]> = {
   http: [{}, { path: '/health', expectStatus: '200-299,404', failStatus: 503, headers: { 'x-probe': 'vigil' }, bodyContains: 'ok' }],
   tcp: [{}, { send: 'PING\r\n', expect: '+PONG', family: 4 }],
-  mysql: [{}, { user: 'vigil', passwordEnv: 'DB_PASSWORD', query: 'SELECT 1', expect: 1 }],
+  mysql: [{}, { user: 'vigil', password: 's3cret', query: 'SELECT 1', expect: 1 }],
 };
 
 const dirs: string[] = [];
