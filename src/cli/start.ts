@@ -5,6 +5,17 @@ import { buildApp } from '../app.js';
 import { loadConfig } from '../config/load.js';
 import { VigilError } from '../errors.js';
 
+const USAGE = `usage: vigil start [--config FILE] [--host H] [--port N] [--data DIR]
+
+  -c, --config FILE  YAML configuration (docs/configuration.md); relative paths in it resolve against its folder
+  --host H           address the API binds to (default 127.0.0.1)
+  --port N           API port (default 8848; 0 picks a free one)
+  --data DIR         data directory of the embedded store (default ./vigil-data); one daemon per directory
+  --debug            print the stack of an error that stops the daemon
+
+Runs until SIGTERM or SIGINT, then stops gracefully. Prints "vigil: listening on URL" once ready.
+`;
+
 export async function startCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
@@ -13,9 +24,14 @@ export async function startCommand(args: string[]): Promise<number> {
       host: { type: 'string' },
       port: { type: 'string' },
       data: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
   });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
   let port: number | undefined;
   if (values.port !== undefined) {
     port = Number(values.port);
