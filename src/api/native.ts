@@ -65,6 +65,7 @@ export function registerNativeRoutes(app: FastifyInstance, deps: NativeDeps): vo
   app.post('/v1/instances', WRITE, async (req, reply) => {
     const inst = parseInstance(checkers, req.body ?? {}, deps.limits, deps.policy, deps.now());
     const { created } = registry.register(inst);
+    await registry.committed();
     return reply.code(created ? 201 : 200).send(view(instanceKey(inst)));
   });
 
@@ -72,6 +73,7 @@ export function registerNativeRoutes(app: FastifyInstance, deps: NativeDeps): vo
     const inst = parseInstance(checkers, req.body ?? {}, deps.limits, deps.policy, deps.now());
     if (!registry.find(inst)) throw new VigilError('VIGIL_ERR_NOT_FOUND', `no instance ${instanceKey(inst)} to update`, 'instance');
     registry.register(inst);
+    await registry.committed();
     return view(instanceKey(inst));
   });
 
@@ -79,6 +81,7 @@ export function registerNativeRoutes(app: FastifyInstance, deps: NativeDeps): vo
     const id = parseOrThrow(instanceSel, { ...(req.query as object), ...((req.body as object | undefined) ?? {}) });
     const removed = registry.deregister(id);
     if (!removed) throw new VigilError('VIGIL_ERR_NOT_FOUND', `no instance ${instanceKey(id)}`, 'instance');
+    await registry.committed();
     return { deleted: instanceKey(id) };
   });
 
@@ -115,6 +118,7 @@ export function registerNativeRoutes(app: FastifyInstance, deps: NativeDeps): vo
     const scope = stripUndef({ namespace: body.namespace, group: body.group, service: body.service, cluster: body.cluster });
     const config = body.checker === null ? null : parseCheckerConfig(checkers, body.checker, deps.policy);
     registry.setCheckerConfig(scope, config);
+    await registry.committed();
     return { scope, checker: config && checkerView(checkers, config) };
   });
 
@@ -130,12 +134,14 @@ export function registerNativeRoutes(app: FastifyInstance, deps: NativeDeps): vo
     if (!parsed.ok) throw new VigilError('VIGIL_ERR_REQUEST_INVALID', `${parsed.field}: ${parsed.message}`, parsed.field);
     const entry = { ...parsed.value, id: randomUUID(), createdAt: deps.now() };
     registry.putWhitelist(entry);
+    await registry.committed();
     return reply.code(201).send(entry);
   });
 
   app.delete<{ Params: { id: string } }>('/v1/whitelist/:id', WRITE, async (req) => {
     const entry = registry.removeWhitelist(req.params.id);
     if (!entry) throw new VigilError('VIGIL_ERR_NOT_FOUND', `no whitelist entry ${req.params.id}`, 'id');
+    await registry.committed();
     return { deleted: entry.id };
   });
 
@@ -166,6 +172,7 @@ export function registerNativeRoutes(app: FastifyInstance, deps: NativeDeps): vo
   app.put('/v1/switches', ADMIN, async (req) => {
     const body = parseOrThrow(switchesBody, req.body ?? {});
     if (body.activeChecks !== undefined) registry.setSwitch(ACTIVE_CHECKS_SWITCH, body.activeChecks);
+    await registry.committed();
     return { activeChecks: registry.getSwitch(ACTIVE_CHECKS_SWITCH) !== false };
   });
 }

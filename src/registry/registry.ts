@@ -4,6 +4,13 @@
  * a call returns (so before any API acknowledges it; a failed write throws and changes nothing).
  * Health records go to the store in batches through the health writer, which retries until the
  * store has them. Every change is announced to listeners as one event.
+ *
+ * A store across the network (MySQL, cluster mode) answers its writes with promises: memory then
+ * changes, and the event goes out, only once the store committed, and an API handler awaits
+ * `committed()` before it acknowledges. In cluster mode health decided here is published (a fenced
+ * write under the shard's epoch, then broadcast) before memory changes; a publication the store
+ * refuses changes nothing. Changes from elsewhere (peers, the store's change feed) enter through
+ * `apply`, marked with their origin, and are never published again.
  */
 import type { ProbeResult } from '../health/contract.js';
 import { initialState, type HealthChange, type HealthState } from '../health/state-machine.js';
@@ -19,14 +26,18 @@ import {
   type InstanceRecord,
   type ServiceId,
 } from './model.js';
+import { compareStamps } from '../cluster/stamp.js';
 import type { HealthWriter } from './health-writer.js';
-import type { Store } from './store.js';
+import type { Store, StoredHealth, StoreSnapshot } from './store.js';
+
+/** Where a change came from: this node's own decision or API, or elsewhere (a peer, the store's feed). */
+export type Origin = 'local' | 'peer';
 
 export type RegistryEvent =
-  | { readonly type: 'instance-registered'; readonly key: string; readonly record: InstanceRecord }
-  | { readonly type: 'instance-updated'; readonly key: string; readonly record: InstanceRecord; readonly previous: Instance }
-  | { readonly type: 'instance-deregistered'; readonly key: string; readonly instance: Instance }
-  | { readonly type: 'health-changed'; readonly key: string; readonly record: InstanceRecord; readonly change: HealthChange }
+  | { readonly type: 'instance-registered'; readonly key: string; readonly record: InstanceRecord; readonly origin?: Origin }
+  | { readonly type: 'instance-updated'; readonly key: string; readonly record: InstanceRecord; readonly previous: Instance; readonly origin?: Origin }
+  | { readonly type: 'instance-deregistered'; readonly key: string; readonly instance: Instance; readonly origin?: Origin }
+  | { readonly type: 'health-changed'; readonly key: string; readonly record: InstanceRecord; readonly change: HealthChange; readonly origin?: Origin }
   | { readonly type: 'checker-config-changed'; readonly key: string; readonly scope: CheckerScope; readonly config: CheckerConfig | null }
   | { readonly type: 'whitelist-changed'; readonly entry: WhitelistEntry; readonly removed: boolean }
   | { readonly type: 'switch-changed'; readonly name: string; readonly value: unknown }
@@ -50,6 +61,41 @@ interface MutableRecord {
   instance: Instance;
   health: HealthState;
   lastProbe?: ProbeResult;
+  /** Cluster mode: the shard epoch and the node under which the current health was decided. */
+  epoch?: number;
+  decidedByNode?: string;
+}
+
+/** A health record that arrived from elsewhere, with the stamp that orders it (cluster/stamp.ts). */
+export interface AppliedHealth {
+  readonly key: string;
+  readonly health: StoredHealth;
+  readonly epoch: number;
+  readonly decidedByNode: string | null;
+}
+
+/** A write the store completes now (embedded) or later (across the network). */
+type Write = void | Promise<void>;
+
+/** The store as the registry uses it: the embedded store's synchronous writes, or a network store's promises. */
+export interface RegistryStore {
+  /** Synchronous (embedded); a network store's promise must be awaited by the caller and passed as `snapshot`. */
+  load?(): StoreSnapshot | Promise<StoreSnapshot>;
+  putInstance(key: string, instance: Instance, health: StoredHealth): Write;
+  deleteInstance(key: string): Write;
+  putCheckerConfig(key: string, value: { scope: CheckerScope; config: unknown }): Write;
+  deleteCheckerConfig(key: string): Write;
+  putWhitelist(entry: WhitelistEntry): Write;
+  deleteWhitelist(id: string): Write;
+  putSwitch(name: string, value: unknown): Write;
+}
+
+/** Cluster mode: publication of health decided on this node (cluster-node.ts `publishHealth`). */
+export interface HealthPublisher {
+  readonly nodeId: string;
+  publish(key: string, health: StoredHealth): Promise<{ epoch: number }>;
+  /** A publication refused or failed: nothing changed; the next probe decides again. */
+  onRefused(key: string, err: unknown): void;
 }
 
 export interface Registry {
@@ -84,12 +130,26 @@ export interface Registry {
   setSwitch(name: string, value: unknown): void;
   getSwitch(name: string): unknown;
   subscribe(listener: Listener): () => void;
+  /** Resolves when the store committed every write issued in this synchronous run (rejects with its error). */
+  committed(): Promise<void>;
+  /** Applies a change from elsewhere (peer, store feed) to memory only; `null` deregisters. Never published again. */
+  applyInstance(key: string, instance: Instance | null): void;
+  /** Applies a health record from elsewhere when its stamp is newer than the one held (checked by the caller). */
+  applyHealth(row: AppliedHealth): void;
+  /** The stamp of the health held for `key`, for the caller's newer-than check. */
+  stampOf(key: string): { epoch: number; version: number } | undefined;
+  /** The node that decided an instance's current health (cluster mode), if known. */
+  decidedByNode(key: string): string | undefined;
   /** Passes an event that changes no registry state to the listeners (the beat module's protection). */
   announce(event: BeatProtectionEvent): void;
 }
 
 export interface RegistryDeps {
-  readonly store: Store;
+  readonly store: RegistryStore | Store;
+  /** What the store held at start, when it cannot be read synchronously (MySQL: `await store.load()`). */
+  readonly snapshot?: StoreSnapshot;
+  /** Cluster mode: health of persistent instances is published here instead of the health writer. */
+  readonly publisher?: HealthPublisher;
   /** Where health changes of persistent instances go (batched, asynchronous). */
   readonly healthWriter: Pick<HealthWriter, 'put' | 'forget'>;
   readonly now?: () => number;
@@ -122,6 +182,16 @@ export function createRegistry(deps: RegistryDeps): Registry {
 
   const emit = (event: RegistryEvent): void => {
     for (const l of listeners) l(event);
+  };
+  // Writes issued in the current synchronous run, for committed(); reset at the next microtask.
+  let writes: Array<Promise<void>> = [];
+  /** Runs `apply` once the store has the write: now for the embedded store, after commit for a network store. */
+  const write = (w: Write, apply: () => void): void => {
+    if (!(w instanceof Promise)) return apply();
+    const done = w.then(apply);
+    done.catch(() => {}); // the error belongs to whoever awaits committed()
+    if (writes.length === 0) queueMicrotask(() => (writes = []));
+    writes.push(done);
   };
   const snapshot = (r: MutableRecord): InstanceRecord =>
     r.lastProbe ? { instance: r.instance, health: r.health, lastProbe: r.lastProbe } : { instance: r.instance, health: r.health };
@@ -158,7 +228,8 @@ export function createRegistry(deps: RegistryDeps): Registry {
   });
 
   // Load what the store holds: persistent instances keep their last known health.
-  const snap = store.load();
+  const snap = deps.snapshot ?? store.load?.();
+  if (!snap || snap instanceof Promise) throw new Error('createRegistry: a store without a synchronous load() needs deps.snapshot');
   for (const { key, instance, health } of snap.instances) {
     const inst = interned(instance.checker ? { ...instance, checker: revive(instance.checker) } : instance);
     const rec: MutableRecord = { instance: inst, health: health?.health ?? initialState(now(), inst.initialHealthy ?? deps.initialHealthy ?? true) };
@@ -177,36 +248,35 @@ export function createRegistry(deps: RegistryDeps): Registry {
       if (existing) {
         const previous = existing.instance;
         const merged: Instance = { ...instance, registeredAt: previous.registeredAt };
-        if (!merged.ephemeral) store.putInstance(key, merged, { health: existing.health });
-        else if (!previous.ephemeral) {
-          store.deleteInstance(key);
-          healthWriter.forget(key);
-        }
-        existing.instance = merged;
-        generation++;
-        const record = snapshot(existing);
-        emit({ type: 'instance-updated', key, record, previous });
+        const stored: Write = !merged.ephemeral ? store.putInstance(key, merged, { health: existing.health }) : !previous.ephemeral ? store.deleteInstance(key) : undefined;
+        const record = { ...snapshot(existing), instance: merged };
+        write(stored, () => {
+          if (merged.ephemeral && !previous.ephemeral) healthWriter.forget(key);
+          existing.instance = merged;
+          generation++;
+          emit({ type: 'instance-updated', key, record: snapshot(existing), previous });
+        });
         return { created: false, record };
       }
       const rec: MutableRecord = { instance, health: initialState(now(), instance.initialHealthy ?? deps.initialHealthy ?? true) };
-      if (!instance.ephemeral) store.putInstance(key, instance, { health: rec.health });
-      records.set(key, rec);
-      index(key, instance);
-      const record = snapshot(rec);
-      emit({ type: 'instance-registered', key, record });
-      return { created: true, record };
+      write(instance.ephemeral ? undefined : store.putInstance(key, instance, { health: rec.health }), () => {
+        records.set(key, rec);
+        index(key, instance);
+        emit({ type: 'instance-registered', key, record: snapshot(rec) });
+      });
+      return { created: true, record: snapshot(rec) };
     },
     deregister(id) {
       const key = instanceKey(id);
       const rec = records.get(key);
       if (!rec) return undefined;
-      if (!rec.instance.ephemeral) {
-        store.deleteInstance(key);
-        healthWriter.forget(key);
-      }
-      records.delete(key);
-      unindex(key, rec.instance);
-      emit({ type: 'instance-deregistered', key, instance: rec.instance });
+      write(rec.instance.ephemeral ? undefined : store.deleteInstance(key), () => {
+        if (records.get(key) !== rec) return;
+        if (!rec.instance.ephemeral) healthWriter.forget(key);
+        records.delete(key);
+        unindex(key, rec.instance);
+        emit({ type: 'instance-deregistered', key, instance: rec.instance });
+      });
       return rec.instance;
     },
     get(key) {
@@ -257,6 +327,24 @@ export function createRegistry(deps: RegistryDeps): Registry {
     setHealth(key, health, change, lastProbe) {
       const rec = records.get(key);
       if (!rec) return;
+      const { publisher } = deps;
+      if (publisher && !rec.instance.ephemeral) {
+        // Decided here, so published first: only a write the store accepted under this node's
+        // epoch changes memory and is announced (a store outage freezes health instead of flipping it).
+        const last = lastProbe ?? rec.lastProbe;
+        publisher.publish(key, last ? { health, lastProbe: last } : { health }).then(
+          ({ epoch }) => {
+            if (records.get(key) !== rec || compareStamps({ epoch: rec.epoch ?? 0, version: rec.health.version }, { epoch, version: health.version }) > 0) return;
+            rec.health = health;
+            if (lastProbe) rec.lastProbe = lastProbe;
+            rec.epoch = epoch;
+            rec.decidedByNode = publisher.nodeId;
+            if (change) emit({ type: 'health-changed', key, record: snapshot(rec), change, origin: 'local' });
+          },
+          (err: unknown) => publisher.onRefused(key, err),
+        );
+        return;
+      }
       rec.health = health;
       if (lastProbe) rec.lastProbe = lastProbe;
       persist(key, rec);
@@ -270,15 +358,12 @@ export function createRegistry(deps: RegistryDeps): Registry {
     },
     setCheckerConfig(scope, config) {
       const key = scopeKey(scope);
-      if (config) {
-        store.putCheckerConfig(key, { scope, config });
-        checkerCfgs.set(key, { scope, config });
-      } else {
-        store.deleteCheckerConfig(key);
-        checkerCfgs.delete(key);
-      }
-      generation++;
-      emit({ type: 'checker-config-changed', key, scope, config });
+      write(config ? store.putCheckerConfig(key, { scope, config }) : store.deleteCheckerConfig(key), () => {
+        if (config) checkerCfgs.set(key, { scope, config });
+        else checkerCfgs.delete(key);
+        generation++;
+        emit({ type: 'checker-config-changed', key, scope, config });
+      });
     },
     checkerConfigs: () => [...checkerCfgs].map(([key, v]) => ({ key, ...v })),
     resolveChecker(instance) {
@@ -289,18 +374,20 @@ export function createRegistry(deps: RegistryDeps): Registry {
       );
     },
     putWhitelist(entry) {
-      store.putWhitelist(entry);
-      wl.set(entry.id, entry);
-      matcher = undefined;
-      emit({ type: 'whitelist-changed', entry, removed: false });
+      write(store.putWhitelist(entry), () => {
+        wl.set(entry.id, entry);
+        matcher = undefined;
+        emit({ type: 'whitelist-changed', entry, removed: false });
+      });
     },
     removeWhitelist(id) {
       const entry = wl.get(id);
       if (!entry) return undefined;
-      store.deleteWhitelist(id);
-      wl.delete(id);
-      matcher = undefined;
-      emit({ type: 'whitelist-changed', entry, removed: true });
+      write(store.deleteWhitelist(id), () => {
+        wl.delete(id);
+        matcher = undefined;
+        emit({ type: 'whitelist-changed', entry, removed: true });
+      });
       return entry;
     },
     whitelist: () => [...wl.values()],
@@ -309,9 +396,10 @@ export function createRegistry(deps: RegistryDeps): Registry {
       return matcher;
     },
     setSwitch(name, value) {
-      store.putSwitch(name, value);
-      switches.set(name, value);
-      emit({ type: 'switch-changed', name, value });
+      write(store.putSwitch(name, value), () => {
+        switches.set(name, value);
+        emit({ type: 'switch-changed', name, value });
+      });
     },
     getSwitch: (name) => switches.get(name),
     subscribe(listener) {
@@ -319,6 +407,52 @@ export function createRegistry(deps: RegistryDeps): Registry {
       return () => listeners.delete(listener);
     },
     announce: emit,
+    committed() {
+      const issued = writes;
+      writes = [];
+      return Promise.all(issued).then(() => undefined);
+    },
+    applyInstance(key, instance) {
+      const rec = records.get(key);
+      if (instance === null) {
+        if (!rec || rec.instance.ephemeral) return;
+        records.delete(key);
+        unindex(key, rec.instance);
+        emit({ type: 'instance-deregistered', key, instance: rec.instance, origin: 'peer' });
+        return;
+      }
+      const inst = interned(instance.checker ? { ...instance, checker: revive(instance.checker) } : instance);
+      if (rec) {
+        const previous = rec.instance;
+        rec.instance = inst;
+        generation++;
+        emit({ type: 'instance-updated', key, record: snapshot(rec), previous, origin: 'peer' });
+        return;
+      }
+      const fresh: MutableRecord = { instance: inst, health: initialState(now(), inst.initialHealthy ?? deps.initialHealthy ?? true) };
+      records.set(flat(key), fresh);
+      index(key, inst);
+      emit({ type: 'instance-registered', key, record: snapshot(fresh), origin: 'peer' });
+    },
+    applyHealth(row) {
+      const rec = records.get(row.key);
+      if (!rec || rec.instance.ephemeral) return;
+      const before = rec.health;
+      const h = row.health.health;
+      rec.health = h;
+      if (row.health.lastProbe) rec.lastProbe = row.health.lastProbe;
+      rec.epoch = row.epoch;
+      if (row.decidedByNode !== null) rec.decidedByNode = row.decidedByNode;
+      if (before.healthy !== h.healthy || before.override !== h.override) {
+        const change: HealthChange = { from: before.healthy, to: h.healthy, reason: h.reason, decidedBy: h.decidedBy, version: h.version, at: h.since };
+        emit({ type: 'health-changed', key: row.key, record: snapshot(rec), change, origin: 'peer' });
+      }
+    },
+    stampOf(key) {
+      const rec = records.get(key);
+      return rec ? { epoch: rec.epoch ?? 0, version: rec.health.version } : undefined;
+    },
+    decidedByNode: (key) => records.get(key)?.decidedByNode,
   };
   return registry;
 }

@@ -47,6 +47,7 @@ export function registerClusterRoute(app: FastifyInstance, ctx: NacosContext, ba
         reason: 'Nacos healthChecker NONE: no active check, health is set by hand',
         createdAt: ctx.now(),
       });
+      await registry.committed();
       return ok(reply);
     }
 
@@ -61,6 +62,7 @@ export function registerClusterRoute(app: FastifyInstance, ctx: NacosContext, ba
     }
     registry.setCheckerConfig(scope, config);
     if (registry.whitelist().some((e) => e.id === noneId)) registry.removeWhitelist(noneId);
+    await registry.committed();
     return ok(reply);
   });
 }

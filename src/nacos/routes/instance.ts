@@ -71,6 +71,7 @@ export function registerInstanceRoutes(app: FastifyInstance, ctx: NacosContext, 
     registry.register(inst);
     // Registering is a sign of life: an unhealthy ephemeral instance registered again is healthy.
     if (ephemeral) beats.beat(instanceKey(inst));
+    await registry.committed();
     return ok(reply);
   });
 
@@ -82,6 +83,7 @@ export function registerInstanceRoutes(app: FastifyInstance, ctx: NacosContext, 
     // Persistent instances go only with ephemeral=false; an unknown instance is gone already: ok.
     if (existing && existing.ephemeral === ephemeral) registry.deregister(id);
     else if (existing) ctx.logger.info({ instance: instanceKey(id), ephemeral }, 'deregister ignored: the instance is of the other kind');
+    await registry.committed();
     return ok(reply);
   });
 
@@ -103,6 +105,7 @@ export function registerInstanceRoutes(app: FastifyInstance, ctx: NacosContext, 
       cur.registeredAt,
     );
     registry.register(next);
+    await registry.committed();
     return ok(reply);
   });
 
@@ -139,6 +142,7 @@ export function registerInstanceRoutes(app: FastifyInstance, ctx: NacosContext, 
     // An operator's word: it holds until cleared (DELETE /v1/overrides), as in the native API.
     const { state, change } = setOverride(rec.health, { healthy: healthy!, by: 'nacos', reason: 'set by PUT /nacos/v1/ns/health/instance' }, ctx.now());
     registry.setHealth(key, state, change);
+    await registry.committed();
     return ok(reply);
   });
 }

@@ -62,6 +62,7 @@ export function registerOperatorRoutes(app: FastifyInstance, ctx: NacosContext, 
     if (!set) throw invalid('entry', `unknown switch; known: ${Object.keys(ENTRIES).join(', ')}`, entry);
     set(ctx, p);
     ctx.logger.info({ entry, value: p.value }, 'switch changed through operator/switches');
+    await registry.committed();
     return ok(reply);
   });
 

@@ -62,6 +62,7 @@ export function registerServiceRoutes(app: FastifyInstance, ctx: NacosContext, b
     const entry: ServiceEntry = { ...id, protectThreshold: thresholdOf(p) ?? 0, metadata: metadataOf(p, limits) ?? {}, selector: selectorOf(p, limits) ?? { type: 'none' } };
     if (current(id)) throw new VigilError('VIGIL_ERR_CONFLICT', `Param 'serviceName' is invalid: service ${groupedName(id)} exists already.`, 'serviceName');
     services.put(entry);
+    await registry.committed();
     return ok(reply);
   });
 
@@ -74,6 +75,7 @@ export function registerServiceRoutes(app: FastifyInstance, ctx: NacosContext, b
     const cur = current(id);
     if (!cur) throw notFound(id);
     services.put({ ...cur, protectThreshold: threshold ?? cur.protectThreshold, metadata: metadata ?? cur.metadata, selector: selector ?? cur.selector });
+    await registry.committed();
     return ok(reply);
   });
 
@@ -88,6 +90,7 @@ export function registerServiceRoutes(app: FastifyInstance, ctx: NacosContext, b
       if (s.namespace === id.namespace && s.group === id.group && s.service === id.service) registry.setCheckerConfig(s, null);
     }
     for (const e of registry.whitelist()) if (e.id.startsWith(noneWhitelistId({ ...id, cluster: '' }))) registry.removeWhitelist(e.id);
+    await registry.committed();
     return ok(reply);
   });
 
