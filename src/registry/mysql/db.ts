@@ -126,13 +126,17 @@ export function openMysql(opts: MysqlOptions): MysqlDb {
     withConnection: (fn) => onConnection((conn) => fn(wrap(conn, queryTimeoutMs))),
     transaction: (fn) =>
       onConnection(async (conn) => {
-        await guarded(() => conn.beginTransaction());
+        // BEGIN, COMMIT and ROLLBACK with the same timeout as every statement: mysql2's
+        // beginTransaction()/commit()/rollback() have none, and a paused server would hold the
+        // request (and the pool's connection) forever.
+        const tx = wrap(conn, queryTimeoutMs);
+        await tx.run('START TRANSACTION');
         try {
-          const out = await fn(wrap(conn, queryTimeoutMs));
-          await guarded(() => conn.commit());
+          const out = await fn(tx);
+          await tx.run('COMMIT');
           return out;
         } catch (err) {
-          await conn.rollback().catch(() => undefined);
+          await tx.run('ROLLBACK').catch(() => undefined);
           throw err;
         }
       }),
