@@ -18,13 +18,13 @@ import { ACTIVE_CHECKS_SWITCH, createScheduler, type SchedulerStats } from './he
 import { isExpired } from './health/whitelist.js';
 import type { CheckerConfig } from './registry/model.js';
 import { createNacos } from './nacos/index.js';
-import { createHealthWriter } from './registry/health-writer.js';
 import { createRegistry } from './registry/registry.js';
-import { openSqliteStore } from './registry/sqlite-store.js';
+import { mysqlPassword, openStore, type OpenedStore } from './registry/open-store.js';
+import type { ClusterNode, MemberInfo } from './cluster/cluster-node.js';
+import { createDaemonCluster, resolveClusterSecret } from './cluster/daemon-cluster.js';
 import { parseCheckerConfig, type CheckerPolicy } from './registry/validate.js';
 import { redact, knownSecrets, type KnownSecrets } from './security/redact.js';
 import { resolveSecurity } from './security/setup.js';
-import type { Store } from './registry/store.js';
 import { lockDataDir } from './runtime/data-dir-lock.js';
 import { createFdAlarm, isFdExhaustion } from './runtime/fd-alarm.js';
 import { reservePort } from './runtime/reserve-port.js';
@@ -35,6 +35,8 @@ export interface AppOptions {
   readonly baseDir?: string;
   readonly logger?: Logger;
   readonly now?: () => number;
+  /** VIGIL_CLUSTER_SECRET as the CLI read it (only the entry point reads the environment). */
+  readonly clusterSecret?: string;
 }
 
 export interface App {
@@ -43,6 +45,8 @@ export interface App {
   stop(): Promise<void>;
   /** Probe-loop figures, for benchmarks and /healthz; undefined before start. */
   stats(): SchedulerStats | undefined;
+  /** Cluster mode: this node's view of the members; undefined otherwise. */
+  members(): MemberInfo[] | undefined;
 }
 
 export function buildApp(config: Config, opts: AppOptions = {}): App {
@@ -52,6 +56,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
   const now = opts.now ?? Date.now;
   let stopFn: (() => Promise<void>) | undefined;
   let schedulerStats: SchedulerStats | undefined;
+  let clusterNode: ClusterNode | undefined;
 
   async function start(): Promise<{ url: string }> {
     const checkers = createCheckerRegistry(builtinCheckers);
@@ -72,32 +77,46 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     };
     // One daemon per data dir, and the port bound before the store is opened: a second start or a
     // taken port ends here with one line, having touched nothing.
-    const lock = lockDataDir(config.store.dataDir);
+    // The shared store has no data dir to lock: the database serialises its writers.
+    const shared = config.store.kind === 'mysql';
+    const clusterSecret = shared ? resolveClusterSecret(config.cluster, opts.clusterSecret, opts.baseDir ?? process.cwd()) : undefined;
+    if (clusterSecret) known = knownSecrets([...known.values, clusterSecret, mysqlPassword(config.store.url)]);
+    const lock = shared ? undefined : lockDataDir(config.store.dataDir);
     const reservation = await reservePort(config.api.host, config.api.port).catch((err: unknown) => {
-      lock.release();
+      lock?.release();
       throw err;
     });
-    let store: Store;
+    let opened: OpenedStore;
     try {
-      store = openSqliteStore({ dataDir: config.store.dataDir, synchronous: config.store.synchronous });
+      opened = await openStore(config, logger.child({ module: 'store' }));
     } catch (err) {
       await reservation.release();
-      lock.release();
+      lock?.release();
       throw err;
     }
-    const healthWriter = createHealthWriter({
-      store,
-      logger: logger.child({ module: 'store' }),
-      batchMs: config.persistence.healthBatchMs,
-      maxBatch: config.persistence.healthMaxBatch,
-    });
+    const { store, healthWriter, mysql, snapshot } = opened;
     /** Writes the health changes still queued, then closes; a failure here is logged, not thrown. */
     const closeStore = async (): Promise<void> => {
       await healthWriter.close().catch(() => {});
       await store.close();
-      lock.release();
+      lock?.release();
     };
-    const registry = createRegistry({ store, healthWriter, now, initialHealthy: config.checks.initialHealthy, reviveChecker: revive });
+    const advertiseUrl = config.cluster.advertiseUrl ?? `http://${config.api.host === '0.0.0.0' ? '127.0.0.1' : config.api.host}:${reservation.port}`;
+    const cluster =
+      mysql && clusterSecret && config.cluster.nodeId
+        ? createDaemonCluster({ store: mysql, cluster: config.cluster, nodeId: config.cluster.nodeId, secret: clusterSecret, advertiseUrl, logger: logger.child({ module: 'cluster' }) })
+        : undefined;
+    const registry = createRegistry({
+      store,
+      ...(snapshot ? { snapshot } : {}),
+      ...(cluster ? { publisher: cluster.publisher } : {}),
+      healthWriter,
+      now,
+      initialHealthy: config.checks.initialHealthy,
+      reviveChecker: revive,
+    });
+    const node = cluster?.attach(registry);
+    clusterNode = node;
     if (!config.checks.enabled && registry.getSwitch(ACTIVE_CHECKS_SWITCH) === undefined) registry.setSwitch(ACTIVE_CHECKS_SWITCH, false);
     const fdAlarm = createFdAlarm({ logger: logger.child({ module: 'fds' }) });
     const resources = createResourcePool(now);
@@ -110,6 +129,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
       now,
       defaults: { ...config.checks, checker: defaultChecker },
       onFdExhausted: () => fdAlarm.record('probe'),
+      ...(node ? { owns: (key: string) => node.ownsKey(key) } : {}),
     });
     schedulerStats = scheduler.stats;
     const log = logger.child({ module: 'health' });
@@ -134,16 +154,20 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     const nacos = createNacos({ registry, checkers, beats, config: config.nacos, limits: config.registry, policy: apiPolicy, auth: security.auth, known, logger: logger.child({ module: 'nacos' }), now });
     registerBeatRoutes(server, beats);
     nacos.register(server);
-    scheduler.start();
+    node?.registerRoutes(server);
     let address: string;
     try {
       await reservation.release();
       address = await server.listen({ host: config.api.host, port: reservation.port });
+      // Join after listening (peers broadcast to us from our first heartbeat) and before probing
+      // (the first round decides which shards this node may probe).
+      await node?.start();
     } catch (err) {
-      await scheduler.stop();
+      await server.close().catch(() => {});
       await closeStore();
       throw err;
     }
+    scheduler.start();
     // After listen, which reports its own errors (EADDRINUSE) by rejecting.
     server.server.on('error', (err) => {
       if (isFdExhaustion(err)) fdAlarm.record('accept');
@@ -158,10 +182,15 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
       }),
       cron.schedule('*/30 * * * * *', () => void resources.sweepIdle(config.checks.resourceIdleMs)),
     ];
-    logger.info({ address, instances: registry.size, dataDir: config.store.dataDir, maxConnections, fdLimit }, 'vigil started');
+    logger.info(
+      { address, instances: registry.size, store: config.store.kind, ...(shared ? { nodeId: config.cluster.nodeId, advertiseUrl } : { dataDir: config.store.dataDir }), maxConnections, fdLimit },
+      'vigil started',
+    );
 
     stopFn = async () => {
       for (const j of jobs) await j.stop();
+      // First, so the others take this node's shards at their next round rather than after the TTL.
+      await node?.stop();
       unsubscribe();
       beats.stop();
       await nacos.stop();
@@ -177,6 +206,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
   return {
     start,
     stats: () => schedulerStats,
+    members: () => clusterNode?.members(),
     async stop() {
       const fn = stopFn;
       stopFn = undefined;

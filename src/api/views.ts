@@ -1,7 +1,7 @@
 /** How instances, health and checker configs are shown by the API and `vigil status`. */
 import type { CheckerRegistry } from '../health/checker-registry.js';
 import { redactOptions } from '../health/options.js';
-import type { CheckerConfig, InstanceRecord } from '../registry/model.js';
+import { instanceKey, type CheckerConfig, type InstanceRecord } from '../registry/model.js';
 import type { Registry } from '../registry/registry.js';
 import { ACTIVE_CHECKS_SWITCH } from '../health/scheduler.js';
 
@@ -37,6 +37,8 @@ export function exemptionOf(deps: ViewDeps, rec: InstanceRecord, now: number): E
 export function instanceView(deps: ViewDeps, rec: InstanceRecord): Record<string, unknown> {
   const { instance: i, health: h, lastProbe: p } = rec;
   const own = deps.registry.resolveChecker(i);
+  // Cluster mode: the node whose decision this is (absent on a single node).
+  const node = i.ephemeral ? undefined : deps.registry.decidedByNode(instanceKey(i));
   const checker = i.ephemeral ? null : checkerView(deps.checkers, own ?? deps.defaultChecker);
   return {
     namespace: i.namespace,
@@ -55,6 +57,7 @@ export function instanceView(deps: ViewDeps, rec: InstanceRecord): Record<string
       since: h.since,
       version: h.version,
       decidedBy: h.decidedBy,
+      ...(node !== undefined ? { decidedByNode: node } : {}),
       reason: h.reason,
       okStreak: h.okStreak,
       failStreak: h.failStreak,

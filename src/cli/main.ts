@@ -22,8 +22,12 @@ Errors print one line (vigil: CODE: message); add --debug to any command for the
 type Command = (args: string[]) => Promise<number>;
 
 const commands: Record<string, () => Promise<Command>> = {
-  start: async () => (await import('./start.js')).startCommand,
-  // The entry point is the only module that reads the environment: it hands status its token.
+  // The entry point is the only module that reads the environment: it hands start the cluster
+  // secret and status its token.
+  start: async () => {
+    const { startCommand } = await import('./start.js');
+    return (args) => startCommand(args, process.env);
+  },
   status: async () => {
     const { statusCommand } = await import('./status.js');
     return (args) => statusCommand(args, process.env);

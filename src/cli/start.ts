@@ -5,18 +5,21 @@ import { buildApp } from '../app.js';
 import { loadConfig } from '../config/load.js';
 import { VigilError } from '../errors.js';
 
-const USAGE = `usage: vigil start [--config FILE] [--host H] [--port N] [--data DIR]
+const USAGE = `usage: vigil start [--config FILE] [--host H] [--port N] [--data DIR] [--store mysql://user:pass@host:port/db --node-id ID]
 
   -c, --config FILE  YAML configuration (docs/configuration.md); relative paths in it resolve against its folder
   --host H           address the API binds to (default 127.0.0.1)
   --port N           API port (default 8848; 0 picks a free one)
   --data DIR         data directory of the embedded store (default ./vigil-data); one daemon per directory
+  --store URL        the shared MySQL/MariaDB store of a cluster instead of the embedded one (docs/cluster.md)
+  --node-id ID       this node's id in the cluster (with --store)
   --debug            print the stack of an error that stops the daemon
 
+A cluster needs its secret: VIGIL_CLUSTER_SECRET=… in the environment, or cluster.secret/secretFile.
 Runs until SIGTERM or SIGINT, then stops gracefully. Prints "vigil: listening on URL" once ready.
 `;
 
-export async function startCommand(args: string[]): Promise<number> {
+export async function startCommand(args: string[], env: NodeJS.ProcessEnv = {}): Promise<number> {
   const { values } = parseArgs({
     args,
     options: {
@@ -24,6 +27,8 @@ export async function startCommand(args: string[]): Promise<number> {
       host: { type: 'string' },
       port: { type: 'string' },
       data: { type: 'string' },
+      store: { type: 'string' },
+      'node-id': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -42,10 +47,13 @@ export async function startCommand(args: string[]): Promise<number> {
     ...(values.host !== undefined ? { host: values.host } : {}),
     ...(port !== undefined ? { port } : {}),
     ...(values.data !== undefined ? { data: values.data } : {}),
+    ...(values.store !== undefined ? { store: values.store } : {}),
+    ...(values['node-id'] !== undefined ? { nodeId: values['node-id'] } : {}),
   });
   // Set before the heap grows: V8 reads it as it sizes its spaces from here on.
   if (config.runtime.optimizeForSize) setFlagsFromString('--optimize-for-size');
-  const app = buildApp(config, { baseDir });
+  const clusterSecret = env.VIGIL_CLUSTER_SECRET;
+  const app = buildApp(config, { baseDir, ...(clusterSecret ? { clusterSecret } : {}) });
   const { url } = await app.start();
   // One plain line whatever the log level, for people and for scripts waiting on the port.
   process.stderr.write(`vigil: listening on ${url}\n`);

@@ -89,5 +89,39 @@ export async function statusCommand(args: string[], env: NodeJS.ProcessEnv = {},
     ]);
   }
   out(instances.length === 0 ? 'no instances registered\n' : table(rows));
+  const members = await clusterMembers(new URL('/v1/cluster/members', values.url), headers);
+  if (members) out('\n' + membersTable(members));
   return 0;
+}
+
+interface MemberRow {
+  nodeId: string;
+  url: string;
+  alive: boolean;
+  admitted: boolean;
+  lastSeen: number;
+  shards: number;
+}
+
+/** The cluster's members, or undefined for a single node (the route does not exist there). */
+async function clusterMembers(url: URL, headers: Record<string, string>): Promise<MemberRow[] | undefined> {
+  try {
+    const res = await request(url, { headers, headersTimeout: 5000, bodyTimeout: 5000 });
+    if (res.statusCode !== 200) {
+      await res.body.dump();
+      return undefined;
+    }
+    return ((await res.body.json()) as { members: MemberRow[] }).members;
+  } catch {
+    return undefined;
+  }
+}
+
+export function membersTable(members: readonly MemberRow[]): string {
+  const rows = [['NODE', 'URL', 'STATE', 'SHARDS', 'LAST SEEN']];
+  for (const m of [...members].sort((a, b) => a.nodeId.localeCompare(b.nodeId))) {
+    const state = !m.admitted ? 'refused (other secret)' : m.alive ? 'alive' : 'dead';
+    rows.push([m.nodeId, m.url, state, String(m.shards), new Date(m.lastSeen).toISOString()]);
+  }
+  return table(rows);
 }

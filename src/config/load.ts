@@ -7,6 +7,7 @@ import { deepFreeze, fieldOf } from '../health/options.js';
 import { configSchema, type Config } from './schema.js';
 
 export function parseConfig(input: unknown): Config {
+  refuseClusterWithoutSharedStore(input);
   const result = configSchema.safeParse(input ?? {});
   if (!result.success) {
     const issue = result.error.issues[0];
@@ -18,11 +19,26 @@ export function parseConfig(input: unknown): Config {
   return deepFreeze(result.data);
 }
 
+/** Cluster options mean nothing to the embedded store: say so in one line instead of ignoring them. */
+function refuseClusterWithoutSharedStore(input: unknown): void {
+  const raw = (input ?? {}) as { store?: { kind?: unknown }; cluster?: object };
+  const given = raw.cluster && typeof raw.cluster === 'object' ? Object.keys(raw.cluster) : [];
+  if (given.length > 0 && raw.store?.kind !== 'mysql') {
+    throw new VigilError('VIGIL_ERR_CONFIG_INVALID', `cluster.${given[0]}: cluster options need the shared store (store.kind: mysql, or --store mysql://…); the embedded store runs one node`, `cluster.${given[0]}`);
+  }
+  if (raw.store?.kind === 'mysql' && !given.includes('nodeId')) {
+    throw new VigilError('VIGIL_ERR_CONFIG_INVALID', 'cluster.nodeId: the shared store needs a node id (cluster.nodeId or --node-id)', 'cluster.nodeId');
+  }
+}
+
 export interface ConfigFlags {
   readonly config?: string;
   readonly host?: string;
   readonly port?: number;
   readonly data?: string;
+  /** --store mysql://…: the shared store. */
+  readonly store?: string;
+  readonly nodeId?: string;
 }
 
 /** The file (when given) overlaid with the flags; relative paths resolve against the file's folder. */
@@ -49,7 +65,10 @@ export function loadConfig(flags: ConfigFlags, cwd = process.cwd()): { config: C
   if (flags.port !== undefined) api.port = flags.port;
   const store = { ...(raw.store as object | undefined) } as Record<string, unknown>;
   if (flags.data !== undefined) store.dataDir = flags.data;
-  const config = parseConfig({ ...raw, api, store });
+  if (flags.store !== undefined) Object.assign(store, { kind: 'mysql', url: flags.store });
+  const cluster = { ...(raw.cluster as object | undefined) } as Record<string, unknown>;
+  if (flags.nodeId !== undefined) cluster.nodeId = flags.nodeId;
+  const config = parseConfig({ ...raw, api, store, ...(Object.keys(cluster).length > 0 ? { cluster } : {}) });
   const dataDir = resolve(flags.data !== undefined ? cwd : baseDir, config.store.dataDir);
   return { config: deepFreeze({ ...config, store: { ...config.store, dataDir } }), baseDir };
 }

@@ -57,8 +57,15 @@ export const configSchema = z.strictObject({
     .strictObject({
       dataDir: z.string().default('./vigil-data'),
       synchronous: z.enum(['full', 'normal']).default('full'),
+      /** embedded: SQLite in dataDir, one node. mysql: the shared store of a cluster (`url`). */
+      kind: z.enum(['embedded', 'mysql']).default('embedded'),
+      /** mysql://user:pass@host:port/db; a secret, redacted in every output. */
+      url: z.string().min(1).optional(),
+      poolSize: z.number().int().min(2).max(64).default(6),
+      queryTimeoutMs: ms.default(2000),
     })
-    .prefault({}),
+    .prefault({})
+    .refine((s) => s.kind !== 'mysql' || s.url !== undefined, { message: 'store.kind mysql needs store.url (mysql://user:pass@host:port/db)', path: ['url'] }),
   plugins: z.array(z.string()).default([]),
   checks: z
     .strictObject({
@@ -161,6 +168,27 @@ export const configSchema = z.strictObject({
       healthMaxBatch: z.number().int().min(1).max(100000).default(1000),
     })
     .prefault({}),
+  /** Several nodes on one MySQL store (docs/cluster.md); only with `store.kind: mysql`. */
+  cluster: z
+    .strictObject({
+      nodeId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a node id: letters, digits, . _ -').optional(),
+      /** Also VIGIL_CLUSTER_SECRET (read by the CLI only). */
+      secret: z.string().min(16).optional(),
+      secretFile: z.string().min(1).optional(),
+      memberTimeoutMs: ms.default(6000),
+      advertiseUrl: z.url().optional(),
+      leaseRenewMs: ms.default(1000),
+      leaseMarginMs: ms.default(1000),
+      pollMs: ms.default(1000),
+      pollWindowMs: ms.default(5000),
+      reconcileMs: ms.default(60000),
+      tombstoneRetentionMs: ms.default(3600000),
+      broadcastBatchMs: z.number().int().min(1).max(1000).default(20),
+      peerTimeoutMs: ms.default(2000),
+    })
+    .prefault({})
+    .refine((c) => c.secret === undefined || c.secretFile === undefined, { message: 'give cluster.secret or cluster.secretFile, not both', path: ['secret'] })
+    .refine((c) => c.leaseRenewMs + c.leaseMarginMs < c.memberTimeoutMs, { message: 'leaseRenewMs + leaseMarginMs must be below cluster.memberTimeoutMs', path: ['leaseRenewMs'] }),
 });
 
 export type Config = z.output<typeof configSchema>;

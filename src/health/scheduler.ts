@@ -48,6 +48,11 @@ export interface SchedulerDeps {
   readonly now?: () => number;
   /** Told of each probe that failed because vigil ran out of descriptors (its result is discarded). */
   readonly onFdExhausted?: () => void;
+  /**
+   * Cluster mode: "do I own this key now?" (cluster-node.ts `ownsKey`). A key this node does not
+   * own is not probed, and a result that arrives after the lease was lost is dropped.
+   */
+  readonly owns?: (key: string) => boolean;
 }
 
 /** Everything a probe of one instance needs, resolved once per registry generation. */
@@ -80,6 +85,8 @@ export interface SchedulerStats {
   /** Due probes shed because the global queue was full (the node is overloaded). */
   readonly shed: number;
   readonly exempt: number;
+  /** Due probes not run because another cluster node owns the instance's shard. */
+  readonly notOwned: number;
   readonly running: number;
   /** Probe outcomes since start, keyed `type status reason`, e.g. `tcp ok connected`. */
   outcomes(): Record<string, number>;
@@ -120,6 +127,7 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
   let skipped = 0;
   let shed = 0;
   let exempt = 0;
+  let notOwned = 0;
   let unsubscribe: (() => void) | undefined;
 
   const limiterFor = (type: string): LimitFunction | undefined => {
@@ -215,6 +223,10 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
       exempt++;
       return schedule(task, delay);
     }
+    if (deps.owns && !deps.owns(task.key)) {
+      notOwned++;
+      return schedule(task, delay);
+    }
     if (global.pendingCount >= defaults.maxConcurrent || (plan.limit && plan.limit.pendingCount >= defaults.maxConcurrent)) {
       shed++;
       return schedule(task, delay);
@@ -255,6 +267,8 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
       ? await runner.run({ checker: plan.checker, target: plan.target, options: plan.cfg.options, timeoutMs: plan.timeoutMs, resources: plan.resources })
       : { status: 'fail', reason: 'checker-unavailable', detail: `checker type "${plan.cfg.type}" is not loaded`, type: plan.cfg.type, latencyMs: 0, startedAt };
     if (result.reason === 'aborted' || tasks.get(task.key) !== task) return;
+    // The lease went while the probe ran: another node decides this instance now.
+    if (deps.owns && !deps.owns(task.key)) return;
     // Our own descriptor shortage says nothing about the target: it must not flip anything.
     if (result.reason === FD_EXHAUSTED) return deps.onFdExhausted?.();
     const outcomeKey = `${result.type} ${result.status} ${result.reason}`;
@@ -313,6 +327,9 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
       },
       get exempt() {
         return exempt;
+      },
+      get notOwned() {
+        return notOwned;
       },
       get running() {
         return inflight;
