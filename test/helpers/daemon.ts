@@ -34,6 +34,10 @@ export interface DaemonOptions {
   /** Written as the config file (JSON is valid YAML). */
   readonly config?: Record<string, unknown>;
   readonly port?: number;
+  /** More `vigil start` arguments (e.g. `--store`, `--node-id`). */
+  readonly args?: readonly string[];
+  /** Added to the child's environment (e.g. VIGIL_CLUSTER_SECRET). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export function tempDir(prefix = 'vigil-test-'): string {
@@ -49,7 +53,8 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
     writeFileSync(file, JSON.stringify(opts.config));
     args.push('--config', file);
   }
-  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  args.push(...(opts.args ?? []));
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
   let out = '';
   proc.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
   proc.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d));
