@@ -55,7 +55,7 @@ describeMariaDb('registry on the MySQL store', () => {
     try {
       registry.register(b.instance);
       const err = await registry.committed().then(() => undefined, (e: unknown) => e);
-      expect(isVigilError(err, 'VIGIL_ERR_STORE')).toBe(true);
+      expect(isVigilError(err, 'VIGIL_ERR_STORE'), String(err)).toBe(true);
     } finally {
       process.kill(stoppedPid, 'SIGCONT');
       stoppedPid = undefined;

@@ -69,36 +69,52 @@ export function storeError(err: unknown): VigilError {
   return new VigilError('VIGIL_ERR_STORE', `the MySQL store failed: ${e.code ?? 'error'}: ${e.message ?? String(err)}`, undefined, { cause: err });
 }
 
-async function guarded<T>(fn: () => Promise<T>): Promise<T> {
+/**
+ * Runs one driver call and turns its failure into VIGIL_ERR_STORE. With `deadlineMs` the call also
+ * fails after that long whatever the driver does: mysql2 starts a query's own timer only when the
+ * query reaches the server, so a query queued behind a stuck one on the same connection (the
+ * pool's `SET time_zone` on a new connection to a paused server) would otherwise wait for ever.
+ */
+async function guarded<T>(fn: () => Promise<T>, deadlineMs?: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
   try {
-    return await fn();
+    if (deadlineMs === undefined) return await fn();
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(Object.assign(new Error(`no answer within ${deadlineMs} ms`), { code: 'DEADLINE' })), deadlineMs);
+    });
+    return await Promise.race([fn(), late]);
   } catch (err) {
     throw storeError(err);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
-function wrap(conn: Pick<Pool, 'query'>, timeout: number): Sql {
+function wrap(conn: Pick<Pool, 'query'>, timeout: number, deadlineMs: number): Sql {
   return {
     rows: <T>(sql: string, values?: Values) =>
       guarded(async () => {
         const [rows] = await conn.query<RowDataPacket[]>({ sql, values: values as unknown[] | undefined, timeout });
         return rows as T[];
-      }),
+      }, deadlineMs),
     run: (sql, values) =>
       guarded(async () => {
         const [res] = await conn.query<ResultSetHeader>({ sql, values: values as unknown[] | undefined, timeout });
         return res.affectedRows;
-      }),
+      }, deadlineMs),
   };
 }
 
 export function openMysql(opts: MysqlOptions): MysqlDb {
   const target = parseMysqlUrl(opts.url);
   const queryTimeoutMs = opts.queryTimeoutMs ?? 2000;
+  const connectTimeoutMs = opts.connectTimeoutMs ?? 2000;
+  // A statement may first wait for a connection to be made, then run: both bounds, end to end.
+  const deadlineMs = connectTimeoutMs + queryTimeoutMs;
   const pool = createPool({
     ...target,
     connectionLimit: opts.poolSize ?? 4,
-    connectTimeout: opts.connectTimeoutMs ?? 2000,
+    connectTimeout: connectTimeoutMs,
     enableKeepAlive: true,
     // Numbers, not strings, for BIGINT milliseconds (all well inside 2^53).
     supportBigNumbers: true,
@@ -106,10 +122,15 @@ export function openMysql(opts: MysqlOptions): MysqlDb {
   });
   // Every session in UTC: DB_NOW_MS must not depend on the server's zone or its DST changes.
   pool.pool.on('connection', (c) => c.query("SET time_zone = '+00:00'"));
-  const sql = wrap(pool, queryTimeoutMs);
+  const sql = wrap(pool, queryTimeoutMs, deadlineMs);
 
   async function onConnection<T>(fn: (conn: PoolConnection) => Promise<T>): Promise<T> {
-    const conn = await guarded(() => pool.getConnection());
+    const pending = pool.getConnection();
+    const conn = await guarded(() => pending, deadlineMs).catch((err: unknown) => {
+      // Given up on: should it still come, it is closed rather than leaked from the pool.
+      pending.then((c) => c.destroy(), () => undefined);
+      throw err;
+    });
     try {
       return await fn(conn);
     } catch (err) {
@@ -123,13 +144,13 @@ export function openMysql(opts: MysqlOptions): MysqlDb {
 
   return {
     ...sql,
-    withConnection: (fn) => onConnection((conn) => fn(wrap(conn, queryTimeoutMs))),
+    withConnection: (fn) => onConnection((conn) => fn(wrap(conn, queryTimeoutMs, deadlineMs))),
     transaction: (fn) =>
       onConnection(async (conn) => {
         // BEGIN, COMMIT and ROLLBACK with the same timeout as every statement: mysql2's
         // beginTransaction()/commit()/rollback() have none, and a paused server would hold the
         // request (and the pool's connection) forever.
-        const tx = wrap(conn, queryTimeoutMs);
+        const tx = wrap(conn, queryTimeoutMs, deadlineMs);
         await tx.run('START TRANSACTION');
         try {
           const out = await fn(tx);
