@@ -6,10 +6,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { execFileSync } from 'node:child_process';
 
-export const REPO = resolve(import.meta.dirname, '../..');
+// Compiled benchmarks import this helper from dist/test/helpers: the repository is one level up.
+const ABOVE = resolve(import.meta.dirname, '../..');
+export const REPO = basename(ABOVE) === 'dist' ? dirname(ABOVE) : ABOVE;
 export const CLI = join(REPO, 'dist/src/cli/main.js');
 
 /** Builds dist/ once if a test file runs before `npm test`'s own tsc step did. */
