@@ -52,12 +52,9 @@ export async function startCommand(args: string[], env: NodeJS.ProcessEnv = {}):
   });
   // Set before the heap grows: V8 reads it as it sizes its spaces from here on.
   if (config.runtime.optimizeForSize) setFlagsFromString('--optimize-for-size');
-  const clusterSecret = env.VIGIL_CLUSTER_SECRET;
-  const app = buildApp(config, { baseDir, ...(clusterSecret ? { clusterSecret } : {}) });
-  const { url } = await app.start();
-  // One plain line whatever the log level, for people and for scripts waiting on the port.
-  process.stderr.write(`vigil: listening on ${url}\n`);
-  await new Promise<void>((resolve) => {
+  // Handlers go in before the "listening" line: a supervisor (or a test) that signals as soon as it
+  // reads the line must reach them, not node's default of dying on the spot with the store open.
+  const signalled = new Promise<void>((resolve) => {
     const onSignal = () => {
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);
@@ -66,6 +63,12 @@ export async function startCommand(args: string[], env: NodeJS.ProcessEnv = {}):
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
+  const clusterSecret = env.VIGIL_CLUSTER_SECRET;
+  const app = buildApp(config, { baseDir, ...(clusterSecret ? { clusterSecret } : {}) });
+  const { url } = await app.start();
+  // One plain line whatever the log level, for people and for scripts waiting on the port.
+  process.stderr.write(`vigil: listening on ${url}\n`);
+  await signalled;
   await app.stop();
   return 0;
 }

@@ -156,7 +156,7 @@ export const configSchema = z.strictObject({
       maxRequestsPerSocket: z.number().int().min(0).default(10000),
       maxConnections: z.number().int().positive().default(4096),
       reservedFds: z.number().int().min(0).default(256),
-      readsPerSecond: z.number().int().min(0).default(1000),
+      readsPerSecond: z.number().int().min(0).default(0),
       listingConcurrency: z.number().int().min(1).max(64).default(2),
     })
     .prefault({})

@@ -112,6 +112,12 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
   const tasks = new Map<string, Task>();
   /** Instances with a probe in flight; outlives a task replaced meanwhile (deregistered and registered again). */
   const busy = new Set<string>();
+  /**
+   * Instances whose last checker attempt has not ended although the runner answered at its
+   * deadline (a plugin that ignores its signal): no new attempt is started on them, so such a
+   * plugin holds at most one hanging attempt per instance; each due probe counts as a timeout.
+   */
+  const stuck = new Set<string>();
   const wheel = createTimingWheel<Task>(WHEEL_SLOT_MS, now());
   let pump: NodeJS.Timeout | undefined;
   const global = pLimit(defaults.maxConcurrent);
@@ -227,6 +233,11 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
       notOwned++;
       return schedule(task, delay);
     }
+    if (stuck.has(task.key)) {
+      schedule(task, delay);
+      const detail = 'the previous attempt has not ended (the checker ignores its abort signal)';
+      return applyResult(task, plan, { status: 'fail', reason: 'timeout', detail, type: plan.cfg.type, latencyMs: plan.timeoutMs, startedAt: at });
+    }
     if (global.pendingCount >= defaults.maxConcurrent || (plan.limit && plan.limit.pendingCount >= defaults.maxConcurrent)) {
       shed++;
       return schedule(task, delay);
@@ -263,14 +274,28 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
     const startedAt = now();
     lag.record(startedAt - dueAt);
     probes++;
+    const key = task.key;
+    if (plan.checker) stuck.add(key);
     const result: ProbeResult = plan.checker
-      ? await runner.run({ checker: plan.checker, target: plan.target, options: plan.cfg.options, timeoutMs: plan.timeoutMs, resources: plan.resources })
+      ? await runner.run({
+          checker: plan.checker,
+          target: plan.target,
+          options: plan.cfg.options,
+          timeoutMs: plan.timeoutMs,
+          resources: plan.resources,
+          onCheckerSettled: () => stuck.delete(key),
+        })
       : { status: 'fail', reason: 'checker-unavailable', detail: `checker type "${plan.cfg.type}" is not loaded`, type: plan.cfg.type, latencyMs: 0, startedAt };
     if (result.reason === 'aborted' || tasks.get(task.key) !== task) return;
     // The lease went while the probe ran: another node decides this instance now.
     if (deps.owns && !deps.owns(task.key)) return;
     // Our own descriptor shortage says nothing about the target: it must not flip anything.
     if (result.reason === FD_EXHAUSTED) return deps.onFdExhausted?.();
+    applyResult(task, plan, result);
+  }
+
+  /** Counts a result and feeds it to the state machine; re-plans when the interval changes. */
+  function applyResult(task: Task, plan: Plan, result: ProbeResult): void {
     const outcomeKey = `${result.type} ${result.status} ${result.reason}`;
     outcomes.set(outcomeKey, (outcomes.get(outcomeKey) ?? 0) + 1);
     if (plan.policy.adaptive) task.ewma = updateEwma(task.ewma, result.latencyMs, plan.policy.adaptive);

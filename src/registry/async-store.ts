@@ -37,6 +37,7 @@ export function asyncStore(store: Store): AsyncStore {
     // The embedded store overwrites the health of an existing instance; on one node the registry
     // always passes the current record, so the rule above holds there without a read per write.
     putInstance: lift((key: string, instance: Instance, health: StoredHealth) => store.putInstance(key, instance, health)),
+    // The embedded store writes health in batches (off the event loop); one record is a batch of one.
     putHealth: (key: string, health: StoredHealth) => store.putHealthBatch([{ key, health }]),
     deleteInstance: lift((key: string) => store.deleteInstance(key)),
     putCheckerConfig: lift((key: string, value: StoredCheckerConfig) => store.putCheckerConfig(key, value)),

@@ -52,8 +52,8 @@ describe('README walkthrough', () => {
     const { stdout } = await run('bash', ['-c', script], { cwd: REPO, timeout: 110_000 });
     const up = stdout.indexOf('ok responded');
     const down = stdout.indexOf('fail-now refused');
-    expect(up).toBeGreaterThan(-1);
-    expect(down).toBeGreaterThan(up);
+    expect(up, stdout).toBeGreaterThan(-1);
+    expect(down, stdout).toBeGreaterThan(up);
     expect(stdout.slice(down)).toMatch(new RegExp(`127\\.0\\.0\\.1:${targetPort}\\s+persistent\\s+UP\\s`));
   });
 });
