@@ -18,6 +18,9 @@ import { ACTIVE_CHECKS_SWITCH, createScheduler, type SchedulerStats } from './he
 import { isExpired } from './health/whitelist.js';
 import type { CheckerConfig } from './registry/model.js';
 import { createNacos } from './nacos/index.js';
+import type { Companion } from './companion/companion.js';
+import { registerCompanionRoutes } from './companion/routes.js';
+import { setupCompanion } from './companion/setup.js';
 import { createRegistry } from './registry/registry.js';
 import { openSqliteStore } from './registry/sqlite-store.js';
 import { parseCheckerConfig } from './registry/validate.js';
@@ -27,6 +30,8 @@ export interface AppOptions {
   readonly baseDir?: string;
   readonly logger?: Logger;
   readonly now?: () => number;
+  /** Environment for secrets named in the config (`source.nacos.passwordEnv`); the CLI passes process.env. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
 export interface App {
@@ -80,19 +85,30 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     registerNativeRoutes(server, { registry, checkers, defaultChecker, now, scheduler, limits: config.registry });
     const beats = createBeatModule({ registry, config: config.beat, logger: logger.child({ module: 'beat' }), now });
     const nacos = createNacos({ registry, checkers, beats, config: config.nacos, limits: config.registry, logger: logger.child({ module: 'nacos' }), now });
-    registerBeatRoutes(server, beats);
-    nacos.register(server);
+    // Companion mode: the Nacos server is the registry; vigil serves no registry API of its own.
+    let companion: Companion | undefined;
+    if (config.source.nacos.serverAddr !== undefined) {
+      companion = setupCompanion({ config, checkers, registry, defaultChecker, logger: logger.child({ module: 'companion' }), now, env: opts.env ?? {} });
+      registerCompanionRoutes(server, companion);
+    } else {
+      registerBeatRoutes(server, beats);
+      nacos.register(server);
+    }
     scheduler.start();
     let address: string;
     try {
       address = await server.listen({ host: config.api.host, port: config.api.port });
     } catch (err) {
+      await companion?.stop();
       await scheduler.stop();
       store.close();
       throw err;
     }
-    beats.start();
-    await nacos.start(config.api.host);
+    if (companion) companion.start();
+    else {
+      beats.start();
+      await nacos.start(config.api.host);
+    }
     // Housekeeping is cron-shaped: prune expired whitelist entries, close idle connections.
     const jobs: ScheduledTask[] = [
       cron.schedule('*/10 * * * * *', () => {
@@ -105,6 +121,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     stopFn = async () => {
       for (const j of jobs) await j.stop();
       unsubscribe();
+      await companion?.stop();
       beats.stop();
       await nacos.stop();
       await scheduler.stop();

@@ -8,10 +8,11 @@ import { isVigilError } from '../errors.js';
 const USAGE = `usage: vigil <command> [options]
 
 commands:
-  start     run the daemon            vigil start [--config FILE] [--host H] [--port N] [--data DIR]
+  start     run the daemon            vigil start [--config FILE] [--host H] [--port N] [--data DIR] [--nacos-server HOST:PORT[,…]]
   status    show services and health  vigil status [--url URL] [--json]
   check     one-off probe             vigil check <type> <host:port> [--option k=v ...] [--timeout MS] [--plugin SPEC ...] [--json]
   checkers  list loaded probe types   vigil checkers [--json] [--plugin SPEC ...]
+  nacos     companion helpers         vigil nacos adopt <service> [--nacos-server HOST:PORT] [--config FILE] [--namespace NS] [--group G]
 `;
 
 type Command = (args: string[]) => Promise<number>;
@@ -21,6 +22,7 @@ const commands: Record<string, () => Promise<Command>> = {
   status: async () => (await import('./status.js')).statusCommand,
   check: async () => (await import('./check.js')).checkCommand,
   checkers: async () => (await import('./checkers.js')).checkersCommand,
+  nacos: async () => (await import('./nacos.js')).nacosCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

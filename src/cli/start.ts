@@ -13,6 +13,7 @@ export async function startCommand(args: string[]): Promise<number> {
       host: { type: 'string' },
       port: { type: 'string' },
       data: { type: 'string' },
+      'nacos-server': { type: 'string' },
     },
     strict: true,
   });
@@ -26,10 +27,11 @@ export async function startCommand(args: string[]): Promise<number> {
     ...(values.host !== undefined ? { host: values.host } : {}),
     ...(port !== undefined ? { port } : {}),
     ...(values.data !== undefined ? { data: values.data } : {}),
+    ...(values['nacos-server'] !== undefined ? { nacosServer: values['nacos-server'] } : {}),
   });
   // Set before the heap grows: V8 reads it as it sizes its spaces from here on.
   if (config.runtime.optimizeForSize) setFlagsFromString('--optimize-for-size');
-  const app = buildApp(config, { baseDir });
+  const app = buildApp(config, { baseDir, env: process.env });
   const { url } = await app.start();
   // One plain line whatever the log level, for people and for scripts waiting on the port.
   process.stderr.write(`vigil: listening on ${url}\n`);

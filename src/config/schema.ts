@@ -99,6 +99,32 @@ export const configSchema = z.strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     })
     .prefault({}),
+  /** Companion mode: an existing Nacos server is the registry of record; vigil probes its persistent instances. */
+  source: z
+    .strictObject({
+      nacos: z
+        .strictObject({
+          /** `host:port[,host:port…]`; unset: vigil is the registry itself. */
+          serverAddr: z.string().min(1).optional(),
+          namespaces: z.array(z.string().min(1)).min(1).default(['public']),
+          groups: z.array(z.string().min(1)).min(1).default(['DEFAULT_GROUP']),
+          username: z.string().min(1).optional(),
+          password: z.string().optional(),
+          passwordEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name').optional(),
+          pollIntervalMs: ms.default(10000),
+          requestTimeoutMs: ms.default(3000),
+          maxRequestsPerSecond: z.number().positive().default(50),
+          pageSize: z.number().int().min(1).max(10000).default(500),
+          refusalRetryMs: ms.default(60000),
+          firstProbeDecides: z.boolean().default(true),
+          /** Per service (`name` or `GROUP@@name`): any vigil checker config, plugins included. */
+          services: z.record(z.string(), z.unknown()).default({}),
+        })
+        .prefault({})
+        .refine((c) => c.password === undefined || c.passwordEnv === undefined, { message: 'give at most one of password, passwordEnv', path: ['passwordEnv'] })
+        .refine((c) => c.requestTimeoutMs < c.pollIntervalMs, { message: 'must be shorter than source.nacos.pollIntervalMs', path: ['requestTimeoutMs'] }),
+    })
+    .prefault({}),
 });
 
 export type Config = z.output<typeof configSchema>;
