@@ -17,8 +17,11 @@ export interface Credentials {
 export interface Auth {
   /** Parameters that authenticate one call (empty without credentials). */
   params(): Promise<Params>;
-  /** Forget the token: the next call logs in again. */
-  invalidate(): void;
+  /**
+   * Forget the token: the next call logs in again. With `used`, only when that is still the
+   * current token (two calls refused at once must not throw away the login the first one made).
+   */
+  invalidate(used?: unknown): void;
   readonly mode: 'none' | 'token' | 'params' | 'pending';
 }
 
@@ -79,7 +82,8 @@ export function createAuth(deps: AuthDeps): Auth {
       inflight ??= login(c).finally(() => (inflight = undefined));
       return inflight;
     },
-    invalidate() {
+    invalidate(used) {
+      if (used !== undefined && token !== undefined && token.value !== used) return;
       token = undefined;
       if (mode === 'token') mode = 'pending';
     },

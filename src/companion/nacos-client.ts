@@ -87,10 +87,11 @@ export function createNacosClient(http: NacosHttp, credentials: Credentials | un
 
   async function send(method: 'GET' | 'PUT', path: string, params: Params, what: string): Promise<HttpAnswer> {
     for (let attempt = 0; ; attempt++) {
-      const answer = await http.call(method, `${NS}${path}`, { ...params, ...(await auth.params()) });
+      const authParams = await auth.params();
+      const answer = await http.call(method, `${NS}${path}`, { ...params, ...authParams });
       if (answer.status < 400) return answer;
       if ((answer.status === 401 || answer.status === 403) && attempt === 0 && credentials) {
-        auth.invalidate();
+        auth.invalidate(authParams.accessToken);
         continue;
       }
       const kind = answer.status === 401 || answer.status === 403 ? 'auth' : answer.status >= 500 ? 'server-error' : 'client-error';

@@ -3,7 +3,11 @@
  * API with its own checks switched off, so every health change it shows came from the companion.
  */
 import net from 'node:net';
-import { api, startDaemon, type Daemon } from '../helpers/daemon.js';
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { buildApp, type App } from '../../src/app.js';
+import { parseConfig } from '../../src/config/load.js';
+import { api, removeDir, startDaemon, tempDir, type Daemon } from '../helpers/daemon.js';
 import { listen } from '../helpers/servers.js';
 
 export const NS = '/nacos/v1/ns';
@@ -115,4 +119,46 @@ export async function switchableTcp(): Promise<SwitchableTarget> {
     },
     close: down,
   };
+}
+
+export interface LocalCompanion {
+  readonly url: string;
+  readonly app: App;
+  /** Log lines so far, parsed. */
+  logs(): Array<Record<string, unknown>>;
+  stop(): Promise<void>;
+}
+
+/** A companion in this process (for the tests that count its log lines). */
+export async function startLocalCompanion(serverAddr: string, nacos: Record<string, unknown> = {}, env: Record<string, string> = {}): Promise<LocalCompanion> {
+  const dir = tempDir('vigil-companion-');
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      lines.push(...chunk.toString('utf8').split('\n').filter((l) => l !== ''));
+      done();
+    },
+  });
+  const config = parseConfig({
+    api: { host: '127.0.0.1', port: 0 },
+    store: { dataDir: dir, synchronous: 'normal' },
+    checks: FAST_CHECKS,
+    source: { nacos: { serverAddr, pollIntervalMs: 200, requestTimeoutMs: 150, ...nacos } },
+  });
+  const app = buildApp(config, { logger: pino({ level: 'info' }, sink), env });
+  const { url } = await app.start();
+  return {
+    url,
+    app,
+    logs: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>),
+    async stop() {
+      await app.stop();
+      removeDir(dir);
+    },
+  };
+}
+
+/** Log lines that report a condition of `kind` (warn level). */
+export function conditionLines(c: LocalCompanion, kind: string): Array<Record<string, unknown>> {
+  return c.logs().filter((l) => l.condition === kind && l.level === 40);
 }
