@@ -20,6 +20,8 @@ import type { NacosClient } from './nacos-client.js';
 import type { RateLimiter } from './rate-limit.js';
 import { createWriteBack, type WriteStats } from './write-back.js';
 
+const RETRY_FIRST_MS = 500;
+
 export interface CompanionOptions {
   readonly namespaces: readonly string[];
   readonly groups: readonly string[];
@@ -71,6 +73,7 @@ export function createCompanion(deps: CompanionDeps): Companion {
   let timer: NodeJS.Timeout | undefined;
   let current: Promise<void> | undefined;
   let stopped = false;
+  let failedInRow = 0;
 
   function report(err: NacosCallError): void {
     const kind = err.kind === 'timeout' ? 'unreachable' : err.kind === 'client-error' ? 'malformed' : err.kind;
@@ -105,12 +108,14 @@ export function createCompanion(deps: CompanionDeps): Companion {
       outcome = await pollServer(client, deps.mapping, { namespaces: options.namespaces, groups: options.groups, pageSize: options.pageSize });
     } catch (err) {
       polls.failed++;
+      failedInRow++;
       writeBack.freeze();
       if (err instanceof NacosCallError) report(err);
       else throw err;
       return;
     }
     polls.ok++;
+    failedInRow = 0;
     polls.lastOkAt = now();
     polls.lastDurationMs = now() - startedAt;
     for (const kind of ['unreachable', 'server-error', 'auth'] as const) conditions.clear(kind);
@@ -130,9 +135,18 @@ export function createCompanion(deps: CompanionDeps): Companion {
     writeBack.reconcile();
   }
 
+  /**
+   * After a failed poll the next comes sooner (0.5 s, doubling up to pollIntervalMs): writes stay
+   * frozen until a poll succeeds, so a short outage should not hold them for a whole interval.
+   */
+  function nextDelay(): number {
+    if (failedInRow === 0) return options.pollIntervalMs;
+    return Math.min(options.pollIntervalMs, RETRY_FIRST_MS * 2 ** (failedInRow - 1));
+  }
+
   function schedule(): void {
     if (stopped) return;
-    timer = setTimeout(() => void run(), options.pollIntervalMs);
+    timer = setTimeout(() => void run(), nextDelay());
   }
 
   function run(): Promise<void> {

@@ -15,6 +15,9 @@ import type { Conditions } from './conditions.js';
 import { NacosCallError } from './http.js';
 import type { NacosClient } from './nacos-client.js';
 
+/** Writes in flight at once (each still passes the client's rate limit). */
+const WRITERS = 4;
+
 export interface Tracked {
   readonly id: InstanceId;
   /** Health the server showed at the last poll, or that the last accepted write set. */
@@ -65,6 +68,7 @@ export function createWriteBack(deps: WriteBackDeps): WriteBack {
   const { registry, conditions } = deps;
   const tracked = new Map<string, Tracked>();
   const pending = new Set<string>();
+  const inflight = new Set<string>();
   const refusedAt = new Map<string, number>();
   let frozen = false;
   let stopped = false;
@@ -87,38 +91,63 @@ export function createWriteBack(deps: WriteBackDeps): WriteBack {
     return rec.health.healthy;
   }
 
-  async function drain(): Promise<void> {
+  /** The next pending key that has no write in flight (one write per instance at a time keeps order). */
+  function take(): string | undefined {
     for (const key of pending) {
-      if (frozen || stopped) return;
+      if (inflight.has(key)) continue;
       pending.delete(key);
-      const healthy = wanted(key);
-      const t = tracked.get(key);
-      if (healthy === undefined || !t) continue;
-      const startedAt = deps.now();
+      return key;
+    }
+    return undefined;
+  }
+
+  /** Sends one write; false when the server is unavailable (writing is frozen then). */
+  async function writeOne(key: string): Promise<boolean> {
+    const healthy = wanted(key);
+    const t = tracked.get(key);
+    if (healthy === undefined || !t) return true;
+    const startedAt = deps.now();
+    const scope = scopeKey(t.id);
+    try {
+      await deps.client.setHealth(t.id, healthy);
+      t.server = healthy;
+      t.wroteAt = startedAt;
+      sent++;
+      if (refusedAt.delete(scope)) conditions.clear('refused', scope);
+      return true;
+    } catch (err) {
+      if (!(err instanceof NacosCallError)) throw err;
+      if (err.kind === 'client-error' || err.kind === 'malformed') {
+        // Nacos refuses external health for clusters whose checker is not NONE: say so once per cluster.
+        refused++;
+        refusedAt.set(scope, deps.now());
+        conditions.raise('refused', scope, `the server refused health for cluster ${scope} (${err.message}); set its health checker to NONE (vigil nacos adopt)`);
+        return true;
+      }
+      failed++;
+      pending.add(key);
+      frozen = true;
+      deps.onOutage(err);
+      return false;
+    }
+  }
+
+  async function worker(): Promise<void> {
+    while (!frozen && !stopped) {
+      const key = take();
+      if (key === undefined) return;
+      inflight.add(key);
       try {
-        await deps.client.setHealth(t.id, healthy);
-        t.server = healthy;
-        t.wroteAt = startedAt;
-        sent++;
-        const scope = scopeKey(t.id);
-        if (refusedAt.delete(scope)) conditions.clear('refused', scope);
-      } catch (err) {
-        if (!(err instanceof NacosCallError)) throw err;
-        if (err.kind === 'client-error' || err.kind === 'malformed') {
-          // Nacos refuses external health for clusters whose checker is not NONE: say so once per cluster.
-          const scope = scopeKey(t.id);
-          refused++;
-          refusedAt.set(scope, deps.now());
-          conditions.raise('refused', scope, `the server refused health for cluster ${scope} (${err.message}); set its health checker to NONE (vigil nacos adopt)`);
-          continue;
-        }
-        failed++;
-        pending.add(key);
-        frozen = true;
-        deps.onOutage(err);
-        return;
+        if (!(await writeOne(key))) return;
+      } finally {
+        inflight.delete(key);
       }
     }
+  }
+
+  /** A few writes in flight at once: after a mass failure the server should learn it in seconds, not minutes. */
+  async function drain(): Promise<void> {
+    await Promise.all(Array.from({ length: WRITERS }, worker));
   }
 
   function kick(): void {

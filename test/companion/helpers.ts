@@ -27,7 +27,7 @@ export function startCompanion(registryUrl: string, nacos: Record<string, unknow
   return startDaemon({
     config: {
       checks: FAST_CHECKS,
-      source: { nacos: { serverAddr: hostPort(registryUrl), pollIntervalMs: 300, requestTimeoutMs: 250, ...nacos } },
+      source: { nacos: { serverAddr: hostPort(registryUrl), pollIntervalMs: 300, requestTimeoutMs: 1000, ...nacos } },
       ...config,
     },
   });
@@ -143,7 +143,7 @@ export async function startLocalCompanion(serverAddr: string, nacos: Record<stri
     api: { host: '127.0.0.1', port: 0 },
     store: { dataDir: dir, synchronous: 'normal' },
     checks: FAST_CHECKS,
-    source: { nacos: { serverAddr, pollIntervalMs: 200, requestTimeoutMs: 150, ...nacos } },
+    source: { nacos: { serverAddr, pollIntervalMs: 200, requestTimeoutMs: 1000, ...nacos } },
   });
   const app = buildApp(config, { logger: pino({ level: 'info' }, sink), env });
   const { url } = await app.start();
