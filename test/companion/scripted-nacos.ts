@@ -73,7 +73,11 @@ export async function startScriptedNacos(opts: ScriptedOptions = {}): Promise<Sc
     if (opts.user && !tokens.has(p.get('accessToken') ?? '')) return send(res, 403, 'token invalid!');
     const name = (p.get('serviceName') ?? '').replace(/^DEFAULT_GROUP@@/, '');
     const svc = services.get(name);
-    if (path === '/ns/service/list') return send(res, 200, { count: services.size, doms: [...services.keys()] });
+    if (path === '/ns/service/list') {
+      const size = Number(p.get('pageSize') ?? 10);
+      const page = Number(p.get('pageNo') ?? 1);
+      return send(res, 200, { count: services.size, doms: [...services.keys()].slice((page - 1) * size, page * size) });
+    }
     if (path === '/ns/service') {
       if (!svc) return send(res, 400, `service not found: ${name}`);
       return send(res, 200, { name, clusters: [...svc.clusters].map(([n, hc]) => ({ name: n, healthChecker: hc, metadata: {} })) });
