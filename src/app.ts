@@ -21,6 +21,7 @@ import { createNacos } from './nacos/index.js';
 import type { Companion } from './companion/companion.js';
 import { registerCompanionRoutes } from './companion/routes.js';
 import { setupCompanion } from './companion/setup.js';
+import { workingStore } from './companion/working-store.js';
 import { createRegistry } from './registry/registry.js';
 import { openSqliteStore } from './registry/sqlite-store.js';
 import { parseCheckerConfig } from './registry/validate.js';
@@ -60,7 +61,9 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
         return undefined;
       }
     };
-    const store = openSqliteStore({ dataDir: config.store.dataDir, synchronous: config.store.synchronous });
+    const companionMode = config.source.nacos.serverAddr !== undefined;
+    const disk = openSqliteStore({ dataDir: config.store.dataDir, synchronous: config.store.synchronous });
+    const store = companionMode ? workingStore(disk) : disk;
     const registry = createRegistry({ store, now, initialHealthy: config.checks.initialHealthy, reviveChecker: revive });
     if (!config.checks.enabled && registry.getSwitch(ACTIVE_CHECKS_SWITCH) === undefined) registry.setSwitch(ACTIVE_CHECKS_SWITCH, false);
     const resources = createResourcePool(now);
@@ -87,7 +90,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     const nacos = createNacos({ registry, checkers, beats, config: config.nacos, limits: config.registry, logger: logger.child({ module: 'nacos' }), now });
     // Companion mode: the Nacos server is the registry; vigil serves no registry API of its own.
     let companion: Companion | undefined;
-    if (config.source.nacos.serverAddr !== undefined) {
+    if (companionMode) {
       companion = setupCompanion({ config, checkers, registry, defaultChecker, logger: logger.child({ module: 'companion' }), now, env: opts.env ?? {} });
       registerCompanionRoutes(server, companion);
     } else {
