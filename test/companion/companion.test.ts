@@ -57,6 +57,12 @@ describe('companion against a Nacos-compatible registry', () => {
 
   it('writes the probed health of persistent instances, with the checker their cluster declares', async () => {
     await waitFor(async () => (await healthOf(registry.url, 'tcp-svc', down)) === false && (await healthOf(registry.url, 'web', webBad.port)) === false, DEADLINE);
+    // webOk answers 200 only on /health: a successful probe shows the cluster's path was used.
+    const probedOk = async (port: number): Promise<boolean> => {
+      const l = (await api(companion.url, 'GET', `/v1/instances?service=web`)).body.instances.find((i: any) => i.port === port);
+      return l?.lastProbe?.status === 'ok';
+    };
+    await waitFor(() => probedOk(webOk.port), DEADLINE);
     const seen = await instancesOf(registry.url);
     expect(seen.get(`tcp-svc:${up.port}`)).toMatchObject({ healthy: true, decidedBy: 'initial' });
     expect(seen.get(`web:${webOk.port}`)).toMatchObject({ healthy: true, decidedBy: 'initial' });
@@ -66,7 +72,6 @@ describe('companion against a Nacos-compatible registry', () => {
       expect.objectContaining({ type: 'http', options: expect.objectContaining({ path: '/health' }) }),
       expect.objectContaining({ type: 'http', options: expect.objectContaining({ path: '/health' }) }),
     ]);
-    expect(webOk.connections).toBeGreaterThan(0);
   });
 
   it('reflects a target going down and coming back', async () => {
@@ -98,6 +103,13 @@ describe('companion against a Nacos-compatible registry', () => {
     const left = [...(await instancesOf(registry.url)).keys()].sort();
     expect(left).toEqual(expect.arrayContaining([`tcp-svc:${up.port}`, `tcp-svc:${down}`, `web:${webOk.port}`, `web:${webBad.port}`, `eph:${eph}`]));
     expect(left).not.toContain(`tcp-svc:${gone}`);
+  });
+
+  it('follows a change of the cluster\'s checker on the server', async () => {
+    const hc = JSON.stringify({ type: 'HTTP', path: '/moved', headers: '', expectedResponseCode: 200 });
+    expect((await nacosCall(registry.url, 'PUT', '/cluster', { serviceName: 'DEFAULT_GROUP@@web', clusterName: 'C1', healthChecker: hc })).status).toBe(200);
+    // webOk answers 404 on any path but /health: probed on the new path it goes down.
+    await waitFor(async () => (await healthOf(registry.url, 'web', webOk.port)) === false, DEADLINE);
   });
 
   it('leaves the registry unchanged when the companion stops or is killed', async () => {
