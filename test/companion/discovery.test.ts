@@ -32,6 +32,10 @@ describe('discovery', () => {
     // One poll: pages 1, 2 and 3 of two services each.
     const pages = nacos.requests.filter((r) => r.path === '/ns/service/list').slice(0, 3).map((r) => [r.params.get('pageNo'), r.params.get('pageSize')]);
     expect(pages).toEqual([['1', '2'], ['2', '2'], ['3', '2']]);
+    // Reads and health writes only: nothing registered, deregistered, or changed otherwise.
+    expect(new Set(nacos.requests.map((r) => `${r.method} ${r.path}`))).toEqual(
+      new Set(['GET /ns/service/list', 'GET /ns/service', 'GET /ns/instance/list', 'PUT /ns/health/instance']),
+    );
   });
 });
 
