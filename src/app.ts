@@ -20,11 +20,13 @@ import type { CheckerConfig } from './registry/model.js';
 import { createNacos } from './nacos/index.js';
 import type { Companion } from './companion/companion.js';
 import { registerCompanionRoutes } from './companion/routes.js';
-import { setupCompanion } from './companion/setup.js';
+import { credentialsOf, setupCompanion } from './companion/setup.js';
 import { workingStore } from './companion/working-store.js';
 import { createRegistry } from './registry/registry.js';
 import { openSqliteStore } from './registry/sqlite-store.js';
-import { parseCheckerConfig } from './registry/validate.js';
+import { parseCheckerConfig, type CheckerPolicy } from './registry/validate.js';
+import { redact, knownSecrets, type KnownSecrets } from './security/redact.js';
+import { resolveSecurity } from './security/setup.js';
 
 export interface AppOptions {
   /** Folder that relative plugin paths resolve against (the config file's). */
@@ -44,7 +46,9 @@ export interface App {
 }
 
 export function buildApp(config: Config, opts: AppOptions = {}): App {
-  const logger = opts.logger ?? pino({ level: config.log.level });
+  // Log lines pass the same redaction as every other output; the config's secrets join at start.
+  let known: KnownSecrets = knownSecrets([]);
+  const logger = opts.logger ?? pino({ level: config.log.level, hooks: { streamWrite: (line) => redact(line, { known }) } });
   const now = opts.now ?? Date.now;
   let stopFn: (() => Promise<void>) | undefined;
   let schedulerStats: SchedulerStats | undefined;
@@ -52,22 +56,30 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
   async function start(): Promise<{ url: string }> {
     const checkers = createCheckerRegistry(builtinCheckers);
     await loadPlugins(checkers, config.plugins, opts.baseDir);
-    const defaultChecker: CheckerConfig = parseCheckerConfig(checkers, config.checks.checker, 'checks.checker');
+    const security = resolveSecurity(config, now);
+    known = security.known;
+    // Companion mode: its Nacos password joins the secrets every log line and answer is scrubbed of.
+    const companionMode = config.source.nacos.serverAddr !== undefined;
+    const nacosCredentials = companionMode ? credentialsOf(config.source.nacos, opts.env ?? process.env) : undefined;
+    if (nacosCredentials) known = knownSecrets([...known.values, nacosCredentials.password]);
+    const operatorPolicy: CheckerPolicy = { fromApi: false, anyTarget: true, credentials: security.credentials };
+    // Stored configs came in over an API: they get the API's policy when they are read back.
+    const apiPolicy: CheckerPolicy = { fromApi: true, credentials: security.credentials };
+    const defaultChecker: CheckerConfig = parseCheckerConfig(checkers, config.checks.checker, operatorPolicy, 'checks.checker');
     const revive = (raw: unknown): CheckerConfig | undefined => {
       try {
-        return parseCheckerConfig(checkers, raw);
+        return parseCheckerConfig(checkers, raw, apiPolicy);
       } catch (err) {
         logger.warn({ err }, 'a stored checker config no longer validates; kept as stored');
         return undefined;
       }
     };
-    const companionMode = config.source.nacos.serverAddr !== undefined;
     const disk = openSqliteStore({ dataDir: config.store.dataDir, synchronous: config.store.synchronous });
     const store = companionMode ? workingStore(disk) : disk;
     const registry = createRegistry({ store, now, initialHealthy: config.checks.initialHealthy, reviveChecker: revive });
     if (!config.checks.enabled && registry.getSwitch(ACTIVE_CHECKS_SWITCH) === undefined) registry.setSwitch(ACTIVE_CHECKS_SWITCH, false);
     const resources = createResourcePool(now);
-    const runner = createRunner();
+    const runner = createRunner({ credentials: security.credentials });
     const scheduler = createScheduler({
       registry,
       checkers,
@@ -84,14 +96,15 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
       }
     });
 
-    const server = createServer(config.api.token ? { logger, token: config.api.token } : { logger });
-    registerNativeRoutes(server, { registry, checkers, defaultChecker, now, scheduler, limits: config.registry });
+    const server = createServer({ logger, gate: { auth: security.auth, anonymousReads: config.api.anonymousReads }, known });
+    registerNativeRoutes(server, { registry, checkers, defaultChecker, now, scheduler, limits: config.registry, policy: apiPolicy });
     const beats = createBeatModule({ registry, config: config.beat, logger: logger.child({ module: 'beat' }), now });
-    const nacos = createNacos({ registry, checkers, beats, config: config.nacos, limits: config.registry, logger: logger.child({ module: 'nacos' }), now });
+    const nacos = createNacos({ registry, checkers, beats, config: config.nacos, limits: config.registry, policy: apiPolicy, auth: security.auth, known, logger: logger.child({ module: 'nacos' }), now });
     // Companion mode: the Nacos server is the registry; vigil serves no registry API of its own.
     let companion: Companion | undefined;
     if (companionMode) {
-      companion = setupCompanion({ config, checkers, registry, defaultChecker, logger: logger.child({ module: 'companion' }), now, env: opts.env ?? {} });
+      const policies = { operator: operatorPolicy, server: apiPolicy };
+      companion = setupCompanion({ config, checkers, registry, defaultChecker, logger: logger.child({ module: 'companion' }), now, credentials: nacosCredentials, policies });
       registerCompanionRoutes(server, companion);
     } else {
       registerBeatRoutes(server, beats);

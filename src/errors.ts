@@ -16,9 +16,14 @@ export const ErrorCodes = {
   VIGIL_ERR_NOT_FOUND: 'the addressed resource does not exist',
   VIGIL_ERR_CONFLICT: 'the request conflicts with what exists (a service that exists or still has instances, an instance registered with the other ephemeral flag)',
   VIGIL_ERR_NOT_IMPLEMENTED: 'the path or method is not implemented (Nacos APIs vigil does not serve)',
-  VIGIL_ERR_UNAUTHORIZED: 'a write was sent without the configured API token',
+  VIGIL_ERR_UNAUTHORIZED: 'the route needs a credential and the request carried none',
   VIGIL_ERR_STORE: 'the store failed to read or write',
   VIGIL_ERR_INTERNAL: 'an unexpected error (a bug); the log has the details',
+  VIGIL_ERR_AUTH_INVALID: 'the credential is not valid: unknown token, user or password',
+  VIGIL_ERR_AUTH_EXPIRED: 'the accessToken has expired; log in again',
+  VIGIL_ERR_FORBIDDEN: 'the credential is valid but its role may not use this route',
+  VIGIL_ERR_CHECKER_OPTION_FORBIDDEN: 'a checker option that reads a file or an environment variable arrived over the API (operator config only)',
+  VIGIL_ERR_CREDENTIAL_UNKNOWN: 'a checker refers to a named credential the configuration does not define',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -5,7 +5,8 @@
  * each cluster had, so it can go into `source.nacos.services` if vigil should keep probing that way.
  */
 import { parseArgs } from 'node:util';
-import { clientFor } from '../companion/setup.js';
+import { clientFor, credentialsOf } from '../companion/setup.js';
+import { redact } from '../security/redact.js';
 import { loadConfig } from '../config/load.js';
 import { VigilError } from '../errors.js';
 import { splitServiceName } from '../registry/model.js';
@@ -37,7 +38,7 @@ export async function nacosCommand(args: string[]): Promise<number> {
   if (cfg.serverAddr === undefined) throw new VigilError('VIGIL_ERR_CONFIG_INVALID', 'give --nacos-server or a config with source.nacos.serverAddr', 'source.nacos.serverAddr');
   const s = splitServiceName(name, values.group);
   const ref = { namespace: values.namespace ?? cfg.namespaces[0] ?? 'public', group: s.group, service: s.service };
-  const { client } = clientFor(cfg, process.env, Date.now);
+  const { client } = clientFor(cfg, credentialsOf(cfg, process.env), Date.now);
   try {
     const clusters = await client.service(ref);
     if (clusters === undefined || clusters.length === 0) {
@@ -51,9 +52,8 @@ export async function nacosCommand(args: string[]): Promise<number> {
         continue;
       }
       await client.setClusterChecker(ref, c, { type: 'NONE' });
-      // A MYSQL checker carries its password: never print it.
-      const shown = 'pwd' in before && before.pwd ? { ...before, pwd: '***' } : before;
-      process.stdout.write(`${c.name}: was ${JSON.stringify(shown)}, now NONE\n`);
+      // A MYSQL checker carries its password, an HTTP one may carry credentials in its headers.
+      process.stdout.write(`${c.name}: was ${JSON.stringify(redact(before))}, now NONE\n`);
     }
     return 0;
   } finally {

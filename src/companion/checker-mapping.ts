@@ -9,7 +9,7 @@ import { isVigilError } from '../errors.js';
 import type { CheckerRegistry } from '../health/checker-registry.js';
 import { healthCheckerKeys, parseHealthChecker } from '../nacos/health-checker.js';
 import { groupedName, scopeKey, splitServiceName, type CheckerConfig, type ServiceId } from '../registry/model.js';
-import { parseCheckerConfig } from '../registry/validate.js';
+import { parseCheckerConfig, type CheckerPolicy } from '../registry/validate.js';
 import { portsOf, type NacosCluster } from './nacos-client.js';
 
 export type CheckerSource = 'override' | 'cluster' | 'remembered' | 'default';
@@ -28,16 +28,20 @@ export interface CheckerMapping {
 }
 
 /** Validates `source.nacos.services` once at start-up; keys are `name` (DEFAULT_GROUP) or `GROUP@@name`. */
-export function parseOverrides(checkers: CheckerRegistry, raw: Readonly<Record<string, unknown>>): Map<string, CheckerConfig> {
+export function parseOverrides(checkers: CheckerRegistry, raw: Readonly<Record<string, unknown>>, policy: CheckerPolicy): Map<string, CheckerConfig> {
   const out = new Map<string, CheckerConfig>();
   for (const [name, cfg] of Object.entries(raw)) {
     const s = splitServiceName(name);
-    out.set(groupedName(s), parseCheckerConfig(checkers, cfg, `source.nacos.services.${name}`));
+    out.set(groupedName(s), parseCheckerConfig(checkers, cfg, policy, `source.nacos.services.${name}`));
   }
   return out;
 }
 
-export function createCheckerMapping(checkers: CheckerRegistry, overrides: Map<string, CheckerConfig>, fallback: CheckerConfig): CheckerMapping {
+/**
+ * `serverPolicy` applies to what the Nacos server declares: the same policy as a `PUT cluster` sent
+ * to vigil's own Nacos API, since both come from outside the operator's config.
+ */
+export function createCheckerMapping(checkers: CheckerRegistry, overrides: Map<string, CheckerConfig>, fallback: CheckerConfig, serverPolicy: CheckerPolicy): CheckerMapping {
   // Last checker each cluster declared before it was set to NONE (by `vigil nacos adopt` or by hand).
   const remembered = new Map<string, CheckerConfig>();
   // One parse per distinct declaration: thousands of instances share a handful of clusters.
@@ -57,7 +61,7 @@ export function createCheckerMapping(checkers: CheckerRegistry, overrides: Map<s
     if (!hit) {
       try {
         const mapped = parseHealthChecker(json, ports);
-        hit = mapped.kind === 'checker' ? { config: parseCheckerConfig(checkers, mapped.input, 'healthChecker') } : {};
+        hit = mapped.kind === 'checker' ? { config: parseCheckerConfig(checkers, mapped.input, serverPolicy, 'healthChecker') } : {};
       } catch (err) {
         if (!isVigilError(err)) throw err;
         hit = { problem: err.message };

@@ -1,6 +1,6 @@
 /**
- * Builds a companion from `source.nacos`: resolves the password (inline or from an environment
- * variable), validates the per-service checker overrides against the loaded checkers, and wires
+ * Builds a companion from `source.nacos`: resolves the password (inline, an environment variable
+ * or a file, as every secret of the config), validates the per-service checker overrides against the loaded checkers, and wires
  * the HTTP client, rate limiter, checker mapping and companion together.
  */
 import type { Logger } from 'pino';
@@ -8,6 +8,8 @@ import type { Config } from '../config/schema.js';
 import { VigilError } from '../errors.js';
 import type { CheckerRegistry } from '../health/checker-registry.js';
 import type { CheckerConfig } from '../registry/model.js';
+import type { CheckerPolicy } from '../registry/validate.js';
+import { resolvePassword } from '../security/secret-source.js';
 import type { Registry } from '../registry/registry.js';
 import type { Credentials } from './auth.js';
 import { createCheckerMapping, parseOverrides } from './checker-mapping.js';
@@ -18,24 +20,23 @@ import { createRateLimiter } from './rate-limit.js';
 
 export type NacosSourceConfig = Config['source']['nacos'];
 
-export function credentialsOf(cfg: NacosSourceConfig, env: Readonly<Record<string, string | undefined>>): Credentials | undefined {
+export function credentialsOf(cfg: NacosSourceConfig, env: NodeJS.ProcessEnv): Credentials | undefined {
   if (cfg.username === undefined) return undefined;
-  let password = cfg.password ?? '';
-  if (cfg.passwordEnv !== undefined) {
-    const v = env[cfg.passwordEnv];
-    if (v === undefined) throw new VigilError('VIGIL_ERR_SECRET_UNAVAILABLE', `environment variable ${cfg.passwordEnv} is not set`, 'source.nacos.passwordEnv');
-    password = v;
+  try {
+    return { username: cfg.username, password: resolvePassword(cfg, env) ?? '' };
+  } catch (err) {
+    if (err instanceof VigilError) throw new VigilError(err.code, `source.nacos: ${err.message}`, 'source.nacos.password', { cause: err });
+    throw err;
   }
-  return { username: cfg.username, password };
 }
 
 /** The rate-limited, authenticating client for `cfg` (also used by `vigil nacos adopt`). */
-export function clientFor(cfg: NacosSourceConfig, env: Readonly<Record<string, string | undefined>>, now: () => number): { client: NacosClient; limiter: ReturnType<typeof createRateLimiter> } {
+export function clientFor(cfg: NacosSourceConfig, credentials: Credentials | undefined, now: () => number): { client: NacosClient; limiter: ReturnType<typeof createRateLimiter> } {
   const servers = parseServerAddr(cfg.serverAddr ?? '');
   if (servers.length === 0) throw new VigilError('VIGIL_ERR_CONFIG_INVALID', 'source.nacos.serverAddr: no host:port given', 'source.nacos.serverAddr');
   const limiter = createRateLimiter({ perSecond: cfg.maxRequestsPerSecond, burst: Math.max(1, Math.ceil(cfg.maxRequestsPerSecond)) }, now);
   const http = createNacosHttp({ servers, timeoutMs: cfg.requestTimeoutMs, limiter });
-  return { client: createNacosClient(http, credentialsOf(cfg, env), now), limiter };
+  return { client: createNacosClient(http, credentials, now), limiter };
 }
 
 export interface CompanionSetup {
@@ -45,17 +46,19 @@ export interface CompanionSetup {
   readonly defaultChecker: CheckerConfig;
   readonly logger: Logger;
   readonly now: () => number;
-  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly credentials: Credentials | undefined;
+  /** Checker policies (registry/validate.ts): the operator's for `services`, the API's for what the server declares. */
+  readonly policies: { readonly operator: CheckerPolicy; readonly server: CheckerPolicy };
 }
 
 export function setupCompanion(s: CompanionSetup): Companion {
   const cfg = s.config.source.nacos;
-  const overrides = parseOverrides(s.checkers, cfg.services);
-  const { client, limiter } = clientFor(cfg, s.env, s.now);
+  const overrides = parseOverrides(s.checkers, cfg.services, s.policies.operator);
+  const { client, limiter } = clientFor(cfg, s.credentials, s.now);
   return createCompanion({
     client,
     limiter,
-    mapping: createCheckerMapping(s.checkers, overrides, s.defaultChecker),
+    mapping: createCheckerMapping(s.checkers, overrides, s.defaultChecker, s.policies.server),
     registry: s.registry,
     thresholds: (c) => ({ rise: c.rise ?? s.config.checks.rise, fall: c.fall ?? s.config.checks.fall }),
     options: {

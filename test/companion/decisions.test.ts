@@ -9,10 +9,12 @@ import { delayFor } from '../../src/companion/rate-limit.js';
 import { createCheckerRegistry } from '../../src/health/checker-registry.js';
 import { applyProbe } from '../../src/health/state-machine.js';
 import { instanceKey, serviceKey, type Instance } from '../../src/registry/model.js';
-import { parseCheckerConfig } from '../../src/registry/validate.js';
+import { parseCheckerConfig, type CheckerPolicy } from '../../src/registry/validate.js';
 
 const checkers = createCheckerRegistry(builtinCheckers);
-const TCP = parseCheckerConfig(checkers, { type: 'tcp' });
+const OPERATOR: CheckerPolicy = { fromApi: false, anyTarget: true, credentials: { has: () => false } };
+const SERVER: CheckerPolicy = { fromApi: true, credentials: { has: () => false } };
+const TCP = parseCheckerConfig(checkers, { type: 'tcp' }, OPERATOR);
 const SVC = { namespace: 'public', group: 'DEFAULT_GROUP', service: 'orders' };
 
 function discovered(port: number, over: Partial<Discovered> = {}): Discovered {
@@ -73,7 +75,7 @@ describe('mirror plan', () => {
 
   it('sees a changed checker as a change', () => {
     const before = discovered(1);
-    const after = discovered(1, { checker: { config: parseCheckerConfig(checkers, { type: 'http' }), source: 'cluster', declared: 'HTTP' } });
+    const after = discovered(1, { checker: { config: parseCheckerConfig(checkers, { type: 'http' }, SERVER), source: 'cluster', declared: 'HTTP' } });
     const snap = { instances: new Map([[after.key, after]]), failedServices: new Set<string>(), complete: true };
     expect(planMirror(new Map([[before.key, local(before)]]), snap, serviceKey).update).toEqual([after]);
   });
@@ -98,28 +100,28 @@ describe('seeded health', () => {
 describe('checker mapping', () => {
   const http = { name: 'DEFAULT', healthChecker: { type: 'HTTP', path: '/health', headers: '', expectedResponseCode: 200, extra: 'ignored' } };
   it('uses the service override, else the cluster\'s checker, else checks.checker', () => {
-    const overrides = parseOverrides(checkers, { 'DEFAULT_GROUP@@billing': { type: 'http', options: { path: '/ready' } } });
-    const m = createCheckerMapping(checkers, overrides, TCP);
+    const overrides = parseOverrides(checkers, { 'DEFAULT_GROUP@@billing': { type: 'http', options: { path: '/ready' } } }, OPERATOR);
+    const m = createCheckerMapping(checkers, overrides, TCP, SERVER);
     expect(m.map({ ...SVC, service: 'billing' }, 'DEFAULT', http)).toMatchObject({ source: 'override', config: { type: 'http', options: { path: '/ready' } }, declared: 'HTTP' });
     expect(m.map(SVC, 'DEFAULT', http)).toMatchObject({ source: 'cluster', config: { type: 'http', options: { path: '/health' } } });
     expect(m.map(SVC, 'OTHER', undefined)).toMatchObject({ source: 'default', config: TCP, declared: '' });
   });
 
   it('keeps probing an adopted (NONE) cluster with the checker it declared before', () => {
-    const m = createCheckerMapping(checkers, new Map(), TCP);
+    const m = createCheckerMapping(checkers, new Map(), TCP, SERVER);
     m.map(SVC, 'DEFAULT', http);
     expect(m.map(SVC, 'DEFAULT', { name: 'DEFAULT', healthChecker: { type: 'NONE' } })).toMatchObject({ source: 'remembered', declared: 'NONE', config: { type: 'http' } });
     expect(m.map({ ...SVC, service: 'new' }, 'DEFAULT', { name: 'DEFAULT', healthChecker: { type: 'NONE' } })).toMatchObject({ source: 'default' });
   });
 
   it('falls back to checks.checker, saying why, when the cluster\'s checker cannot be mapped', () => {
-    const m = createCheckerMapping(checkers, new Map(), TCP);
+    const m = createCheckerMapping(checkers, new Map(), TCP, SERVER);
     const bad = m.map(SVC, 'DEFAULT', { name: 'DEFAULT', healthChecker: { type: 'HTTP', expectedResponseCode: 99 } });
     expect(bad).toMatchObject({ source: 'default', config: TCP, problem: expect.stringContaining('expectedResponseCode') });
   });
 
   it('probes the cluster\'s check port when it does not use the instance port (Nacos 1.x and 2.x field names)', () => {
-    const m = createCheckerMapping(checkers, new Map(), TCP);
+    const m = createCheckerMapping(checkers, new Map(), TCP, SERVER);
     expect(m.map(SVC, 'A', { name: 'A', healthChecker: { type: 'TCP' }, useIPPort4Check: false, defaultCheckPort: 9000 }).config.port).toBe(9000);
     expect(m.map(SVC, 'B', { name: 'B', healthChecker: { type: 'TCP' }, useInstancePortForCheck: false, healthyCheckPort: 9001 }).config.port).toBe(9001);
   });
