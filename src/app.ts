@@ -20,6 +20,7 @@ import type { CheckerConfig } from './registry/model.js';
 import { createNacos } from './nacos/index.js';
 import type { Companion } from './companion/companion.js';
 import { registerCompanionRoutes } from './companion/routes.js';
+import { parseServerAddr } from './companion/http.js';
 import { credentialsOf, setupCompanion } from './companion/setup.js';
 import { workingStore } from './companion/working-store.js';
 import { createRegistry } from './registry/registry.js';
@@ -60,6 +61,8 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     known = security.known;
     // Companion mode: its Nacos password joins the secrets every log line and answer is scrubbed of.
     const companionMode = config.source.nacos.serverAddr !== undefined;
+    // Checked before anything is opened, so a bad address or secret leaves nothing behind.
+    if (companionMode) parseServerAddr(config.source.nacos.serverAddr ?? '');
     const nacosCredentials = companionMode ? credentialsOf(config.source.nacos, opts.env ?? process.env) : undefined;
     if (nacosCredentials) known = knownSecrets([...known.values, nacosCredentials.password]);
     const operatorPolicy: CheckerPolicy = { fromApi: false, anyTarget: true, credentials: security.credentials };

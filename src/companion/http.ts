@@ -5,6 +5,7 @@
  * answer becomes a NacosCallError whose `kind` says what the caller should do about it.
  */
 import { Agent, request } from 'undici';
+import { VigilError } from '../errors.js';
 import type { RateLimiter } from './rate-limit.js';
 
 export type CallErrorKind = 'unreachable' | 'timeout' | 'auth' | 'client-error' | 'server-error' | 'malformed';
@@ -46,13 +47,33 @@ export interface HttpDeps {
   readonly connections?: number;
 }
 
-/** `host:port[,host:port…]` → base URLs; a bare host gets Nacos's port 8848. */
-export function parseServerAddr(addr: string): string[] {
-  return addr
+/**
+ * `host:port[,host:port…]` → base URLs; a bare host gets Nacos's port 8848. An entry that is not a
+ * host with an optional port (or an http(s) URL) is a configuration error naming the field.
+ */
+export function parseServerAddr(addr: string, field = 'source.nacos.serverAddr'): string[] {
+  const servers = addr
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s !== '')
-    .map((s) => (/^https?:\/\//.test(s) ? s.replace(/\/+$/, '') : `http://${/:\d+$/.test(s) || s.startsWith('[') && s.includes(']:') ? s : `${s}:8848`}`));
+    .map((s) => {
+      const withScheme = /^https?:\/\//.test(s) ? s : `http://${s}`;
+      let url: URL;
+      try {
+        url = new URL(withScheme);
+      } catch {
+        throw new VigilError('VIGIL_ERR_CONFIG_INVALID', `${field}: "${s}" is not host:port`, field);
+      }
+      if (url.hostname === '' || (url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.username !== '') {
+        throw new VigilError('VIGIL_ERR_CONFIG_INVALID', `${field}: "${s}" is not host:port`, field);
+      }
+      if (withScheme === s) return `${url.protocol}//${url.host}`;
+      // URL drops a port that is the scheme's default (80): read what was written.
+      const port = /:(\d+)$/.exec(s)?.[1];
+      return `http://${url.hostname}:${port === undefined ? '8848' : Number(port)}`;
+    });
+  if (servers.length === 0) throw new VigilError('VIGIL_ERR_CONFIG_INVALID', `${field}: no host:port given`, field);
+  return servers;
 }
 
 function encode(params: Params): string {

@@ -33,7 +33,6 @@ export function credentialsOf(cfg: NacosSourceConfig, env: NodeJS.ProcessEnv): C
 /** The rate-limited, authenticating client for `cfg` (also used by `vigil nacos adopt`). */
 export function clientFor(cfg: NacosSourceConfig, credentials: Credentials | undefined, now: () => number): { client: NacosClient; limiter: ReturnType<typeof createRateLimiter> } {
   const servers = parseServerAddr(cfg.serverAddr ?? '');
-  if (servers.length === 0) throw new VigilError('VIGIL_ERR_CONFIG_INVALID', 'source.nacos.serverAddr: no host:port given', 'source.nacos.serverAddr');
   const limiter = createRateLimiter({ perSecond: cfg.maxRequestsPerSecond, burst: Math.max(1, Math.ceil(cfg.maxRequestsPerSecond)) }, now);
   const http = createNacosHttp({ servers, timeoutMs: cfg.requestTimeoutMs, limiter });
   return { client: createNacosClient(http, credentials, now), limiter };

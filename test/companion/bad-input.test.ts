@@ -42,6 +42,10 @@ async function failedPolls(c: LocalCompanion, n: number): Promise<any> {
 }
 
 describe('companion bad input', () => {
+  it('refuses to start with a serverAddr that is not host:port, naming the field', async () => {
+    await expect(startLocalCompanion('127.0.0.1:99999')).rejects.toMatchObject({ code: 'VIGIL_ERR_CONFIG_INVALID', field: 'source.nacos.serverAddr' });
+  });
+
   it('reports an unreachable serverAddr once, in the log and the status', async () => {
     const c = await companionFor(`127.0.0.1:${await closedPort()}`);
     const s = await failedPolls(c, 4);

@@ -48,9 +48,12 @@ describe('rate limit', () => {
 
 describe('serverAddr', () => {
   it('splits host:port lists, adds Nacos\'s port to bare hosts and keeps URLs', () => {
-    expect(parseServerAddr('127.0.0.1:8848, 127.0.0.2 ,http://127.0.0.3:80/')).toEqual(['http://127.0.0.1:8848', 'http://127.0.0.2:8848', 'http://127.0.0.3:80']);
+    expect(parseServerAddr('127.0.0.1:8848, 127.0.0.2 ,http://127.0.0.3:80/')).toEqual(['http://127.0.0.1:8848', 'http://127.0.0.2:8848', 'http://127.0.0.3']);
     expect(parseServerAddr('[::1]:9000')).toEqual(['http://[::1]:9000']);
-    expect(parseServerAddr(' , ')).toEqual([]);
+    expect(parseServerAddr('127.0.0.1:80,[::1]')).toEqual(['http://127.0.0.1:80', 'http://[::1]:8848']);
+    for (const bad of [' , ', '127.0.0.1:99999', 'http://', 'host:8848/nacos', 'user@host:1']) {
+      expect(() => parseServerAddr(bad), bad).toThrow(expect.objectContaining({ code: 'VIGIL_ERR_CONFIG_INVALID', field: 'source.nacos.serverAddr' }));
+    }
   });
 });
 

@@ -146,7 +146,13 @@ export async function startLocalCompanion(serverAddr: string, nacos: Record<stri
     source: { nacos: { serverAddr, pollIntervalMs: 200, requestTimeoutMs: 1000, ...nacos } },
   });
   const app = buildApp(config, { logger: pino({ level: 'info' }, sink), env });
-  const { url } = await app.start();
+  let url: string;
+  try {
+    ({ url } = await app.start());
+  } catch (err) {
+    removeDir(dir);
+    throw err;
+  }
   return {
     url,
     app,
