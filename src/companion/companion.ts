@@ -126,7 +126,7 @@ export function createCompanion(deps: CompanionDeps): Companion {
     const dropped = applyMirror(planMirror(localCopy(), outcome, serviceKey), mirrorDeps);
     for (const key of dropped) writeBack.forget(key);
     seedNew(outcome.instances.values(), mirrorDeps);
-    for (const d of outcome.instances.values()) writeBack.track(d.key, d.id, d.serverHealthy, startedAt);
+    for (const d of outcome.instances.values()) writeBack.track(d.key, d.id, d.serverHealthy, startedAt, d.serverViewReliable);
     for (const [scope, type] of outcome.clusters) if (clusters.get(scope) !== type) writeBack.clearRefusal(scope);
     clusters = new Map(outcome.clusters);
     services = outcome.services;

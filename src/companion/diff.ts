@@ -12,6 +12,8 @@ export interface Discovered {
   readonly id: InstanceId;
   /** Health as the server shows it after this poll. */
   readonly serverHealthy: boolean;
+  /** False when the server showed the service past its protect threshold (every host healthy). */
+  readonly serverViewReliable: boolean;
   readonly weight: number;
   readonly enabled: boolean;
   readonly metadata: Readonly<Record<string, string>>;

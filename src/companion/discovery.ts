@@ -73,10 +73,10 @@ export async function pollServer(client: NacosClient, mapping: CheckerMapping, o
     refs.map((ref) =>
       limit(async () => {
         let clusterList: NacosCluster[] | undefined;
-        let hosts;
+        let list;
         try {
           clusterList = await client.service(ref);
-          hosts = await client.instances(ref);
+          list = await client.instances(ref);
         } catch (err) {
           if (isOutage(err) || !(err instanceof NacosCallError)) {
             // The server is down: do not send the rest of this poll's requests into it.
@@ -88,14 +88,14 @@ export async function pollServer(client: NacosClient, mapping: CheckerMapping, o
           return;
         }
         const byName = new Map((clusterList ?? []).map((c) => [c.name, c]));
-        for (const h of hosts) {
+        for (const h of list.hosts) {
           if (h.ephemeral) continue;
           const id: InstanceId = { ...ref, cluster: h.clusterName, ip: h.ip, port: h.port };
           const nacosCluster = byName.get(h.clusterName);
           const checker = mapping.map(ref, h.clusterName, nacosCluster);
           clusters.set(`${serviceKey(ref)}/${h.clusterName}`, checker.declared);
           const key = instanceKey(id);
-          instances.set(key, { key, id, serverHealthy: h.healthy, weight: h.weight, enabled: h.enabled, metadata: stringMetadata(h.metadata), checker });
+          instances.set(key, { key, id, serverHealthy: h.healthy, serverViewReliable: list.viewReliable, weight: h.weight, enabled: h.enabled, metadata: stringMetadata(h.metadata), checker });
         }
       }),
     ),

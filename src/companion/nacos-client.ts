@@ -21,7 +21,7 @@ const hostSchema = z.object({
   clusterName: z.string().default('DEFAULT'),
   metadata: z.record(z.string(), z.unknown()).nullish(),
 });
-const instanceListSchema = z.object({ hosts: z.array(hostSchema).nullish() });
+const instanceListSchema = z.object({ hosts: z.array(hostSchema).nullish(), reachProtectionThreshold: z.boolean().optional() });
 const clusterSchema = z.looseObject({
   name: z.string(),
   healthChecker: z.looseObject({ type: z.string() }).nullish(),
@@ -41,7 +41,11 @@ export interface NacosClient {
   listServices(namespace: string, group: string, pageNo: number, pageSize: number): Promise<{ count: number; doms: string[] }>;
   /** The service's clusters with their health checkers; undefined when the server does not know it. */
   service(ref: ServiceRef): Promise<NacosCluster[] | undefined>;
-  instances(ref: ServiceRef): Promise<NacosHost[]>;
+  /**
+   * The service's hosts. `viewReliable` is false when the protect threshold is reached: Nacos then
+   * shows every host healthy, whatever it holds.
+   */
+  instances(ref: ServiceRef): Promise<{ hosts: NacosHost[]; viewReliable: boolean }>;
   setHealth(id: InstanceId, healthy: boolean): Promise<void>;
   /** Sets one cluster's health checker, keeping its check port and metadata (Nacos resets what is not sent). */
   setClusterChecker(ref: ServiceRef, cluster: NacosCluster, healthChecker: object): Promise<void>;
@@ -116,7 +120,8 @@ export function createNacosClient(http: NacosHttp, credentials: Credentials | un
     },
     async instances(ref) {
       const a = await send('GET', '/instance/list', { ...refParams(ref), clusters: '', healthyOnly: false }, 'instance/list');
-      return parse(instanceListSchema, a, 'instance/list').hosts ?? [];
+      const list = parse(instanceListSchema, a, 'instance/list');
+      return { hosts: list.hosts ?? [], viewReliable: list.reachProtectionThreshold !== true };
     },
     async setHealth(id, healthy) {
       await send('PUT', '/health/instance', { ...refParams(id), clusterName: id.cluster, ip: id.ip, port: id.port, healthy }, 'health/instance');

@@ -37,8 +37,11 @@ export interface WriteStats {
 }
 
 export interface WriteBack {
-  /** Records the server's view of one instance as read by a poll that began at `observedAt`. */
-  track(key: string, id: InstanceId, serverHealthy: boolean, observedAt: number): void;
+  /**
+   * Records the server's view of one instance as read by a poll that began at `observedAt`; an
+   * unreliable view (protect threshold reached) only seeds an instance seen for the first time.
+   */
+  track(key: string, id: InstanceId, serverHealthy: boolean, observedAt: number, reliable: boolean): void;
   forget(key: string): void;
   /** Queues every tracked instance whose decided health differs from the server's view. */
   reconcile(): void;
@@ -168,10 +171,10 @@ export function createWriteBack(deps: WriteBackDeps): WriteBack {
   });
 
   return {
-    track(key, id, serverHealthy, observedAt) {
+    track(key, id, serverHealthy, observedAt, reliable) {
       const t = tracked.get(key);
       if (!t) tracked.set(key, { id, server: serverHealthy, since: deps.now(), wroteAt: 0 });
-      else if (observedAt > t.wroteAt) t.server = serverHealthy;
+      else if (reliable && observedAt > t.wroteAt) t.server = serverHealthy;
     },
     forget(key) {
       tracked.delete(key);

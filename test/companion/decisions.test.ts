@@ -19,7 +19,7 @@ const SVC = { namespace: 'public', group: 'DEFAULT_GROUP', service: 'orders' };
 
 function discovered(port: number, over: Partial<Discovered> = {}): Discovered {
   const id = { ...SVC, cluster: 'DEFAULT', ip: '10.0.0.1', port };
-  return { key: instanceKey(id), id, serverHealthy: true, weight: 1, enabled: true, metadata: {}, checker: { config: TCP, source: 'default', declared: 'TCP' }, ...over };
+  return { key: instanceKey(id), id, serverHealthy: true, serverViewReliable: true, weight: 1, enabled: true, metadata: {}, checker: { config: TCP, source: 'default', declared: 'TCP' }, ...over };
 }
 
 function local(d: Discovered): Instance {
