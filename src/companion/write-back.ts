@@ -120,6 +120,11 @@ export function createWriteBack(deps: WriteBackDeps): WriteBack {
       return true;
     } catch (err) {
       if (!(err instanceof NacosCallError)) throw err;
+      if (err.kind === 'client-error' && err.status === 404) {
+        // Deregistered since the last poll: the next poll drops it from the working copy.
+        deps.logger.debug({ instance: key }, 'nacos companion: instance gone before its health was written');
+        return true;
+      }
       if (err.kind === 'client-error' || err.kind === 'malformed') {
         // Nacos refuses external health for clusters whose checker is not NONE: say so once per cluster.
         refused++;

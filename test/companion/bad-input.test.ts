@@ -95,6 +95,19 @@ describe('companion bad input', () => {
     expect(conditionLines(c, 'malformed')).toHaveLength(1);
   });
 
+  it('takes a 404 for one instance as that instance gone, not as its cluster refusing', async () => {
+    const nacos = await scripted();
+    const [a, b] = [await closedPort(), await closedPort()];
+    const host = (port: number) => ({ ip: '127.0.0.1', port, healthy: true, ephemeral: false, clusterName: 'DEFAULT' });
+    nacos.services.set('svc', { clusters: new Map([['DEFAULT', { type: 'NONE' }]]), hosts: [host(a), host(b)] });
+    nacos.gone.add(a);
+    const c = await companionFor(nacos.url.replace('http://', ''));
+    await waitFor(() => nacos.services.get('svc')!.hosts[1]!.healthy === false, DEADLINE);
+    const s = await statusOf(c.url);
+    expect(s.conditions).toEqual([]);
+    expect(s.clusters).toEqual([{ cluster: 'public/DEFAULT_GROUP@@svc/DEFAULT', healthChecker: 'NONE', refused: false }]);
+  });
+
   it('reports a cluster that refuses external health once, keeps probing, and writes once it is NONE', async () => {
     const nacos = await scripted();
     const down = await closedPort();

@@ -29,6 +29,8 @@ export interface ScriptedNacos {
   readonly logins: number;
   /** Services whose `instance/list` answer is malformed. */
   readonly malformed: Set<string>;
+  /** Ports whose health write answers 404 (deregistered between a read and a write). */
+  readonly gone: Set<number>;
   revokeTokens(): void;
   close(): Promise<void>;
 }
@@ -49,6 +51,7 @@ export async function startScriptedNacos(opts: ScriptedOptions = {}): Promise<Sc
   const services = new Map<string, ScriptedService>();
   const requests: ScriptedNacos['requests'] = [];
   const malformed = new Set<string>();
+  const gone = new Set<number>();
   let tokens = new Set<string>();
   let logins = 0;
 
@@ -88,7 +91,7 @@ export async function startScriptedNacos(opts: ScriptedOptions = {}): Promise<Sc
     }
     if (path === '/ns/health/instance' && req.method === 'PUT') {
       const host = svc?.hosts.find((h) => h.ip === p.get('ip') && String(h.port) === p.get('port'));
-      if (!svc || !host) return send(res, 400, 'instance not found');
+      if (!svc || !host || gone.has(host.port)) return send(res, 404, 'instance not found');
       if (svc.clusters.get(host.clusterName)?.type !== 'NONE') return send(res, 400, `health check is still working, service: DEFAULT_GROUP@@${name}`);
       host.healthy = p.get('healthy') === 'true';
       return send(res, 200, 'ok');
@@ -111,6 +114,7 @@ export async function startScriptedNacos(opts: ScriptedOptions = {}): Promise<Sc
       return logins;
     },
     malformed,
+    gone,
     revokeTokens: () => (tokens = new Set()),
     close: () => server.close(),
   };
