@@ -57,8 +57,6 @@ export interface CompanionStatus {
 export interface Companion {
   start(): void;
   stop(): Promise<void>;
-  /** Runs one poll now (tests, `vigil nacos`); resolves when it and the writes it caused are done. */
-  pollNow(): Promise<void>;
   status(): CompanionStatus;
 }
 
@@ -172,11 +170,6 @@ export function createCompanion(deps: CompanionDeps): Companion {
       await writeBack.idle();
       clearTimeout(timer);
       await client.http.close();
-    },
-    async pollNow() {
-      clearTimeout(timer);
-      await (current ?? run());
-      await writeBack.idle();
     },
     status() {
       const refused = new Set(conditions.list().filter((c) => c.kind === 'refused').map((c) => c.subject));
