@@ -21,8 +21,6 @@ export interface Condition {
 export interface Conditions {
   raise(kind: ConditionKind, subject: string, message: string): void;
   clear(kind: ConditionKind, subject?: string): void;
-  has(kind: ConditionKind, subject?: string): boolean;
-  get(kind: ConditionKind, subject: string): Condition | undefined;
   list(): Condition[];
 }
 
@@ -48,11 +46,6 @@ export function createConditions(logger: Logger, now: () => number): Conditions 
         logger.info({ condition: kind, subject: c.subject, lastedMs: now() - c.since }, `nacos companion: ${kind} cleared`);
       }
     },
-    has(kind, subject) {
-      for (const c of active.values()) if (c.kind === kind && (subject === undefined || c.subject === subject)) return true;
-      return false;
-    },
-    get: (kind, subject) => active.get(keyOf(kind, subject)),
     list: () => [...active.values()],
   };
 }
