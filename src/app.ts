@@ -23,11 +23,17 @@ import { registerCompanionRoutes } from './companion/routes.js';
 import { parseServerAddr } from './companion/http.js';
 import { credentialsOf, setupCompanion } from './companion/setup.js';
 import { workingStore } from './companion/working-store.js';
+import { createHealthWriter } from './registry/health-writer.js';
 import { createRegistry } from './registry/registry.js';
 import { openSqliteStore } from './registry/sqlite-store.js';
 import { parseCheckerConfig, type CheckerPolicy } from './registry/validate.js';
 import { redact, knownSecrets, type KnownSecrets } from './security/redact.js';
 import { resolveSecurity } from './security/setup.js';
+import type { Store } from './registry/store.js';
+import { lockDataDir } from './runtime/data-dir-lock.js';
+import { createFdAlarm, isFdExhaustion } from './runtime/fd-alarm.js';
+import { reservePort } from './runtime/reserve-port.js';
+import { apiConnectionCap, readFdLimit } from './runtime/fd-limits.js';
 
 export interface AppOptions {
   /** Folder that relative plugin paths resolve against (the config file's). */
@@ -39,7 +45,7 @@ export interface AppOptions {
 }
 
 export interface App {
-  /** Loads plugins, opens the store, starts probing and listening; resolves with the API's URL. */
+  /** Loads plugins, locks the data dir, binds the port, opens the store, starts probing and listening; resolves with the API's URL. */
   start(): Promise<{ url: string }>;
   stop(): Promise<void>;
   /** Probe-loop figures, for benchmarks and /healthz; undefined before start. */
@@ -77,10 +83,37 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
         return undefined;
       }
     };
-    const disk = openSqliteStore({ dataDir: config.store.dataDir, synchronous: config.store.synchronous });
-    const store = companionMode ? workingStore(disk) : disk;
-    const registry = createRegistry({ store, now, initialHealthy: config.checks.initialHealthy, reviveChecker: revive });
+    // One daemon per data dir, and the port bound before the store is opened: a second start or a
+    // taken port ends here with one line, having touched nothing.
+    const lock = lockDataDir(config.store.dataDir);
+    const reservation = await reservePort(config.api.host, config.api.port).catch((err: unknown) => {
+      lock.release();
+      throw err;
+    });
+    let store: Store;
+    try {
+      const disk = openSqliteStore({ dataDir: config.store.dataDir, synchronous: config.store.synchronous });
+      store = companionMode ? workingStore(disk) : disk;
+    } catch (err) {
+      await reservation.release();
+      lock.release();
+      throw err;
+    }
+    const healthWriter = createHealthWriter({
+      store,
+      logger: logger.child({ module: 'store' }),
+      batchMs: config.persistence.healthBatchMs,
+      maxBatch: config.persistence.healthMaxBatch,
+    });
+    /** Writes the health changes still queued, then closes; a failure here is logged, not thrown. */
+    const closeStore = async (): Promise<void> => {
+      await healthWriter.close().catch(() => {});
+      await store.close();
+      lock.release();
+    };
+    const registry = createRegistry({ store, healthWriter, now, initialHealthy: config.checks.initialHealthy, reviveChecker: revive });
     if (!config.checks.enabled && registry.getSwitch(ACTIVE_CHECKS_SWITCH) === undefined) registry.setSwitch(ACTIVE_CHECKS_SWITCH, false);
+    const fdAlarm = createFdAlarm({ logger: logger.child({ module: 'fds' }) });
     const resources = createResourcePool(now);
     const runner = createRunner({ credentials: security.credentials });
     const scheduler = createScheduler({
@@ -90,6 +123,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
       resources,
       now,
       defaults: { ...config.checks, checker: defaultChecker },
+      onFdExhausted: () => fdAlarm.record('probe'),
     });
     schedulerStats = scheduler.stats;
     const log = logger.child({ module: 'health' });
@@ -99,8 +133,17 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
       }
     });
 
-    const server = createServer({ logger, gate: { auth: security.auth, anonymousReads: config.api.anonymousReads }, known });
-    registerNativeRoutes(server, { registry, checkers, defaultChecker, now, scheduler, limits: config.registry, policy: apiPolicy });
+    const fdLimit = readFdLimit();
+    const maxConnections = apiConnectionCap(config.server.maxConnections, fdLimit, config.server.reservedFds);
+    const server = await createServer({
+      logger,
+      gate: { auth: security.auth, anonymousReads: config.api.anonymousReads },
+      known,
+      limits: config.server,
+      maxConnections,
+      readsPerSecond: config.server.readsPerSecond,
+    });
+    registerNativeRoutes(server, { registry, checkers, defaultChecker, now, scheduler, limits: config.registry, policy: apiPolicy, listingConcurrency: config.server.listingConcurrency });
     const beats = createBeatModule({ registry, config: config.beat, logger: logger.child({ module: 'beat' }), now });
     const nacos = createNacos({ registry, checkers, beats, config: config.nacos, limits: config.registry, policy: apiPolicy, auth: security.auth, known, logger: logger.child({ module: 'nacos' }), now });
     // Companion mode: the Nacos server is the registry; vigil serves no registry API of its own.
@@ -116,13 +159,19 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     scheduler.start();
     let address: string;
     try {
-      address = await server.listen({ host: config.api.host, port: config.api.port });
+      await reservation.release();
+      address = await server.listen({ host: config.api.host, port: reservation.port });
     } catch (err) {
       await companion?.stop();
       await scheduler.stop();
-      store.close();
+      await closeStore();
       throw err;
     }
+    // After listen, which reports its own errors (EADDRINUSE) by rejecting.
+    server.server.on('error', (err) => {
+      if (isFdExhaustion(err)) fdAlarm.record('accept');
+      else logger.error({ err }, 'API server error');
+    });
     if (companion) companion.start();
     else {
       beats.start();
@@ -135,7 +184,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
       }),
       cron.schedule('*/30 * * * * *', () => void resources.sweepIdle(config.checks.resourceIdleMs)),
     ];
-    logger.info({ address, instances: registry.size, dataDir: config.store.dataDir }, 'vigil started');
+    logger.info({ address, instances: registry.size, dataDir: config.store.dataDir, maxConnections, fdLimit }, 'vigil started');
 
     stopFn = async () => {
       for (const j of jobs) await j.stop();
@@ -145,7 +194,8 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
       await nacos.stop();
       await scheduler.stop();
       await server.close();
-      store.close();
+      fdAlarm.close();
+      await closeStore();
       logger.info('vigil stopped');
     };
     return { url: address };

@@ -21,10 +21,15 @@ export async function nacosCommand(args: string[]): Promise<number> {
       'nacos-server': { type: 'string' },
       namespace: { type: 'string' },
       group: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
     },
     allowPositionals: true,
     strict: true,
   });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
   const [sub, name, ...rest] = positionals;
   if (sub !== 'adopt' || name === undefined || rest.length > 0) {
     process.stderr.write(USAGE);
