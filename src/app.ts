@@ -18,6 +18,11 @@ import { ACTIVE_CHECKS_SWITCH, createScheduler, type SchedulerStats } from './he
 import { isExpired } from './health/whitelist.js';
 import type { CheckerConfig } from './registry/model.js';
 import { createNacos } from './nacos/index.js';
+import type { Companion } from './companion/companion.js';
+import { registerCompanionRoutes } from './companion/routes.js';
+import { parseServerAddr } from './companion/http.js';
+import { credentialsOf, setupCompanion } from './companion/setup.js';
+import { workingStore } from './companion/working-store.js';
 import { createRegistry } from './registry/registry.js';
 import { mysqlPassword, openStore, type OpenedStore } from './registry/open-store.js';
 import type { ClusterNode, MemberInfo } from './cluster/cluster-node.js';
@@ -37,6 +42,8 @@ export interface AppOptions {
   readonly now?: () => number;
   /** VIGIL_CLUSTER_SECRET as the CLI read it (only the entry point reads the environment). */
   readonly clusterSecret?: string;
+  /** Environment for secrets named in the config (`source.nacos.passwordEnv`); the CLI passes process.env. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
 export interface App {
@@ -63,6 +70,12 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     await loadPlugins(checkers, config.plugins, opts.baseDir);
     const security = resolveSecurity(config, now);
     known = security.known;
+    // Companion mode: its Nacos password joins the secrets every log line and answer is scrubbed of.
+    const companionMode = config.source.nacos.serverAddr !== undefined;
+    // Checked before anything is opened, so a bad address or secret leaves nothing behind.
+    if (companionMode) parseServerAddr(config.source.nacos.serverAddr ?? '');
+    const nacosCredentials = companionMode ? credentialsOf(config.source.nacos, opts.env ?? process.env) : undefined;
+    if (nacosCredentials) known = knownSecrets([...known.values, nacosCredentials.password]);
     const operatorPolicy: CheckerPolicy = { fromApi: false, anyTarget: true, credentials: security.credentials };
     // Stored configs came in over an API: they get the API's policy when they are read back.
     const apiPolicy: CheckerPolicy = { fromApi: true, credentials: security.credentials };
@@ -88,7 +101,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     });
     let opened: OpenedStore;
     try {
-      opened = await openStore(config, logger.child({ module: 'store' }));
+      opened = await openStore(config, logger.child({ module: 'store' }), companionMode ? workingStore : undefined);
     } catch (err) {
       await reservation.release();
       lock?.release();
@@ -152,9 +165,17 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     registerNativeRoutes(server, { registry, checkers, defaultChecker, now, scheduler, limits: config.registry, policy: apiPolicy, listingConcurrency: config.server.listingConcurrency });
     const beats = createBeatModule({ registry, config: config.beat, logger: logger.child({ module: 'beat' }), now });
     const nacos = createNacos({ registry, checkers, beats, config: config.nacos, limits: config.registry, policy: apiPolicy, auth: security.auth, known, logger: logger.child({ module: 'nacos' }), now });
-    registerBeatRoutes(server, beats);
-    nacos.register(server);
-    node?.registerRoutes(server);
+    // Companion mode: the Nacos server is the registry; vigil serves no registry API of its own.
+    let companion: Companion | undefined;
+    if (companionMode) {
+      const policies = { operator: operatorPolicy, server: apiPolicy };
+      companion = setupCompanion({ config, checkers, registry, defaultChecker, logger: logger.child({ module: 'companion' }), now, credentials: nacosCredentials, policies });
+      registerCompanionRoutes(server, companion);
+    } else {
+      registerBeatRoutes(server, beats);
+      nacos.register(server);
+      node?.registerRoutes(server);
+    }
     let address: string;
     try {
       await reservation.release();
@@ -163,6 +184,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
       // (the first round decides which shards this node may probe).
       await node?.start();
     } catch (err) {
+      await companion?.stop();
       await server.close().catch(() => {});
       await closeStore();
       throw err;
@@ -173,8 +195,11 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
       if (isFdExhaustion(err)) fdAlarm.record('accept');
       else logger.error({ err }, 'API server error');
     });
-    beats.start();
-    await nacos.start(config.api.host);
+    if (companion) companion.start();
+    else {
+      beats.start();
+      await nacos.start(config.api.host);
+    }
     // Housekeeping is cron-shaped: prune expired whitelist entries, close idle connections.
     const jobs: ScheduledTask[] = [
       cron.schedule('*/10 * * * * *', () => {
@@ -192,6 +217,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
       // First, so the others take this node's shards at their next round rather than after the TTL.
       await node?.stop();
       unsubscribe();
+      await companion?.stop();
       beats.stop();
       await nacos.stop();
       await scheduler.stop();

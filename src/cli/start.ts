@@ -5,7 +5,7 @@ import { buildApp } from '../app.js';
 import { loadConfig } from '../config/load.js';
 import { VigilError } from '../errors.js';
 
-const USAGE = `usage: vigil start [--config FILE] [--host H] [--port N] [--data DIR] [--store mysql://user:pass@host:port/db --node-id ID]
+const USAGE = `usage: vigil start [--config FILE] [--host H] [--port N] [--data DIR] [--nacos-server HOST:PORT[,…]] [--store mysql://user:pass@host:port/db --node-id ID]
 
   -c, --config FILE  YAML configuration (docs/configuration.md); relative paths in it resolve against its folder
   --host H           address the API binds to (default 127.0.0.1)
@@ -13,6 +13,7 @@ const USAGE = `usage: vigil start [--config FILE] [--host H] [--port N] [--data 
   --data DIR         data directory of the embedded store (default ./vigil-data); one daemon per directory
   --store URL        the shared MySQL/MariaDB store of a cluster instead of the embedded one (docs/cluster.md)
   --node-id ID       this node's id in the cluster (with --store)
+  --nacos-server A   companion mode beside an existing Nacos server at host:port[,host:port…] (docs/companion.md)
   --debug            print the stack of an error that stops the daemon
 
 A cluster needs its secret: VIGIL_CLUSTER_SECRET=… in the environment, or cluster.secret/secretFile.
@@ -29,6 +30,7 @@ export async function startCommand(args: string[], env: NodeJS.ProcessEnv = {}):
       data: { type: 'string' },
       store: { type: 'string' },
       'node-id': { type: 'string' },
+      'nacos-server': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -49,6 +51,7 @@ export async function startCommand(args: string[], env: NodeJS.ProcessEnv = {}):
     ...(values.data !== undefined ? { data: values.data } : {}),
     ...(values.store !== undefined ? { store: values.store } : {}),
     ...(values['node-id'] !== undefined ? { nodeId: values['node-id'] } : {}),
+    ...(values['nacos-server'] !== undefined ? { nacosServer: values['nacos-server'] } : {}),
   });
   // Set before the heap grows: V8 reads it as it sizes its spaces from here on.
   if (config.runtime.optimizeForSize) setFlagsFromString('--optimize-for-size');
@@ -64,7 +67,7 @@ export async function startCommand(args: string[], env: NodeJS.ProcessEnv = {}):
     process.on('SIGINT', onSignal);
   });
   const clusterSecret = env.VIGIL_CLUSTER_SECRET;
-  const app = buildApp(config, { baseDir, ...(clusterSecret ? { clusterSecret } : {}) });
+  const app = buildApp(config, { baseDir, env: process.env, ...(clusterSecret ? { clusterSecret } : {}) });
   const { url } = await app.start();
   // One plain line whatever the log level, for people and for scripts waiting on the port.
   process.stderr.write(`vigil: listening on ${url}\n`);

@@ -26,6 +26,10 @@ function refuseClusterWithoutSharedStore(input: unknown): void {
   if (given.length > 0 && raw.store?.kind !== 'mysql') {
     throw new VigilError('VIGIL_ERR_CONFIG_INVALID', `cluster.${given[0]}: cluster options need the shared store (store.kind: mysql, or --store mysql://…); the embedded store runs one node`, `cluster.${given[0]}`);
   }
+  const companion = (raw as { source?: { nacos?: { serverAddr?: unknown } } }).source?.nacos?.serverAddr;
+  if (raw.store?.kind === 'mysql' && companion !== undefined) {
+    throw new VigilError('VIGIL_ERR_CONFIG_INVALID', 'store.kind: the shared store and companion mode (source.nacos.serverAddr) do not run together yet', 'store.kind');
+  }
   if (raw.store?.kind === 'mysql' && !given.includes('nodeId')) {
     throw new VigilError('VIGIL_ERR_CONFIG_INVALID', 'cluster.nodeId: the shared store needs a node id (cluster.nodeId or --node-id)', 'cluster.nodeId');
   }
@@ -39,6 +43,8 @@ export interface ConfigFlags {
   /** --store mysql://…: the shared store. */
   readonly store?: string;
   readonly nodeId?: string;
+  /** `--nacos-server host:port[,…]`: companion mode against that Nacos server. */
+  readonly nacosServer?: string;
 }
 
 /** The file (when given) overlaid with the flags; relative paths resolve against the file's folder. */
@@ -68,7 +74,15 @@ export function loadConfig(flags: ConfigFlags, cwd = process.cwd()): { config: C
   if (flags.store !== undefined) Object.assign(store, { kind: 'mysql', url: flags.store });
   const cluster = { ...(raw.cluster as object | undefined) } as Record<string, unknown>;
   if (flags.nodeId !== undefined) cluster.nodeId = flags.nodeId;
-  const config = parseConfig({ ...raw, api, store, ...(Object.keys(cluster).length > 0 ? { cluster } : {}) });
+  const source = { ...(raw.source as object | undefined) } as Record<string, unknown>;
+  if (flags.nacosServer !== undefined) source.nacos = { ...(source.nacos as object | undefined), serverAddr: flags.nacosServer };
+  const config = parseConfig({
+    ...raw,
+    api,
+    store,
+    ...(Object.keys(cluster).length > 0 ? { cluster } : {}),
+    ...(Object.keys(source).length > 0 ? { source } : {}),
+  });
   const dataDir = resolve(flags.data !== undefined ? cwd : baseDir, config.store.dataDir);
   return { config: deepFreeze({ ...config, store: { ...config.store, dataDir } }), baseDir };
 }

@@ -10,7 +10,7 @@ import { createHealthWriter, type HealthWriter } from './health-writer.js';
 import { openMysqlStore, type MysqlStore } from './mysql-store.js';
 import type { RegistryStore } from './registry.js';
 import { openSqliteStore } from './sqlite-store.js';
-import type { StoreSnapshot } from './store.js';
+import type { Store, StoreSnapshot } from './store.js';
 
 export interface OpenedStore {
   readonly store: RegistryStore & { close(): Promise<void> };
@@ -24,7 +24,8 @@ export interface OpenedStore {
 /** Health of the shared store is published by the cluster node, never written from here. */
 const NO_HEALTH_WRITER: OpenedStore['healthWriter'] = { put: () => {}, forget: () => {}, close: async () => {} };
 
-export async function openStore(config: Config, logger: Logger): Promise<OpenedStore> {
+/** `wrapEmbedded`: companion mode keeps the embedded store behind its working-store layer. */
+export async function openStore(config: Config, logger: Logger, wrapEmbedded?: (store: Store) => Store): Promise<OpenedStore> {
   if (config.store.kind === 'mysql' && config.store.url !== undefined) {
     const mysql = await openMysqlStore({ url: config.store.url, poolSize: config.store.poolSize, queryTimeoutMs: config.store.queryTimeoutMs });
     try {
@@ -34,7 +35,8 @@ export async function openStore(config: Config, logger: Logger): Promise<OpenedS
       throw err;
     }
   }
-  const store = openSqliteStore({ dataDir: config.store.dataDir, synchronous: config.store.synchronous });
+  const disk = openSqliteStore({ dataDir: config.store.dataDir, synchronous: config.store.synchronous });
+  const store = wrapEmbedded ? wrapEmbedded(disk) : disk;
   const healthWriter = createHealthWriter({ store, logger, batchMs: config.persistence.healthBatchMs, maxBatch: config.persistence.healthMaxBatch });
   return { store, healthWriter };
 }
