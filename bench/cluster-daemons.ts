@@ -43,20 +43,20 @@ const url = await freshDatabase(db, 'bench');
 const targets: Target[] = [];
 for (let i = 0; i < N; i++) targets.push(await target());
 const nodes: Daemon[] = [];
-for (const id of ['n1', 'n2', 'n3']) {
-  nodes.push(await startDaemon({
-    args: ['--store', url, '--node-id', id],
-    env: { VIGIL_CLUSTER_SECRET: SECRET },
-    config: {
-      cluster: { nodeId: id },
-      checks: { intervalMs: INTERVAL_MS, timeoutMs: 500, fastIntervalMs: INTERVAL_MS, downIntervalMs: INTERVAL_MS, jitter: 0.1, rise: 1, fall: 1 },
-      server: { readsPerSecond: 0 },
-      log: { level: 'warn' },
-    },
-  }));
-}
 const keyOf = (i: number) => `public/DEFAULT_GROUP@@svc-${i % 30}/DEFAULT/127.0.0.1:${targets[i]!.port}`;
 try {
+  for (const id of ['n1', 'n2', 'n3']) {
+    nodes.push(await startDaemon({
+      args: ['--store', url, '--node-id', id],
+      env: { VIGIL_CLUSTER_SECRET: SECRET },
+      config: {
+        cluster: { nodeId: id },
+        checks: { intervalMs: INTERVAL_MS, timeoutMs: 500, fastIntervalMs: INTERVAL_MS, downIntervalMs: INTERVAL_MS, jitter: 0.1, rise: 1, fall: 1 },
+        server: { readsPerSecond: 0 },
+        log: { level: 'warn' },
+      },
+    }));
+  }
   for (let i = 0; i < N; i += 50) {
     await Promise.all(targets.slice(i, i + 50).map((t, j) => api(nodes[0]!.url, 'POST', '/v1/instances', { service: `svc-${(i + j) % 30}`, ip: '127.0.0.1', port: t.port, ephemeral: false, checker: { type: 'tcp' } })));
   }
