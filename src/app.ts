@@ -19,6 +19,9 @@ import { isExpired } from './health/whitelist.js';
 import type { CheckerConfig } from './registry/model.js';
 import { createNacos } from './nacos/index.js';
 import { createRegistry } from './registry/registry.js';
+import { registerPrimaryRoute } from './primaries/route.js';
+import { createPrimaryTracker } from './primaries/tracker.js';
+import { instanceView } from './api/views.js';
 import { openSqliteStore } from './registry/sqlite-store.js';
 import { parseCheckerConfig } from './registry/validate.js';
 
@@ -60,6 +63,14 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     if (!config.checks.enabled && registry.getSwitch(ACTIVE_CHECKS_SWITCH) === undefined) registry.setSwitch(ACTIVE_CHECKS_SWITCH, false);
     const resources = createResourcePool(now);
     const runner = createRunner();
+    // The tracker asks the scheduler for probes; the scheduler reports every result to the tracker.
+    const primaries = createPrimaryTracker({
+      registry,
+      policy: config.primaries,
+      hurry: (key, delayMs) => scheduler.probeSoon(key, delayMs),
+      now,
+      logger: logger.child({ module: 'primaries' }),
+    });
     const scheduler = createScheduler({
       registry,
       checkers,
@@ -67,6 +78,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
       resources,
       now,
       defaults: { ...config.checks, checker: defaultChecker },
+      onProbe: primaries.onProbe,
     });
     schedulerStats = scheduler.stats;
     const log = logger.child({ module: 'health' });
@@ -77,16 +89,20 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     });
 
     const server = createServer(config.api.token ? { logger, token: config.api.token } : { logger });
-    registerNativeRoutes(server, { registry, checkers, defaultChecker, now, scheduler, limits: config.registry });
+    const viewDeps = { registry, checkers, defaultChecker, now, roleOf: primaries.roleOf };
+    registerNativeRoutes(server, { ...viewDeps, scheduler, limits: config.registry });
+    registerPrimaryRoute(server, { tracker: primaries, view: (rec) => instanceView(viewDeps, rec), maxWaitMs: config.primaries.maxWaitMs });
     const beats = createBeatModule({ registry, config: config.beat, logger: logger.child({ module: 'beat' }), now });
-    const nacos = createNacos({ registry, checkers, beats, config: config.nacos, limits: config.registry, logger: logger.child({ module: 'nacos' }), now });
+    const nacos = createNacos({ registry, checkers, beats, config: config.nacos, limits: config.registry, logger: logger.child({ module: 'nacos' }), now, roleOf: primaries.roleOf });
     registerBeatRoutes(server, beats);
     nacos.register(server);
+    primaries.start();
     scheduler.start();
     let address: string;
     try {
       address = await server.listen({ host: config.api.host, port: config.api.port });
     } catch (err) {
+      primaries.stop();
       await scheduler.stop();
       store.close();
       throw err;
@@ -107,6 +123,8 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
       unsubscribe();
       beats.stop();
       await nacos.stop();
+      // Long-polls answer now, so closing the server does not wait for them.
+      primaries.stop();
       await scheduler.stop();
       await server.close();
       store.close();

@@ -19,6 +19,8 @@ export const ErrorCodes = {
   VIGIL_ERR_UNAUTHORIZED: 'a write was sent without the configured API token',
   VIGIL_ERR_STORE: 'the store failed to read or write',
   VIGIL_ERR_INTERNAL: 'an unexpected error (a bug); the log has the details',
+  VIGIL_ERR_PRIMARY_NONE: 'no instance of the service is a healthy writable primary',
+  VIGIL_ERR_PRIMARY_SPLIT_BRAIN: 'two or more instances of the service are writable (split brain)',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -99,6 +99,16 @@ export const configSchema = z.strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     })
     .prefault({}),
+  primaries: z
+    .strictObject({
+      intervalMs: ms.default(1000),
+      fastIntervalMs: ms.default(250),
+      settleMs: ms.default(3000),
+      holdMs: ms.default(60000),
+      maxWaitMs: ms.max(600000).default(30000),
+    })
+    .prefault({})
+    .refine((p) => p.fastIntervalMs <= p.intervalMs, { message: 'must not exceed primaries.intervalMs', path: ['fastIntervalMs'] }),
 });
 
 export type Config = z.output<typeof configSchema>;

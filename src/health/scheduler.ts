@@ -43,6 +43,8 @@ export interface SchedulerDeps {
   readonly defaults: CheckDefaults;
   readonly random?: () => number;
   readonly now?: () => number;
+  /** Called after each probe result is applied, with the health it left (the primaries tracker). */
+  readonly onProbe?: (key: string, result: ProbeResult, health: HealthState) => void;
 }
 
 /** Everything a probe of one instance needs, resolved once per registry generation. */
@@ -85,6 +87,11 @@ export interface SchedulerStats {
 export interface Scheduler {
   start(): void;
   stop(): Promise<void>;
+  /**
+   * Asks for the next probe of `key` within `delayMs`; never delays one already due sooner. A
+   * running probe is left alone (its caller asks again when it ends, from `onProbe`).
+   */
+  probeSoon(key: string, delayMs: number): void;
   readonly stats: SchedulerStats;
 }
 
@@ -256,6 +263,7 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
     if (change || isTransitioning(before) !== isTransitioning(state) || state.okStreak === 1) {
       schedule(task, nextDelay(plan.policy, state, random, task.ewma));
     }
+    deps.onProbe?.(task.key, result, state);
   }
 
   function onEvent(e: RegistryEvent): void {
@@ -284,6 +292,11 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
       // Queued probes see `stopped` and return at once, so every in-flight probe ends.
       if (inflight > 0) await new Promise<void>((resolve) => (drained = resolve));
       await resources.closeAll();
+    },
+    probeSoon(key, delayMs) {
+      const task = tasks.get(key);
+      if (!task || task.running || stopped) return;
+      if (task.dueAt > now() + delayMs) schedule(task, delayMs);
     },
     stats: {
       get tasks() {

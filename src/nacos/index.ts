@@ -31,6 +31,8 @@ export interface NacosDeps {
   readonly limits: ValidationLimits;
   readonly logger: Logger;
   readonly now?: () => number;
+  /** The role of an instance by its key (the primaries tracker), shown in its metadata. */
+  readonly roleOf?: NacosContext['roleOf'];
 }
 
 export interface Nacos {
@@ -73,6 +75,7 @@ export function createNacos(deps: NacosDeps): Nacos {
     now,
     logger: deps.logger,
     counters: { reregistered: 0, unknownBeats: 0 },
+    roleOf: deps.roleOf,
   };
   let pruneTimer: NodeJS.Timeout | undefined;
 
