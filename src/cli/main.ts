@@ -12,6 +12,7 @@ commands:
   status    show services and health  vigil status [--url URL] [--json]
   check     one-off probe             vigil check <type> <host:port> [--option k=v ...] [--timeout MS] [--plugin SPEC ...] [--json]
   checkers  list loaded probe types   vigil checkers [--json] [--plugin SPEC ...]
+  primary   the writable primary      vigil primary <service> [--url URL] [--namespace NS] [--group G] [--cluster C] [--json]
 `;
 
 type Command = (args: string[]) => Promise<number>;
@@ -21,6 +22,7 @@ const commands: Record<string, () => Promise<Command>> = {
   status: async () => (await import('./status.js')).statusCommand,
   check: async () => (await import('./check.js')).checkCommand,
   checkers: async () => (await import('./checkers.js')).checkersCommand,
+  primary: async () => (await import('./primary.js')).primaryCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

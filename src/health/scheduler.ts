@@ -98,6 +98,12 @@ export interface Scheduler {
 /** The switch that turns all active checking off (whitelisting everything at once). */
 export const ACTIVE_CHECKS_SWITCH = 'activeChecks';
 
+/** A probe result and the health it left, for the onProbe hook. */
+interface Applied {
+  readonly result: ProbeResult;
+  readonly state: HealthState;
+}
+
 const isTransitioning = (s: HealthState): boolean => !s.healthy || s.failStreak > 0;
 
 export function createScheduler(deps: SchedulerDeps): Scheduler {
@@ -231,31 +237,43 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
     if (--inflight === 0) drained?.();
   }
 
+  function internalError(err: unknown): void {
+    const key = `internal-error ${(err as Error)?.message ?? String(err)}`;
+    outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
+  }
+
   async function probe(task: Task, plan: Plan, dueAt: number): Promise<void> {
+    let applied: Applied | undefined;
     try {
-      if (!stopped && tasks.get(task.key) === task) await probeOnce(task, plan, dueAt);
+      if (!stopped && tasks.get(task.key) === task) applied = await probeOnce(task, plan, dueAt);
     } catch (err) {
       // A bug here must not become an unhandled rejection that takes the daemon down.
-      const key = `internal-error ${(err as Error)?.message ?? String(err)}`;
-      outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
+      internalError(err);
     } finally {
       done(task);
     }
+    // After done(): the hook may ask for this instance's next probe (probeSoon skips running tasks).
+    if (!applied || !deps.onProbe) return;
+    try {
+      deps.onProbe(task.key, applied.result, applied.state);
+    } catch (err) {
+      internalError(err);
+    }
   }
 
-  async function probeOnce(task: Task, plan: Plan, dueAt: number): Promise<void> {
+  async function probeOnce(task: Task, plan: Plan, dueAt: number): Promise<Applied | undefined> {
     const startedAt = now();
     lag.record(startedAt - dueAt);
     probes++;
     const result: ProbeResult = plan.checker
       ? await runner.run({ checker: plan.checker, target: plan.target, options: plan.cfg.options, timeoutMs: plan.timeoutMs, resources: plan.resources })
       : { status: 'fail', reason: 'checker-unavailable', detail: `checker type "${plan.cfg.type}" is not loaded`, type: plan.cfg.type, latencyMs: 0, startedAt };
-    if (result.reason === 'aborted' || tasks.get(task.key) !== task) return;
+    if (result.reason === 'aborted' || tasks.get(task.key) !== task) return undefined;
     const outcomeKey = `${result.type} ${result.status} ${result.reason}`;
     outcomes.set(outcomeKey, (outcomes.get(outcomeKey) ?? 0) + 1);
     if (plan.policy.adaptive) task.ewma = updateEwma(task.ewma, result.latencyMs, plan.policy.adaptive);
     const before = registry.peek(task.key)?.health;
-    if (!before) return;
+    if (!before) return undefined;
     const { state, change } = applyProbe(before, result.status, result.reason, now(), plan.thresholds);
     if (change) registry.setHealth(task.key, state, change, result);
     else registry.recordProbe(task.key, result, state);
@@ -263,7 +281,7 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
     if (change || isTransitioning(before) !== isTransitioning(state) || state.okStreak === 1) {
       schedule(task, nextDelay(plan.policy, state, random, task.ewma));
     }
-    deps.onProbe?.(task.key, result, state);
+    return { result, state };
   }
 
   function onEvent(e: RegistryEvent): void {

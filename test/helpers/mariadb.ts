@@ -46,6 +46,10 @@ export interface MariaDb {
   status(name: string): Promise<number>;
   /** `SET GLOBAL read_only`: a replica as far as a health check can tell. */
   setReadOnly(on: boolean): Promise<void>;
+  /** SIGSTOP: the server hangs as in a long stall (connections stay open, nothing is answered). */
+  pause(): void;
+  /** SIGCONT after `pause()`. */
+  resume(): void;
   /** SIGKILL, and wait for the process to exit. */
   kill(): Promise<void>;
   /** Graceful SIGTERM shutdown, keeping the data directory. */
@@ -301,6 +305,12 @@ export async function startMariaDb(opts: MariaDbOptions = {}): Promise<MariaDb> 
     },
     async setReadOnly(on) {
       await db.query(`SET GLOBAL read_only = ${on ? 1 : 0}`);
+    },
+    pause() {
+      child?.kill('SIGSTOP');
+    },
+    resume() {
+      child?.kill('SIGCONT');
     },
     kill: () => end('SIGKILL'),
     shutdown: () => end('SIGTERM'),
