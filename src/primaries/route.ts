@@ -19,7 +19,7 @@ export interface PrimaryRouteDeps {
   readonly maxWaitMs: number;
 }
 
-const VERSION = /^[A-Za-z0-9_-]{1,64}$/;
+const VERSION = /^[A-Za-z0-9_-]{0,64}$/;
 
 function querySchema(maxWaitMs: number) {
   return z.strictObject({

@@ -8,6 +8,7 @@ import pino from 'pino';
 import { buildApp, type App } from '../../src/app.js';
 import { primaryCommand } from '../../src/cli/primary.js';
 import { parseConfig } from '../../src/config/load.js';
+import { followPrimary } from '../../examples/primary-follower/follower.js';
 import { api, removeDir, tempDir, waitFor } from '../helpers/daemon.js';
 import { describeMariaDb, startMariaDb, startReplicaOf, type MariaDb } from '../helpers/mariadb.js';
 
@@ -24,6 +25,7 @@ describeMariaDb('the primary of a MySQL service', () => {
   beforeAll(async () => {
     primary = await startMariaDb({ binlog: true });
     replica = await startReplicaOf(primary);
+    await primary.query('CREATE DATABASE app; CREATE TABLE app.ticks (id INT AUTO_INCREMENT PRIMARY KEY, note VARCHAR(40))');
     dataDir = tempDir();
     app = buildApp(parseConfig({ api: { port: 0 }, store: { dataDir } }), { logger: pino({ level: 'silent' }) });
     ({ url } = await app.start());
@@ -108,15 +110,28 @@ describeMariaDb('the primary of a MySQL service', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(1500);
   });
 
-  it('follows a failover: old primary stopped, replica promoted; a long-poll hears of it', async () => {
+  it('follows a failover: old primary stopped, replica promoted; a long-poll and the example client hear of it', async () => {
     const { body } = await get();
     const poll = get(`?wait=30000&version=${body.version}`);
-    await primary.kill();
-    await replica.query('STOP SLAVE; SET GLOBAL read_only = 0');
-    const r = await waitFor(answersPort(replica.port), 10_000);
-    expect(r.body.splitBrain).toBe(false);
-    const heard = await poll;
-    expect(heard.body.version).not.toBe(body.version);
+    const client = followPrimary({ url, service: 'orders-db', user: 'root' });
+    try {
+      await waitFor(() => client.target === `${primary.host}:${primary.port}`);
+      await client.query("INSERT INTO app.ticks (note) VALUES ('before')");
+      await replica.sync();
+      await primary.kill();
+      await replica.query('STOP SLAVE; SET GLOBAL read_only = 0');
+      const r = await waitFor(answersPort(replica.port), 10_000);
+      expect(r.body.splitBrain).toBe(false);
+      const heard = await poll;
+      expect(heard.body.version).not.toBe(body.version);
+      // The example client writes to the new primary once vigil names it.
+      await waitFor(() => client.query("INSERT INTO app.ticks (note) VALUES ('after')").then(() => true, () => false), 10_000);
+      expect(client.target).toBe(`${replica.host}:${replica.port}`);
+      const rows = await replica.query<{ note: string }[]>('SELECT note FROM app.ticks ORDER BY id');
+      expect(rows.map((row) => row.note)).toEqual(['before', 'after']);
+    } finally {
+      await client.stop();
+    }
   });
 
   it('refuses split brain with 409 listing both when the old primary comes back writable', async () => {
