@@ -45,6 +45,12 @@ export interface CheckContext<O> {
   /** `performance.now()` value by which the probe must have ended. */
   readonly deadline: number;
   readonly resources: ResourceCache;
+  /**
+   * Asks for another probe of this target soon. Call it when a connection kept between probes is
+   * closed by the other side: the target probably went away, and waiting for the next interval
+   * would leave the registry wrong meanwhile. Absent in one-off runs (`vigil check`).
+   */
+  readonly wake?: (() => void) | undefined;
 }
 
 export interface CheckOutcome {

@@ -16,6 +16,8 @@ export interface ProbeRequest {
   readonly resources: ResourceCache;
   /** Aborts this probe early (a one-off caller's cancel). The daemon uses `abortAll` instead. */
   readonly signal?: AbortSignal;
+  /** Passed to the checker as `ctx.wake`: asks the scheduler to probe this target again soon. */
+  readonly wake?: (() => void) | undefined;
 }
 
 export interface RunnerStats {
@@ -163,7 +165,7 @@ export function createRunner(): Runner {
       }
       let attempt: unknown;
       try {
-        attempt = checker.check({ target: req.target, options: req.options, signal: controller.signal, timeoutMs, deadline, resources: req.resources });
+        attempt = checker.check({ target: req.target, options: req.options, signal: controller.signal, timeoutMs, deadline, resources: req.resources, wake: req.wake });
       } catch (err) {
         attempt = Promise.reject(err);
       }

@@ -58,6 +58,8 @@ interface Plan {
   readonly checker: Checker | undefined;
   readonly resources: ResourceCache;
   readonly limit: LimitFunction | undefined;
+  /** The checker's `ctx.wake`: probe this instance on the next slot. */
+  readonly wake: () => void;
 }
 
 interface Task extends WheelEntry {
@@ -166,6 +168,7 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
       checker: checkers.has(cfg.type) ? checkers.get(cfg.type) : undefined,
       resources: resources.scope(cfg.type),
       limit: limiterFor(cfg.type),
+      wake: task.plan?.wake ?? (() => api.probeSoon(task.key, 0)),
     };
     return task.plan;
   }
@@ -266,7 +269,7 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
     lag.record(startedAt - dueAt);
     probes++;
     const result: ProbeResult = plan.checker
-      ? await runner.run({ checker: plan.checker, target: plan.target, options: plan.cfg.options, timeoutMs: plan.timeoutMs, resources: plan.resources })
+      ? await runner.run({ checker: plan.checker, target: plan.target, options: plan.cfg.options, timeoutMs: plan.timeoutMs, resources: plan.resources, wake: plan.wake })
       : { status: 'fail', reason: 'checker-unavailable', detail: `checker type "${plan.cfg.type}" is not loaded`, type: plan.cfg.type, latencyMs: 0, startedAt };
     if (result.reason === 'aborted' || tasks.get(task.key) !== task) return undefined;
     const outcomeKey = `${result.type} ${result.status} ${result.reason}`;
@@ -292,7 +295,7 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
     } else if (e.type === 'instance-deregistered') remove(e.key, e.instance);
   }
 
-  return {
+  const api: Scheduler = {
     start() {
       unsubscribe = registry.subscribe(onEvent);
       pump = setInterval(() => {
@@ -340,4 +343,5 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
       resetLag: () => lag.reset(),
     },
   };
+  return api;
 }
