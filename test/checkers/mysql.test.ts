@@ -275,7 +275,8 @@ describeMariaDb('mysql checker against a real MariaDB', () => {
       expect(wakes).toBe(1);
     });
 
-    it('keeps the connection through one stalled role query, so a paused server answers on it when it resumes', async () => {
+    /** A private server probed once; `newConnections()` counts the server connections opened since. */
+    async function probedVictim() {
       const victim = await startMariaDb();
       onTestFinished(async () => {
         victim.resume();
@@ -283,30 +284,27 @@ describeMariaDb('mysql checker against a real MariaDB', () => {
       });
       const { probe } = daemon();
       expect(await probe(victim, {}, 500)).toMatchObject({ status: 'ok' });
-      const connectionsBefore = await victim.status('Connections');
+      const before = await victim.status('Connections'); // opens the admin connection, kept from here
+      return { victim, probe: (budgetMs: number) => probe(victim, {}, budgetMs), newConnections: async () => (await victim.status('Connections')) - before };
+    }
+
+    it('keeps the connection through one stalled role query, so a paused server answers on it when it resumes', async () => {
+      const { victim, probe, newConnections } = await probedVictim();
       victim.pause();
-      expect(await probe(victim, {}, 300)).toMatchObject({ status: 'fail', reason: 'timeout' });
+      expect(await probe(300)).toMatchObject({ status: 'fail', reason: 'timeout' });
       victim.resume();
-      expect(await probe(victim, {}, 2000)).toMatchObject({ status: 'ok', reason: 'primary' });
-      // Only the admin connection of status() is new: the probe kept its own.
-      expect((await victim.status('Connections')) - connectionsBefore).toBe(0);
+      expect(await probe(2000)).toMatchObject({ status: 'ok', reason: 'primary' });
+      expect(await newConnections()).toBe(0);
     });
 
     it('drops the connection after a second stall in a row and reconnects', async () => {
-      const victim = await startMariaDb();
-      onTestFinished(async () => {
-        victim.resume();
-        await victim.stop();
-      });
-      const { probe } = daemon();
-      expect(await probe(victim, {}, 500)).toMatchObject({ status: 'ok' });
-      const connectionsBefore = await victim.status('Connections');
+      const { victim, probe, newConnections } = await probedVictim();
       victim.pause();
-      expect(await probe(victim, {}, 200)).toMatchObject({ status: 'fail', reason: 'timeout' });
-      expect(await probe(victim, {}, 200)).toMatchObject({ status: 'fail', reason: 'timeout' });
+      expect(await probe(200)).toMatchObject({ status: 'fail', reason: 'timeout' });
+      expect(await probe(200)).toMatchObject({ status: 'fail', reason: 'timeout' });
       victim.resume();
-      expect(await probe(victim, {}, 2000)).toMatchObject({ status: 'ok', reason: 'primary' });
-      expect((await victim.status('Connections')) - connectionsBefore).toBe(1);
+      expect(await probe(2000)).toMatchObject({ status: 'ok', reason: 'primary' });
+      expect(await newConnections()).toBe(1);
     });
 
     it('replaces a connection the server closed while idle without failing the probe', async () => {
