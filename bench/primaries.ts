@@ -4,7 +4,7 @@
  *
  * - failover: the primary is SIGKILLed, the replica promoted (`STOP SLAVE; SET GLOBAL read_only=0`);
  *   seconds from sending the SET to the endpoint answering 200 with the replica (polled every
- *   10 ms). Half the rounds promote at once after the kill, half 2 s later (as an orchestrator
+ *   10 ms), beside the same loop asking the replica `SELECT @@global.read_only` directly. Half the rounds promote at once after the kill, half 2 s later (as an orchestrator
  *   that first confirms the failure would). Wrong answers: 200 naming the killed primary after the SET.
  * - pause: the primary is SIGSTOPped for 2 × checks.timeoutMs; every answer during the pause and
  *   2 s after it must be 200 with that primary.
@@ -72,12 +72,18 @@ async function failover(daemon: Daemon, round: number, gapMs: number) {
   await p.replica.query('STOP SLAVE; SET GLOBAL read_only = 0');
   let wrong = 0;
   let seconds = NaN;
+  let direct = NaN;
   for (;;) {
     const port = await answer(daemon, p.service);
     if (port === p.primary.port) wrong++;
     if (port === p.replica.port) {
       seconds = (performance.now() - t0) / 1000;
       break;
+    }
+    // The reference: the replica asked directly, in the same loop, what vigil's role query reads.
+    if (Number.isNaN(direct)) {
+      const [row] = await p.replica.query<{ ro: number }[]>('SELECT @@global.read_only AS ro');
+      if (row?.ro === 0) direct = (performance.now() - t0) / 1000;
     }
     if (performance.now() - t0 > 30_000) break;
     await sleep(10);
@@ -86,7 +92,7 @@ async function failover(daemon: Daemon, round: number, gapMs: number) {
   await sleep(5000 - Math.min(5000, seconds * 1000));
   const fastRate = ((await p.replica.status('Com_show_variables')) - fast0) / ((Date.now() - fastT0) / 1000 + seconds);
   await drop(daemon, p);
-  return { seconds, wrong, gapMs, steadyRate, fastRate };
+  return { seconds, direct, wrong, gapMs, steadyRate, fastRate };
 }
 
 async function pauses(daemon: Daemon, n: number) {
@@ -124,7 +130,7 @@ async function main(): Promise<void> {
     const rounds = [];
     for (let i = 0; i < Number(values.failovers); i++) {
       const r = await failover(daemon, i, i % 2 === 0 ? 0 : 2000);
-      console.log(`failover ${i + 1}: ${r.seconds.toFixed(3)} s (promoted ${r.gapMs} ms after the kill), wrong answers ${r.wrong}, replica role queries/s steady ${r.steadyRate.toFixed(2)}, after failover ${r.fastRate.toFixed(2)}`);
+      console.log(`failover ${i + 1}: ${r.seconds.toFixed(3)} s (direct poll of the replica ${r.direct.toFixed(3)} s; promoted ${r.gapMs} ms after the kill), wrong answers ${r.wrong}, replica role queries/s steady ${r.steadyRate.toFixed(2)}, after failover ${r.fastRate.toFixed(2)}`);
       rounds.push(r);
     }
     const secs = rounds.map((r) => r.seconds);
@@ -134,6 +140,7 @@ async function main(): Promise<void> {
       failovers: rounds.length,
       p50Seconds: quantile(secs, 0.5),
       maxSeconds: Math.max(...secs),
+      referenceDirectPollMaxSeconds: Math.max(...rounds.map((r) => (Number.isNaN(r.direct) ? 0 : r.direct))),
       wrongAnswersDuringFailover: rounds.reduce((n, r) => n + r.wrong, 0),
       pauses: p.length,
       pausePolls: p.reduce((n, x) => n + x.polls, 0),

@@ -8,7 +8,7 @@
  * happened. Fast confirmation: when the primary's probe fails, a role changes or the answer
  * changes, every other instance of the service is probed every `fastIntervalMs` for `settleMs`,
  * and for up to `holdMs` while there is no single primary, so a failover is seen in a few hundred
- * milliseconds. An instance that is UP but whose last probe failed (a suspect) is left to the
+ * milliseconds. An instance that is UP but whose last probe timed out (a suspect) is left to the
  * scheduler's own pace: probing it faster would count timeouts faster and demote a primary that
  * is only paused.
  */
@@ -51,10 +51,16 @@ export function isTrigger(previous: Answer | undefined, next: Answer, probe: Pro
 export interface InstancePace {
   readonly healthy: boolean;
   readonly failStreak: number;
+  /** The reason of its last probe (`timeout`, `reset`, `primary`, …), if any. */
+  readonly lastReason: string | undefined;
 }
 
-/** The delay before the next probe of one instance; undefined leaves the scheduler's own. */
+/**
+ * The delay before the next probe of one instance; undefined leaves the scheduler's own. A suspect
+ * (UP, its last probe timed out) is left alone; one whose connection was reset is probed like the
+ * others, since a reset comes from a server that went away, not from one that is only slow.
+ */
 export function nextProbeDelay(inst: InstancePace, fast: boolean, p: PacePolicy): number | undefined {
-  if (inst.healthy && inst.failStreak > 0) return undefined;
+  if (inst.healthy && inst.failStreak > 0 && inst.lastReason === 'timeout') return undefined;
   return fast ? p.fastIntervalMs : p.intervalMs;
 }

@@ -113,7 +113,8 @@ export function createPrimaryTracker(deps: TrackerDeps): PrimaryTracker {
     for (const r of registry.serviceInstances(service)) {
       const key = instanceKey(r.instance);
       if (key === except) continue;
-      if (nextProbeDelay(r.health, true, policy) !== undefined) deps.hurry(key, withJitter(policy.fastIntervalMs, JITTER, random));
+      const pace = { healthy: r.health.healthy, failStreak: r.health.failStreak, lastReason: r.lastProbe?.reason };
+      if (nextProbeDelay(pace, true, policy) !== undefined) deps.hurry(key, withJitter(policy.fastIntervalMs, JITTER, random));
     }
   }
 
@@ -150,7 +151,8 @@ export function createPrimaryTracker(deps: TrackerDeps): PrimaryTracker {
         watch.triggerAt = at;
         hurryOthers(watch.service, key);
       }
-      const delay = nextProbeDelay(health, isFast(watch.triggerAt, next.kind, at, policy), policy);
+      const pace = { healthy: health.healthy, failStreak: health.failStreak, lastReason: result.reason };
+      const delay = nextProbeDelay(pace, isFast(watch.triggerAt, next.kind, at, policy), policy);
       if (delay !== undefined) deps.hurry(key, withJitter(delay, JITTER, random));
     },
     roleOf: (key) => roles.get(key),

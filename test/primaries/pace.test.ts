@@ -36,10 +36,16 @@ describe('the pace of role probes', () => {
     expect(isTrigger(undefined, one, { key: 'a', before: undefined, after: role('primary') })).toBe(false);
   });
 
-  it('probes at the steady or fast interval, but leaves a failing UP instance to the scheduler', () => {
-    expect(nextProbeDelay({ healthy: true, failStreak: 0 }, false, p)).toBe(1000);
-    expect(nextProbeDelay({ healthy: true, failStreak: 0 }, true, p)).toBe(250);
-    expect(nextProbeDelay({ healthy: false, failStreak: 4 }, true, p)).toBe(250);
-    expect(nextProbeDelay({ healthy: true, failStreak: 1 }, true, p)).toBeUndefined();
+  it('probes at the steady or fast interval, but leaves an UP instance that timed out to the scheduler', () => {
+    expect(nextProbeDelay({ healthy: true, failStreak: 0, lastReason: 'primary' }, false, p)).toBe(1000);
+    expect(nextProbeDelay({ healthy: true, failStreak: 0, lastReason: 'replica' }, true, p)).toBe(250);
+    expect(nextProbeDelay({ healthy: false, failStreak: 4, lastReason: 'refused' }, true, p)).toBe(250);
+    expect(nextProbeDelay({ healthy: true, failStreak: 1, lastReason: 'timeout' }, true, p)).toBeUndefined();
+    expect(nextProbeDelay({ healthy: true, failStreak: 2, lastReason: 'timeout' }, false, p)).toBeUndefined();
+  });
+
+  it('hurries an UP instance whose connection was reset: that server went away, it is not slow', () => {
+    expect(nextProbeDelay({ healthy: true, failStreak: 1, lastReason: 'reset' }, true, p)).toBe(250);
+    expect(nextProbeDelay({ healthy: true, failStreak: 1, lastReason: 'reset' }, false, p)).toBe(1000);
   });
 });
