@@ -23,7 +23,9 @@ import { registerPrimaryRoute } from './primaries/route.js';
 import { createPrimaryTracker } from './primaries/tracker.js';
 import { instanceView } from './api/views.js';
 import { openSqliteStore } from './registry/sqlite-store.js';
-import { parseCheckerConfig } from './registry/validate.js';
+import { parseCheckerConfig, type CheckerPolicy } from './registry/validate.js';
+import { redact, knownSecrets, type KnownSecrets } from './security/redact.js';
+import { resolveSecurity } from './security/setup.js';
 
 export interface AppOptions {
   /** Folder that relative plugin paths resolve against (the config file's). */
@@ -41,7 +43,9 @@ export interface App {
 }
 
 export function buildApp(config: Config, opts: AppOptions = {}): App {
-  const logger = opts.logger ?? pino({ level: config.log.level });
+  // Log lines pass the same redaction as every other output; the config's secrets join at start.
+  let known: KnownSecrets = knownSecrets([]);
+  const logger = opts.logger ?? pino({ level: config.log.level, hooks: { streamWrite: (line) => redact(line, { known }) } });
   const now = opts.now ?? Date.now;
   let stopFn: (() => Promise<void>) | undefined;
   let schedulerStats: SchedulerStats | undefined;
@@ -49,10 +53,15 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
   async function start(): Promise<{ url: string }> {
     const checkers = createCheckerRegistry(builtinCheckers);
     await loadPlugins(checkers, config.plugins, opts.baseDir);
-    const defaultChecker: CheckerConfig = parseCheckerConfig(checkers, config.checks.checker, 'checks.checker');
+    const security = resolveSecurity(config, now);
+    known = security.known;
+    const operatorPolicy: CheckerPolicy = { fromApi: false, anyTarget: true, credentials: security.credentials };
+    // Stored configs came in over an API: they get the API's policy when they are read back.
+    const apiPolicy: CheckerPolicy = { fromApi: true, credentials: security.credentials };
+    const defaultChecker: CheckerConfig = parseCheckerConfig(checkers, config.checks.checker, operatorPolicy, 'checks.checker');
     const revive = (raw: unknown): CheckerConfig | undefined => {
       try {
-        return parseCheckerConfig(checkers, raw);
+        return parseCheckerConfig(checkers, raw, apiPolicy);
       } catch (err) {
         logger.warn({ err }, 'a stored checker config no longer validates; kept as stored');
         return undefined;
@@ -62,7 +71,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     const registry = createRegistry({ store, now, initialHealthy: config.checks.initialHealthy, reviveChecker: revive });
     if (!config.checks.enabled && registry.getSwitch(ACTIVE_CHECKS_SWITCH) === undefined) registry.setSwitch(ACTIVE_CHECKS_SWITCH, false);
     const resources = createResourcePool(now);
-    const runner = createRunner();
+    const runner = createRunner({ credentials: security.credentials });
     // The tracker asks the scheduler for probes; the scheduler reports every result to the tracker.
     const primaries = createPrimaryTracker({
       registry,
@@ -88,12 +97,15 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
       }
     });
 
-    const server = createServer(config.api.token ? { logger, token: config.api.token } : { logger });
+    const server = createServer({ logger, gate: { auth: security.auth, anonymousReads: config.api.anonymousReads }, known });
     const viewDeps = { registry, checkers, defaultChecker, now, roleOf: primaries.roleOf };
-    registerNativeRoutes(server, { ...viewDeps, scheduler, limits: config.registry });
+    registerNativeRoutes(server, { ...viewDeps, scheduler, limits: config.registry, policy: apiPolicy });
     registerPrimaryRoute(server, { tracker: primaries, view: (rec) => instanceView(viewDeps, rec), maxWaitMs: config.primaries.maxWaitMs });
     const beats = createBeatModule({ registry, config: config.beat, logger: logger.child({ module: 'beat' }), now });
-    const nacos = createNacos({ registry, checkers, beats, config: config.nacos, limits: config.registry, logger: logger.child({ module: 'nacos' }), now, roleOf: primaries.roleOf });
+    const nacos = createNacos({
+      registry, checkers, beats, config: config.nacos, limits: config.registry, policy: apiPolicy, auth: security.auth, known,
+      logger: logger.child({ module: 'nacos' }), now, roleOf: primaries.roleOf,
+    });
     registerBeatRoutes(server, beats);
     nacos.register(server);
     primaries.start();

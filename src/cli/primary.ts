@@ -6,9 +6,12 @@
  */
 import { parseArgs } from 'node:util';
 import { request } from 'undici';
+import { redact } from '../security/redact.js';
 import { processIO, type CliIO } from './output.js';
 
 const USAGE = `usage: vigil primary <service> [--url URL] [--namespace NS] [--group G] [--cluster C] [--json]
+
+  the API token, when the daemon needs one for reads, comes from the environment: VIGIL_TOKEN
 
 exit status: 0 one primary (ip:port on stdout), 1 none, 2 split brain, 3 error or usage
 `;
@@ -55,11 +58,13 @@ export async function primaryCommand(args: string[], io: CliIO = processIO()): P
   let status: number;
   let body: Record<string, unknown>;
   try {
-    const res = await request(url, { headersTimeout: 5000, bodyTimeout: 5000 });
+    // The token comes from the environment, never a flag (flags show in `ps`), as for `vigil status`.
+    const token = io.env?.VIGIL_TOKEN;
+    const res = await request(url, { headers: token ? { authorization: `Bearer ${token}` } : {}, headersTimeout: 5000, bodyTimeout: 5000 });
     status = res.statusCode;
     body = (await res.body.json()) as Record<string, unknown>;
   } catch (err) {
-    io.stderr(`vigil primary: ${values.url} did not answer: ${(err as Error).message}\n`);
+    io.stderr(redact(`vigil primary: ${values.url} did not answer: ${(err as Error).message}\n`));
     return PrimaryExit.error;
   }
   if (values.json) io.stdout(JSON.stringify(body, null, 2) + '\n');
@@ -76,6 +81,6 @@ export async function primaryCommand(args: string[], io: CliIO = processIO()): P
     io.stderr(`vigil primary: no primary for ${service}: ${String(body.reason)}\n`);
     return PrimaryExit.none;
   }
-  io.stderr(`vigil primary: ${String(body.code ?? status)}: ${String(body.message ?? '')}\n`);
+  io.stderr(redact(`vigil primary: ${String(body.code ?? status)}: ${String(body.message ?? '')}\n`));
   return PrimaryExit.error;
 }

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { ErrorCodes, VigilError } from '../errors.js';
 import { DEFAULT_GROUP, DEFAULT_NAMESPACE, instanceKey, type InstanceRecord, type ServiceId } from '../registry/model.js';
 import { nameSchema, parseOrThrow } from '../registry/validate.js';
+import { READ } from '../api/access.js';
 import type { PrimaryTracker, PrimaryView } from './tracker.js';
 
 export interface PrimaryRouteDeps {
@@ -41,7 +42,7 @@ export function registerPrimaryRoute(app: FastifyInstance, deps: PrimaryRouteDep
     return found;
   };
 
-  app.get<{ Params: { service: string } }>('/v1/services/:service/primary', { config: { access: 'read' } }, async (req, reply) => {
+  app.get<{ Params: { service: string } }>('/v1/services/:service/primary', READ, async (req, reply) => {
     const service = parseOrThrow(nameSchema, req.params.service, 'service');
     const q = parseOrThrow(query, req.query);
     const sid = { namespace: q.namespace, group: q.group, service };
