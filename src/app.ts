@@ -108,8 +108,8 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     });
     registerBeatRoutes(server, beats);
     nacos.register(server);
-    primaries.start();
     scheduler.start();
+    primaries.start();
     let address: string;
     try {
       address = await server.listen({ host: config.api.host, port: config.api.port });

@@ -38,6 +38,7 @@ export interface PrimaryTracker {
   answer(service: ServiceId, cluster?: string): PrimaryView | undefined;
   /** Resolves true when the service's answer may have changed; false after `timeoutMs`, on abort or stop. */
   changed(service: ServiceId, timeoutMs: number, signal?: AbortSignal): Promise<boolean>;
+  /** Subscribes to the registry; call after the scheduler started (it asks it for probes). */
   start(): void;
   stop(): void;
   /** Services with roles, and how many of them are in fast confirmation now. */
@@ -182,6 +183,13 @@ export function createPrimaryTracker(deps: TrackerDeps): PrimaryTracker {
     },
     start() {
       unsubscribe = registry.subscribe(onEvent);
+      // Roles are not restored after a restart (a failover may have happened meanwhile): instances
+      // that reported one before are probed within intervalMs instead of the scheduler's spread
+      // over checks.intervalMs, so the answer is `not-probed` for about a second, not five.
+      for (const key of registry.keys()) {
+        const probe = registry.peek(key)?.lastProbe;
+        if (probe && roleFact(probe) !== undefined) deps.hurry(key, Math.floor(random() * policy.intervalMs));
+      }
     },
     stop() {
       unsubscribe?.();

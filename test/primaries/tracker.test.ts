@@ -136,6 +136,17 @@ describe('the primaries tracker', () => {
     expect(primaryEvents()).toMatchObject([{ type: 'primary-changed', from: ref(3306), to: null, reason: 'all-read-only' }]);
   });
 
+  it('asks at start-up for early probes of the instances that reported a role before a restart', () => {
+    const state = registry.peek(A)!.health;
+    registry.recordProbe(A, result('ok', 'primary'), state);
+    registry.recordProbe(B, result('fail'), state);
+    const restarted = createPrimaryTracker({ registry, policy, hurry: (k, ms) => hurried.push([k, ms]), now: () => clock, random: () => 0.5 });
+    restarted.start();
+    restarted.stop();
+    expect(hurried).toEqual([[A, 500]]);
+    expect(restarted.roleOf(A)).toBeUndefined();
+  });
+
   it('ignores probes of instances that report no role', () => {
     probe(A, result('fail'));
     expect(tracker.roleOf(A)).toBeUndefined();
