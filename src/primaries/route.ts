@@ -8,8 +8,8 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { ErrorCodes, VigilError } from '../errors.js';
 import { DEFAULT_GROUP, DEFAULT_NAMESPACE, instanceKey, type InstanceRecord, type ServiceId } from '../registry/model.js';
-import { nameSchema, parseOrThrow } from '../registry/validate.js';
 import { READ } from '../api/access.js';
+import { nameSchema, parseOrThrow } from '../registry/validate.js';
 import type { PrimaryTracker, PrimaryView } from './tracker.js';
 
 export interface PrimaryRouteDeps {
@@ -29,6 +29,10 @@ function querySchema(maxWaitMs: number) {
     cluster: nameSchema.optional(),
     wait: z.string().regex(/^\d{1,9}$/, 'must be a whole number of milliseconds').transform(Number).pipe(z.number().max(maxWaitMs, `must be at most ${maxWaitMs}`)).optional(),
     version: z.string().regex(VERSION, 'must be a version this endpoint answered').optional(),
+    // Credentials a client may send in the query (the access gate reads them; docs/security.md).
+    accessToken: z.string().optional(),
+    username: z.string().optional(),
+    password: z.string().optional(),
   });
 }
 

@@ -70,7 +70,7 @@ describe('vigil primary against a daemon that wants a token for reads', () => {
   beforeAll(async () => {
     ensureBuilt();
     dataDir = tempDir();
-    app = buildApp(parseConfig({ api: { port: 0, token: TOKEN, anonymousReads: false }, store: { dataDir }, checks: { enabled: false } }), { logger: pino({ level: 'silent' }) });
+    app = buildApp(parseConfig({ api: { port: 0, token: TOKEN, anonymousReads: false, users: [{ username: 'reader', password: 'reader-pass-1', role: 'read' }] }, store: { dataDir }, checks: { enabled: false } }), { logger: pino({ level: 'silent' }) });
     ({ url } = await app.start());
     // Probing is off: the service exists and no instance has reported a role.
     const reg = await api(url, 'POST', '/v1/instances', { service: 'orders-db', ip: '127.0.0.1', port: 3306 }, { authorization: `Bearer ${TOKEN}` });
@@ -92,6 +92,13 @@ describe('vigil primary against a daemon that wants a token for reads', () => {
     expect(r.code).toBe(PrimaryExit.error);
     expect(r.stderr).toContain('VIGIL_ERR_UNAUTHORIZED');
     expect(r.stderr).not.toContain(TOKEN);
+  });
+
+  it("accepts a user's credentials in the query, as Nacos clients send them", async () => {
+    const r = await api(url, 'GET', '/v1/services/orders-db/primary?username=reader&password=reader-pass-1');
+    expect(r).toMatchObject({ status: 503, body: { code: 'VIGIL_ERR_PRIMARY_NONE', reason: 'not-probed' } });
+    const wrong = await api(url, 'GET', '/v1/services/orders-db/primary?username=reader&password=nope');
+    expect(wrong.status).toBe(401);
   });
 
   it('exits 3 for a service without instances', async () => {
