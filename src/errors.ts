@@ -24,6 +24,10 @@ export const ErrorCodes = {
   VIGIL_ERR_FORBIDDEN: 'the credential is valid but its role may not use this route',
   VIGIL_ERR_CHECKER_OPTION_FORBIDDEN: 'a checker option that reads a file or an environment variable arrived over the API (operator config only)',
   VIGIL_ERR_CREDENTIAL_UNKNOWN: 'a checker refers to a named credential the configuration does not define',
+  VIGIL_ERR_STORE_SCHEMA: 'the shared database schema is newer than this node, or another node held the schema lock too long',
+  VIGIL_ERR_CLUSTER_STALE_EPOCH: 'a health write carried a shard lease epoch that is no longer current (this node lost the shard)',
+  VIGIL_ERR_CLUSTER_UNAUTHORIZED: 'a peer request is not signed with the cluster secret, or this node was started with another secret than the cluster uses',
+  VIGIL_ERR_CLUSTER_UNKNOWN_NODE: 'a peer request comes from a node id that is not a live admitted member',
   VIGIL_ERR_PRIMARY_NONE: 'no instance of the service is a healthy writable primary',
   VIGIL_ERR_PRIMARY_SPLIT_BRAIN: 'two or more instances of the service are writable (split brain)',
 } as const;
