@@ -14,6 +14,7 @@ import { announceAnswer } from './announce.js';
 import { decidePrimary, type Answer, type Member } from './decide.js';
 import { isFast, isTrigger, nextProbeDelay, type PacePolicy } from './pace.js';
 import { nextRole, roleFact, type RoleState } from './role.js';
+import { createWaiters } from './waiters.js';
 
 export interface TrackerDeps {
   readonly registry: Registry;
@@ -66,7 +67,7 @@ export function createPrimaryTracker(deps: TrackerDeps): PrimaryTracker {
   const random = deps.random ?? Math.random;
   const roles = new Map<string, RoleState>();
   const watches = new Map<string, Watch>();
-  const waiters = new Map<string, Set<(changed: boolean) => void>>();
+  const waiters = createWaiters();
   let unsubscribe: (() => void) | undefined;
 
   const membersOf = (records: readonly InstanceRecord[], at: number): Member[] =>
@@ -75,13 +76,6 @@ export function createPrimaryTracker(deps: TrackerDeps): PrimaryTracker {
       return { key, healthy: r.health.healthy, overridden: isOverrideActive(r.health, at), role: roles.get(key) };
     });
 
-  function wake(sk: string, changed: boolean): void {
-    const set = waiters.get(sk);
-    if (!set) return;
-    waiters.delete(sk);
-    for (const w of set) w(changed);
-  }
-
   /** Decides the service's answer again; announces a change; wakes its waiters either way. */
   function recompute(service: ServiceId): Answer | undefined {
     const sk = serviceKey(service);
@@ -89,11 +83,11 @@ export function createPrimaryTracker(deps: TrackerDeps): PrimaryTracker {
     const watch = watches.get(sk);
     if (records.length === 0) {
       watches.delete(sk);
-      wake(sk, true);
+      waiters.wake(sk, true);
       return undefined;
     }
     if (!watch) {
-      wake(sk, true);
+      waiters.wake(sk, true);
       return undefined;
     }
     const at = now();
@@ -106,7 +100,7 @@ export function createPrimaryTracker(deps: TrackerDeps): PrimaryTracker {
       watch.refs = new Map(next.candidates.map((k) => [k, refs.get(k)!]));
       watch.last = next;
     }
-    wake(sk, true);
+    waiters.wake(sk, true);
     return next;
   }
 
@@ -163,26 +157,10 @@ export function createPrimaryTracker(deps: TrackerDeps): PrimaryTracker {
       if (records.length === 0) return undefined;
       return { answer: decidePrimary(membersOf(records, now())), records };
     },
-    changed(service, timeoutMs, signal) {
-      const sk = serviceKey(service);
-      return new Promise<boolean>((resolve) => {
-        if (signal?.aborted || unsubscribe === undefined) return resolve(false);
-        let set = waiters.get(sk);
-        if (!set) waiters.set(sk, (set = new Set()));
-        const done = (changed: boolean): void => {
-          clearTimeout(timer);
-          signal?.removeEventListener('abort', onAbort);
-          waiters.get(sk)?.delete(done);
-          resolve(changed);
-        };
-        const onAbort = (): void => done(false);
-        const timer = setTimeout(done, timeoutMs, false);
-        signal?.addEventListener('abort', onAbort, { once: true });
-        set.add(done);
-      });
-    },
+    changed: (service, timeoutMs, signal) => waiters.wait(serviceKey(service), timeoutMs, signal),
     start() {
       unsubscribe = registry.subscribe(onEvent);
+      waiters.open();
       // Roles are not restored after a restart (a failover may have happened meanwhile): instances
       // that reported one before are probed within intervalMs instead of the scheduler's spread
       // over checks.intervalMs, so the answer is `not-probed` for about a second, not five.
@@ -194,7 +172,7 @@ export function createPrimaryTracker(deps: TrackerDeps): PrimaryTracker {
     stop() {
       unsubscribe?.();
       unsubscribe = undefined;
-      for (const sk of [...waiters.keys()]) wake(sk, false);
+      waiters.close();
     },
     stats() {
       const at = now();
