@@ -28,6 +28,9 @@ export const ErrorCodes = {
   VIGIL_ERR_CLUSTER_STALE_EPOCH: 'a health write carried a shard lease epoch that is no longer current (this node lost the shard)',
   VIGIL_ERR_CLUSTER_UNAUTHORIZED: 'a peer request is not signed with the cluster secret, or this node was started with another secret than the cluster uses',
   VIGIL_ERR_CLUSTER_UNKNOWN_NODE: 'a peer request comes from a node id that is not a live admitted member',
+  VIGIL_ERR_DATA_DIR_LOCKED: 'another running vigil holds the data directory (its lock file names the pid)',
+  VIGIL_ERR_API_PORT_IN_USE: 'the API address (host and port) is taken by another process',
+  VIGIL_ERR_RATE_LIMITED: 'a client sent more reads a second than server.readsPerSecond allows',
   VIGIL_ERR_PRIMARY_NONE: 'no instance of the service is a healthy writable primary',
   VIGIL_ERR_PRIMARY_SPLIT_BRAIN: 'two or more instances of the service are writable (split brain)',
 } as const;

@@ -28,7 +28,7 @@ interface InstanceView {
 const address = (i: InstanceView): string => (i.ip.includes(':') ? `[${i.ip}]:${i.port}` : `${i.ip}:${i.port}`);
 
 export async function primaryCommand(args: string[], io: CliIO = processIO()): Promise<number> {
-  let values: { url: string; namespace?: string | undefined; group?: string | undefined; cluster?: string | undefined; json: boolean };
+  let values: { url: string; namespace?: string | undefined; group?: string | undefined; cluster?: string | undefined; json: boolean; help: boolean };
   let service: string | undefined;
   try {
     const parsed = parseArgs({
@@ -40,6 +40,7 @@ export async function primaryCommand(args: string[], io: CliIO = processIO()): P
         group: { type: 'string' },
         cluster: { type: 'string' },
         json: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
     });
@@ -48,6 +49,10 @@ export async function primaryCommand(args: string[], io: CliIO = processIO()): P
   } catch (err) {
     io.stderr(`VIGIL_ERR_CONFIG_INVALID: ${(err as Error).message}\n${USAGE}`);
     return PrimaryExit.error;
+  }
+  if (values.help) {
+    io.stdout(USAGE);
+    return PrimaryExit.one;
   }
   if (service === undefined) {
     io.stderr(`VIGIL_ERR_CONFIG_INVALID: give exactly one service name\n${USAGE}`);

@@ -18,6 +18,11 @@ export interface ProbeRequest {
   readonly signal?: AbortSignal;
   /** Passed to the checker as `ctx.wake`: asks the scheduler to probe this target again soon. */
   readonly wake?: (() => void) | undefined;
+  /**
+   * Called when the checker's own attempt has ended, which may be after the answer (a checker that
+   * ignores its signal): the scheduler starts no second attempt on a target before this.
+   */
+  readonly onCheckerSettled?: () => void;
 }
 
 export interface RunnerStats {
@@ -132,7 +137,7 @@ function onDeadline(flight: Flight): void {
 }
 
 /** Settles `flight` with what the checker's attempt comes to; never rejects. Always a microtask after the attempt settles. */
-async function watch(flight: Flight, type: string, attempt: unknown): Promise<void> {
+async function watch(flight: Flight, type: string, attempt: unknown, onSettled: (() => void) | undefined): Promise<void> {
   let outcome: CheckOutcome;
   try {
     outcome = checkShape(type, await attempt);
@@ -140,6 +145,7 @@ async function watch(flight: Flight, type: string, attempt: unknown): Promise<vo
     outcome = classifyError(err);
   }
   flight.settle(outcome);
+  onSettled?.();
 }
 
 /** Named credentials by name, each knowing which hosts may receive it (security/credentials.ts). */
@@ -173,7 +179,10 @@ export function createRunner(deps: RunnerDeps = {}): Runner {
     const { checker, timeoutMs, signal: external } = req;
     const startedAt = Date.now();
     const started = performance.now();
-    if (external?.aborted) return Promise.resolve(resultOf(ABORTED, checker.type, 0, startedAt));
+    if (external?.aborted) {
+      req.onCheckerSettled?.();
+      return Promise.resolve(resultOf(ABORTED, checker.type, 0, startedAt));
+    }
     const credential = credentialFor(deps, req.options, req.target.host);
     if (credential !== undefined && 'status' in credential) return Promise.resolve(resultOf(credential, checker.type, 0, startedAt));
     const controller = new AbortController();
@@ -194,7 +203,7 @@ export function createRunner(deps: RunnerDeps = {}): Runner {
       } catch (err) {
         attempt = Promise.reject(err);
       }
-      void watch(flight, checker.type, attempt);
+      void watch(flight, checker.type, attempt, req.onCheckerSettled);
     });
   }
 

@@ -11,6 +11,8 @@ import { createResourcePool } from '../../src/health/resources.js';
 import { createRunner } from '../../src/health/runner.js';
 import { createScheduler, type Scheduler } from '../../src/health/scheduler.js';
 import { instanceKey, type Instance } from '../../src/registry/model.js';
+import pino from 'pino';
+import { createHealthWriter } from '../../src/registry/health-writer.js';
 import { createRegistry, type Registry } from '../../src/registry/registry.js';
 import { openSqliteStore } from '../../src/registry/sqlite-store.js';
 import type { Store } from '../../src/registry/store.js';
@@ -50,7 +52,7 @@ beforeEach(() => {
   vi.useFakeTimers({ now: T0 });
   dir = tempDir('vigil-probe-soon-');
   store = openSqliteStore({ dataDir: dir });
-  registry = createRegistry({ store });
+  registry = createRegistry({ store, healthWriter: createHealthWriter({ store, logger: pino({ level: 'silent' }), batchMs: 10, maxBatch: 100 }) });
   registry.register(inst);
   seen = [];
 });
@@ -58,7 +60,7 @@ beforeEach(() => {
 afterEach(async () => {
   await scheduler.stop();
   vi.useRealTimers();
-  store.close();
+  await store.close();
   removeDir(dir);
 });
 

@@ -7,6 +7,8 @@ import type { ProbeResult } from '../../src/health/contract.js';
 import { applyProbe, type HealthState } from '../../src/health/state-machine.js';
 import { createPrimaryTracker, type PrimaryTracker } from '../../src/primaries/tracker.js';
 import { instanceKey, type Instance } from '../../src/registry/model.js';
+import pino from 'pino';
+import { createHealthWriter } from '../../src/registry/health-writer.js';
 import { createRegistry, type Registry, type RegistryEvent } from '../../src/registry/registry.js';
 import { openSqliteStore } from '../../src/registry/sqlite-store.js';
 import type { Store } from '../../src/registry/store.js';
@@ -48,7 +50,7 @@ beforeEach(() => {
   dir = tempDir('vigil-primaries-');
   store = openSqliteStore({ dataDir: dir });
   clock = T0;
-  registry = createRegistry({ store, now: () => clock });
+  registry = createRegistry({ store, healthWriter: createHealthWriter({ store, logger: pino({ level: 'silent' }), batchMs: 10, maxBatch: 100 }), now: () => clock });
   tracker = createPrimaryTracker({ registry, policy, hurry: (k, ms) => hurried.push([k, ms]), now: () => clock, random: () => 0.5 });
   tracker.start();
   registry.register(inst(3306));
@@ -58,9 +60,9 @@ beforeEach(() => {
   registry.subscribe((e) => events.push(e));
 });
 
-afterEach(() => {
+afterEach(async () => {
   tracker.stop();
-  store.close();
+  await store.close();
   removeDir(dir);
 });
 
