@@ -102,7 +102,7 @@ async function pauses(daemon: Daemon, n: number) {
     await sleep(500 + Math.random() * 1000);
     let polls = 0;
     let wrong = 0;
-    p.primary.pause();
+    await p.primary.pause();
     const resumeAt = Date.now() + 2 * TIMEOUT_MS;
     const until = resumeAt + 2000;
     let resumed = false;

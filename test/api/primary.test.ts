@@ -78,7 +78,7 @@ describeMariaDb('the primary of a MySQL service', () => {
     const before = await get();
     const pauseMs = 2 * config.checks.timeoutMs;
     const answers: number[] = [];
-    primary.pause();
+    await primary.pause();
     const until = Date.now() + pauseMs;
     try {
       while (Date.now() < until) {

@@ -289,7 +289,7 @@ describeMariaDb('mysql checker against a real MariaDB', () => {
 
     it('keeps the connection through one stalled role query, so a paused server answers on it when it resumes', async () => {
       const { victim, probe, newConnections } = await probedVictim();
-      victim.pause();
+      await victim.pause();
       expect(await probe(300)).toMatchObject({ status: 'fail', reason: 'timeout' });
       victim.resume();
       expect(await probe(2000)).toMatchObject({ status: 'ok', reason: 'primary' });
@@ -298,7 +298,7 @@ describeMariaDb('mysql checker against a real MariaDB', () => {
 
     it('drops the connection after a second stall in a row and reconnects', async () => {
       const { victim, probe, newConnections } = await probedVictim();
-      victim.pause();
+      await victim.pause();
       expect(await probe(200)).toMatchObject({ status: 'fail', reason: 'timeout' });
       expect(await probe(200)).toMatchObject({ status: 'fail', reason: 'timeout' });
       victim.resume();

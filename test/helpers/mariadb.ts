@@ -47,8 +47,8 @@ export interface MariaDb {
   status(name: string): Promise<number>;
   /** `SET GLOBAL read_only`: a replica as far as a health check can tell. */
   setReadOnly(on: boolean): Promise<void>;
-  /** SIGSTOP: the server hangs as in a long stall (connections stay open, nothing is answered). */
-  pause(): void;
+  /** SIGSTOP, resolved once the kernel reports the process stopped: it hangs as in a long stall. */
+  pause(): Promise<void>;
   /** SIGCONT after `pause()`. */
   resume(): void;
   /** SIGKILL, and wait for the process to exit. */
@@ -307,8 +307,16 @@ export async function startMariaDb(opts: MariaDbOptions = {}): Promise<MariaDb> 
     async setReadOnly(on) {
       await db.query(`SET GLOBAL read_only = ${on ? 1 : 0}`);
     },
-    pause() {
+    async pause() {
+      const pid = child?.pid;
+      if (pid === undefined) return;
       child?.kill('SIGSTOP');
+      // The signal is delivered asynchronously: a query sent at once could still be answered.
+      for (let i = 0; i < 200; i++) {
+        const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+        if (/^\d+ \(.*\) T /.test(stat)) return;
+        await new Promise((r) => setTimeout(r, 5));
+      }
     },
     resume() {
       child?.kill('SIGCONT');
