@@ -27,6 +27,9 @@ import { createRegistry } from './registry/registry.js';
 import { mysqlPassword, openStore, type OpenedStore } from './registry/open-store.js';
 import type { ClusterNode, MemberInfo } from './cluster/cluster-node.js';
 import { createDaemonCluster, resolveClusterSecret } from './cluster/daemon-cluster.js';
+import { registerPrimaryRoute } from './primaries/route.js';
+import { createPrimaryTracker } from './primaries/tracker.js';
+import { instanceView } from './api/views.js';
 import { parseCheckerConfig, type CheckerPolicy } from './registry/validate.js';
 import { redact, knownSecrets, type KnownSecrets } from './security/redact.js';
 import { resolveSecurity } from './security/setup.js';
@@ -134,6 +137,14 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     const fdAlarm = createFdAlarm({ logger: logger.child({ module: 'fds' }) });
     const resources = createResourcePool(now);
     const runner = createRunner({ credentials: security.credentials });
+    // The tracker asks the scheduler for probes; the scheduler reports every result to the tracker.
+    const primaries = createPrimaryTracker({
+      registry,
+      policy: config.primaries,
+      hurry: (key, delayMs) => scheduler.probeSoon(key, delayMs),
+      now,
+      logger: logger.child({ module: 'primaries' }),
+    });
     const scheduler = createScheduler({
       registry,
       checkers,
@@ -141,6 +152,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
       resources,
       now,
       defaults: { ...config.checks, checker: defaultChecker },
+      onProbe: primaries.onProbe,
       onFdExhausted: () => fdAlarm.record('probe'),
       ...(node ? { owns: (key: string) => node.ownsKey(key) } : {}),
     });
@@ -162,9 +174,11 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
       maxConnections,
       readsPerSecond: config.server.readsPerSecond,
     });
-    registerNativeRoutes(server, { registry, checkers, defaultChecker, now, scheduler, limits: config.registry, policy: apiPolicy, listingConcurrency: config.server.listingConcurrency });
+    const viewDeps = { registry, checkers, defaultChecker, now, roleOf: primaries.roleOf };
+    registerNativeRoutes(server, { ...viewDeps, scheduler, limits: config.registry, policy: apiPolicy, listingConcurrency: config.server.listingConcurrency });
+    registerPrimaryRoute(server, { tracker: primaries, view: (rec) => instanceView(viewDeps, rec), maxWaitMs: config.primaries.maxWaitMs });
     const beats = createBeatModule({ registry, config: config.beat, logger: logger.child({ module: 'beat' }), now });
-    const nacos = createNacos({ registry, checkers, beats, config: config.nacos, limits: config.registry, policy: apiPolicy, auth: security.auth, known, logger: logger.child({ module: 'nacos' }), now });
+    const nacos = createNacos({ registry, checkers, beats, config: config.nacos, limits: config.registry, policy: apiPolicy, auth: security.auth, known, logger: logger.child({ module: 'nacos' }), now, roleOf: primaries.roleOf });
     // Companion mode: the Nacos server is the registry; vigil serves no registry API of its own.
     let companion: Companion | undefined;
     if (companionMode) {
@@ -176,6 +190,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
       nacos.register(server);
       node?.registerRoutes(server);
     }
+    primaries.start();
     let address: string;
     try {
       await reservation.release();
@@ -185,6 +200,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
       await node?.start();
     } catch (err) {
       await companion?.stop();
+      primaries.stop();
       await server.close().catch(() => {});
       await closeStore();
       throw err;
@@ -220,6 +236,8 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
       await companion?.stop();
       beats.stop();
       await nacos.stop();
+      // Long-polls answer now, so closing the server does not wait for them.
+      primaries.stop();
       await scheduler.stop();
       await server.close();
       fdAlarm.close();

@@ -215,6 +215,16 @@ export const configSchema = z.strictObject({
         .refine((c) => sourceCount(c) === 0 || c.username !== undefined, { message: 'a password needs a username', path: ['username'] }),
     })
     .prefault({}),
+  primaries: z
+    .strictObject({
+      intervalMs: ms.default(1000),
+      fastIntervalMs: ms.default(250),
+      settleMs: ms.default(3000),
+      holdMs: ms.default(60000),
+      maxWaitMs: ms.max(600000).default(30000),
+    })
+    .prefault({})
+    .refine((p) => p.fastIntervalMs <= p.intervalMs, { message: 'must not exceed primaries.intervalMs', path: ['fastIntervalMs'] }),
 });
 
 export type Config = z.output<typeof configSchema>;

@@ -41,7 +41,9 @@ export type RegistryEvent =
   | { readonly type: 'checker-config-changed'; readonly key: string; readonly scope: CheckerScope; readonly config: CheckerConfig | null }
   | { readonly type: 'whitelist-changed'; readonly entry: WhitelistEntry; readonly removed: boolean }
   | { readonly type: 'switch-changed'; readonly name: string; readonly value: unknown }
-  | BeatProtectionEvent;
+  | BeatProtectionEvent
+  | PrimaryChangedEvent
+  | SplitBrainEvent;
 
 /**
  * The beat module protecting ephemeral instances: self-preservation engaged, released, or released
@@ -54,6 +56,42 @@ export interface BeatProtectionEvent {
   readonly at: number;
   readonly detail: Readonly<Record<string, number>>;
 }
+
+/** One instance named in a primaries event. */
+export interface PrimaryRef {
+  readonly key: string;
+  readonly cluster: string;
+  readonly ip: string;
+  readonly port: number;
+}
+
+/**
+ * The writable primary of a service changed (docs/primaries.md). `to` null: no single primary now,
+ * `reason` says why (`split-brain`, `all-down`, `all-read-only`, `primary-down`, `not-probed`).
+ * `version` is what `GET /v1/services/{name}/primary` answers with from now on. Changes no state.
+ */
+export interface PrimaryChangedEvent {
+  readonly type: 'primary-changed';
+  readonly service: ServiceId;
+  readonly from: PrimaryRef | null;
+  readonly to: PrimaryRef | null;
+  readonly reason: string;
+  readonly version: string;
+  readonly at: number;
+}
+
+/** Two or more instances of a service are writable (`raised`, with all of them), or no longer (`cleared`). */
+export interface SplitBrainEvent {
+  readonly type: 'split-brain';
+  readonly what: 'raised' | 'cleared';
+  readonly service: ServiceId;
+  readonly candidates: readonly PrimaryRef[];
+  readonly version: string;
+  readonly at: number;
+}
+
+/** Events that report a decision and change no registry state, passed on by `announce`. */
+export type AnnouncedEvent = BeatProtectionEvent | PrimaryChangedEvent | SplitBrainEvent;
 
 export type Listener = (event: RegistryEvent) => void;
 
@@ -140,8 +178,8 @@ export interface Registry {
   stampOf(key: string): { epoch: number; version: number } | undefined;
   /** The node that decided an instance's current health (cluster mode), if known. */
   decidedByNode(key: string): string | undefined;
-  /** Passes an event that changes no registry state to the listeners (the beat module's protection). */
-  announce(event: BeatProtectionEvent): void;
+  /** Passes an event that changes no registry state to the listeners (beat protection, primaries). */
+  announce(event: AnnouncedEvent): void;
 }
 
 export interface RegistryDeps {
