@@ -21,6 +21,7 @@ import { createNacos } from './nacos/index.js';
 import { createRegistry } from './registry/registry.js';
 import { openSqliteStore } from './registry/sqlite-store.js';
 import { parseCheckerConfig } from './registry/validate.js';
+import { checkWebhookConfig, createObservability } from './observe/observability.js';
 
 export interface AppOptions {
   /** Folder that relative plugin paths resolve against (the config file's). */
@@ -44,6 +45,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
   let schedulerStats: SchedulerStats | undefined;
 
   async function start(): Promise<{ url: string }> {
+    checkWebhookConfig(config.observe.webhooks);
     const checkers = createCheckerRegistry(builtinCheckers);
     await loadPlugins(checkers, config.plugins, opts.baseDir);
     const defaultChecker: CheckerConfig = parseCheckerConfig(checkers, config.checks.checker, 'checks.checker');
@@ -60,7 +62,10 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     if (!config.checks.enabled && registry.getSwitch(ACTIVE_CHECKS_SWITCH) === undefined) registry.setSwitch(ACTIVE_CHECKS_SWITCH, false);
     const resources = createResourcePool(now);
     const runner = createRunner();
+    const beats = createBeatModule({ registry, config: config.beat, logger: logger.child({ module: 'beat' }), now });
+    const observe = createObservability({ registry, config: config.observe, logger, now, scheduler: () => schedulerStats, beats: () => beats.status() });
     const scheduler = createScheduler({
+      onProbe: observe.onProbe,
       registry,
       checkers,
       runner,
@@ -78,16 +83,18 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
 
     const server = createServer(config.api.token ? { logger, token: config.api.token } : { logger });
     registerNativeRoutes(server, { registry, checkers, defaultChecker, now, scheduler, limits: config.registry });
-    const beats = createBeatModule({ registry, config: config.beat, logger: logger.child({ module: 'beat' }), now });
+    observe.register(server);
     const nacos = createNacos({ registry, checkers, beats, config: config.nacos, limits: config.registry, logger: logger.child({ module: 'nacos' }), now });
     registerBeatRoutes(server, beats);
     nacos.register(server);
+    observe.start();
     scheduler.start();
     let address: string;
     try {
       address = await server.listen({ host: config.api.host, port: config.api.port });
     } catch (err) {
       await scheduler.stop();
+      await observe.stop();
       store.close();
       throw err;
     }
@@ -109,6 +116,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
       await nacos.stop();
       await scheduler.stop();
       await server.close();
+      await observe.stop();
       store.close();
       logger.info('vigil stopped');
     };

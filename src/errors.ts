@@ -19,6 +19,10 @@ export const ErrorCodes = {
   VIGIL_ERR_UNAUTHORIZED: 'a write was sent without the configured API token',
   VIGIL_ERR_STORE: 'the store failed to read or write',
   VIGIL_ERR_INTERNAL: 'an unexpected error (a bug); the log has the details',
+  VIGIL_ERR_EVENTS_FILTER: 'an event stream filter is unknown or invalid',
+  VIGIL_ERR_EVENTS_LAST_ID: 'the Last-Event-ID of an event stream request is malformed',
+  VIGIL_ERR_EVENTS_CLIENTS: 'the event stream already has as many clients as configured',
+  VIGIL_ERR_WEBHOOK_CONFIG: 'a webhook configuration is invalid (duplicate name, unknown event type)',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

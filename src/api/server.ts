@@ -11,6 +11,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   VIGIL_ERR_NOT_FOUND: 404,
   VIGIL_ERR_UNAUTHORIZED: 401,
   VIGIL_ERR_STORE: 503,
+  VIGIL_ERR_EVENTS_CLIENTS: 503,
 };
 
 export interface ServerOptions {

@@ -43,7 +43,11 @@ export interface SchedulerDeps {
   readonly defaults: CheckDefaults;
   readonly random?: () => number;
   readonly now?: () => number;
+  /** Told of every completed probe and how late it started (metrics, history); must not throw. */
+  readonly onProbe?: ProbeObserver;
 }
+
+export type ProbeObserver = (key: string, result: ProbeResult, lagMs: number) => void;
 
 /** Everything a probe of one instance needs, resolved once per registry generation. */
 interface Plan {
@@ -238,7 +242,8 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
 
   async function probeOnce(task: Task, plan: Plan, dueAt: number): Promise<void> {
     const startedAt = now();
-    lag.record(startedAt - dueAt);
+    const lagMs = startedAt - dueAt;
+    lag.record(lagMs);
     probes++;
     const result: ProbeResult = plan.checker
       ? await runner.run({ checker: plan.checker, target: plan.target, options: plan.cfg.options, timeoutMs: plan.timeoutMs, resources: plan.resources })
@@ -246,6 +251,7 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
     if (result.reason === 'aborted' || tasks.get(task.key) !== task) return;
     const outcomeKey = `${result.type} ${result.status} ${result.reason}`;
     outcomes.set(outcomeKey, (outcomes.get(outcomeKey) ?? 0) + 1);
+    deps.onProbe?.(task.key, result, lagMs);
     if (plan.policy.adaptive) task.ewma = updateEwma(task.ewma, result.latencyMs, plan.policy.adaptive);
     const before = registry.peek(task.key)?.health;
     if (!before) return;

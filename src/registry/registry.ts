@@ -22,7 +22,7 @@ import type { Store } from './store.js';
 export type RegistryEvent =
   | { readonly type: 'instance-registered'; readonly key: string; readonly record: InstanceRecord }
   | { readonly type: 'instance-updated'; readonly key: string; readonly record: InstanceRecord; readonly previous: Instance }
-  | { readonly type: 'instance-deregistered'; readonly key: string; readonly instance: Instance }
+  | { readonly type: 'instance-deregistered'; readonly key: string; readonly instance: Instance; readonly cause?: DeregisterCause }
   | { readonly type: 'health-changed'; readonly key: string; readonly record: InstanceRecord; readonly change: HealthChange }
   | { readonly type: 'checker-config-changed'; readonly key: string; readonly scope: CheckerScope; readonly config: CheckerConfig | null }
   | { readonly type: 'whitelist-changed'; readonly entry: WhitelistEntry; readonly removed: boolean }
@@ -41,6 +41,9 @@ export interface BeatProtectionEvent {
   readonly detail: Readonly<Record<string, number>>;
 }
 
+/** Why an instance went away when it was not an explicit deregister (the beat module's expiry). */
+export type DeregisterCause = 'expired';
+
 export type Listener = (event: RegistryEvent) => void;
 
 interface MutableRecord {
@@ -51,7 +54,7 @@ interface MutableRecord {
 
 export interface Registry {
   register(instance: Instance): { created: boolean; record: InstanceRecord };
-  deregister(id: InstanceId): Instance | undefined;
+  deregister(id: InstanceId, cause?: DeregisterCause): Instance | undefined;
   get(key: string): InstanceRecord | undefined;
   /** The live record without copying it (hot paths); its fields change as the registry does. */
   peek(key: string): InstanceRecord | undefined;
@@ -188,14 +191,14 @@ export function createRegistry(deps: RegistryDeps): Registry {
       emit({ type: 'instance-registered', key, record });
       return { created: true, record };
     },
-    deregister(id) {
+    deregister(id, cause) {
       const key = instanceKey(id);
       const rec = records.get(key);
       if (!rec) return undefined;
       if (!rec.instance.ephemeral) store.deleteInstance(key);
       records.delete(key);
       unindex(key, rec.instance);
-      emit({ type: 'instance-deregistered', key, instance: rec.instance });
+      emit(cause ? { type: 'instance-deregistered', key, instance: rec.instance, cause } : { type: 'instance-deregistered', key, instance: rec.instance });
       return rec.instance;
     },
     get(key) {

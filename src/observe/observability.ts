@@ -1,0 +1,108 @@
+/**
+ * Composition of everything an operator watches: metrics, the event hub with its SSE route,
+ * webhooks, probe history and the status page. Every part follows the registry's one change feed
+ * (through the hub, or directly for metrics) and the scheduler's probe observer; none of them is
+ * called by the modules it watches.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { BeatStatus } from '../beat/status.js';
+import type { Config } from '../config/schema.js';
+import { VigilError } from '../errors.js';
+import type { ProbeObserver, SchedulerStats } from '../health/scheduler.js';
+import type { Registry } from '../registry/registry.js';
+import { registerEventsRoute } from '../api/events-route.js';
+import { registerHistoryRoutes } from '../api/history-route.js';
+import { registerMetricsRoute } from '../api/metrics-route.js';
+import { registerStatusPage } from '../api/status-page.js';
+import { createEventHub } from './event-hub.js';
+import { EVENT_TYPES } from './event-table.js';
+import { createHistory } from './history.js';
+import { createMetrics } from './metrics.js';
+import { createWebhooks } from './webhooks.js';
+
+export interface ObservabilityDeps {
+  readonly registry: Registry;
+  readonly config: Config['observe'];
+  readonly logger: Logger;
+  readonly now: () => number;
+  readonly scheduler: () => SchedulerStats | undefined;
+  readonly beats: () => BeatStatus;
+}
+
+export interface Observability {
+  readonly onProbe: ProbeObserver;
+  /** Adds the routes (and the request-counting hook) to the server, before it listens. */
+  register(app: FastifyInstance): void;
+  start(): void;
+  stop(): Promise<void>;
+}
+
+/** Names must be unique (they label metrics) and event filters must name real events. */
+export function checkWebhookConfig(hooks: Config['observe']['webhooks']): void {
+  const names = new Set<string>();
+  hooks.forEach((h, i) => {
+    if (names.has(h.name)) throw new VigilError('VIGIL_ERR_WEBHOOK_CONFIG', `webhook name "${h.name}" is used twice`, `observe.webhooks.${i}.name`);
+    names.add(h.name);
+    h.events?.forEach((t, j) => {
+      if (!EVENT_TYPES.includes(t)) throw new VigilError('VIGIL_ERR_WEBHOOK_CONFIG', `unknown event type "${t}" (known: ${EVENT_TYPES.join(', ')})`, `observe.webhooks.${i}.events.${j}`);
+    });
+  });
+}
+
+export function createObservability(deps: ObservabilityDeps): Observability {
+  const { registry, config, now } = deps;
+  const log = deps.logger.child({ module: 'observe' });
+  const metrics = createMetrics({ registry, scheduler: deps.scheduler, beats: deps.beats, ...config.metrics });
+  const history = createHistory(config.history);
+  const hub = createEventHub({ registry, now, historySize: config.events.historySize, onSinkError: (err) => log.error({ err }, 'an event sink failed') });
+  const webhooks = createWebhooks({
+    hub,
+    endpoints: config.webhooks,
+    logger: deps.logger.child({ module: 'webhooks' }),
+    now,
+    onResult: (name, result) => metrics.webhook(name, result),
+    onQueue: (name, size) => metrics.webhookQueue(name, size),
+  });
+  let events: { close(): void } | undefined;
+  let unsubscribe: (() => void) | undefined;
+
+  return {
+    onProbe(key, result, lagMs) {
+      if (config.metrics.enabled) metrics.onProbe(key, result, lagMs);
+      history.record(key, result);
+    },
+    register(app) {
+      if (config.metrics.enabled) registerMetricsRoute(app, metrics);
+      events = registerEventsRoute(app, {
+        hub,
+        logger: log,
+        ...config.events,
+        onClients: (n) => metrics.eventClients(n),
+        onDropped: () => metrics.eventClientDropped(),
+      });
+      registerHistoryRoutes(app, { registry, history, now });
+      if (config.statusPage.enabled) registerStatusPage(app, { registry });
+      // Streams never end by themselves: close them before the server waits for its connections.
+      app.addHook('preClose', (done) => {
+        events?.close();
+        done();
+      });
+    },
+    start() {
+      unsubscribe = registry.subscribe((e) => {
+        metrics.onEvent(e);
+        if (e.type === 'instance-deregistered') history.forget(e.key);
+      });
+      hub.start();
+      webhooks.start();
+      if (config.metrics.enabled) metrics.start();
+    },
+    async stop() {
+      unsubscribe?.();
+      events?.close();
+      hub.stop();
+      await webhooks.stop();
+    },
+  };
+}
