@@ -1,0 +1,27 @@
+/** An in-process daemon for the observability tests: real store in a temp folder, real HTTP API on port 0. */
+import pino from 'pino';
+import { buildApp, type App } from '../../src/app.js';
+import { parseConfig } from '../../src/config/load.js';
+import { removeDir, tempDir } from '../helpers/daemon.js';
+
+export interface TestApp {
+  readonly app: App;
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+/** Fast probes (100 ms) so a flip is seen within a second; `config` is merged over that. */
+export async function startApp(config: Record<string, unknown> = {}): Promise<TestApp> {
+  const dataDir = tempDir();
+  const checks = { intervalMs: 100, fastIntervalMs: 50, downIntervalMs: 100, timeoutMs: 80, jitter: 0, ...(config.checks as object | undefined) };
+  const app = buildApp(parseConfig({ ...config, api: { port: 0, ...(config.api as object | undefined) }, store: { dataDir }, checks }), { logger: pino({ level: 'silent' }) });
+  const { url } = await app.start();
+  return {
+    app,
+    url,
+    async stop() {
+      await app.stop();
+      removeDir(dataDir);
+    },
+  };
+}
