@@ -147,7 +147,8 @@ function render() {
     const all = state.instances.filter((i) => i.namespace === first.namespace && i.group === first.group && i.service === first.service);
     const up = all.filter((i) => i.health.healthy).length;
     const primaries = all.filter((i) => i.health.healthy && i.lastProbe && i.lastProbe.facts && i.lastProbe.facts.role === 'primary');
-    const badge = el('img', { src: `/badge/${encodeURIComponent(`${first.group}@@${first.service}`)}.svg?namespace=${encodeURIComponent(first.namespace)}`, alt: `${up}/${all.length} up` });
+    // The counts in the URL make the browser fetch a new badge when they change instead of reusing its copy.
+    const badge = el('img', { src: `/badge/${encodeURIComponent(`${first.group}@@${first.service}`)}.svg?namespace=${encodeURIComponent(first.namespace)}&up=${up}&of=${all.length}`, alt: `${up}/${all.length} up` });
     return el('section', { class: 'service', 'data-service': sk },
       el('h2', {}, el('span', { text: first.service }), badge,
         el('span', { class: 'meta', text: `${first.namespace} · ${first.group} · ${up}/${all.length} up${primaries.length > 1 ? ' · SPLIT BRAIN' : primaries.length === 1 ? ` · primary ${primaries[0].ip}:${primaries[0].port}` : ''}` })),

@@ -1,0 +1,112 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { api, REPO, waitFor } from '../helpers/daemon.js';
+import { startHttpServer, startTcpServer, type TestServer } from '../helpers/servers.js';
+import { describeWithBinary } from '../helpers/tools.js';
+import { startApp, type TestApp } from './app.js';
+
+const TOKEN = 'status-page-test-token';
+/** Debian's chromium, locked down: nothing of its own goes to the network. */
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+describeWithBinary('chromium', 'chromium', 'the status page in a real browser', () => {
+  let t: TestApp;
+  let web: TestServer;
+  let spare: TestServer;
+  let cache: TestServer;
+  let status = 200;
+  let profile: string;
+  let browser: BrowserContext;
+  let page: Page;
+  const requests: string[] = [];
+  let navigations = 0;
+  const rowOf = (port: number) => page.locator(`tr[data-key$=":${port}"]`);
+
+  beforeAll(async () => {
+    [web, spare, cache] = await Promise.all([
+      startHttpServer((_q, s) => {
+        s.statusCode = status;
+        s.end();
+      }),
+      startHttpServer((_q, s) => s.end('ok')),
+      startTcpServer((s) => s.end()),
+    ]);
+    t = await startApp({ api: { token: TOKEN } });
+    const reg = (service: string, port: number, checker: object) => api(t.url, 'POST', '/v1/instances', { service, ip: '127.0.0.1', port, checker }, { authorization: `Bearer ${TOKEN}` });
+    await reg('web', web.port, { type: 'http', options: { path: '/health' } });
+    await reg('web', spare.port, { type: 'http', options: { path: '/health' } });
+    await reg('cache', cache.port, { type: 'tcp' });
+    await waitFor(async () => (await api(t.url, 'GET', '/v1/history')).body.instances.every((i: { results: unknown[] }) => i.results.length >= 5));
+    profile = mkdtempSync(join(tmpdir(), 'vigil-chromium-'));
+    browser = await chromium.launchPersistentContext(profile, { executablePath: '/usr/bin/chromium', args: ARGS, headless: true, viewport: { width: 1280, height: 720 }, colorScheme: 'light' });
+    page = browser.pages()[0] ?? (await browser.newPage());
+    page.on('request', (r) => requests.push(r.url()));
+    page.on('framenavigated', (f) => {
+      if (f === page.mainFrame()) navigations++;
+    });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    if (profile) rmSync(profile, { recursive: true, force: true });
+    await t?.stop();
+    await Promise.all([web?.close(), spare?.close(), cache?.close()]);
+  });
+
+  it('shows every instance with its health and heartbeat bar', async () => {
+    await page.goto(t.url);
+    await expect.poll(() => page.locator('tr[data-key]').count()).toBe(3);
+    expect(await rowOf(web.port).getByTestId('state').textContent()).toBe('UP');
+    expect(await rowOf(web.port).locator('.bar i.ok').count()).toBeGreaterThanOrEqual(5);
+    expect(await page.locator('section.service h2 img').first().getAttribute('src')).toMatch(/^\/badge\//);
+  });
+
+  it('follows a real target going down without a reload', async () => {
+    status = 503;
+    await expect.poll(() => rowOf(web.port).getByTestId('state').textContent(), { timeout: 10_000 }).toBe('DOWN');
+    await expect.poll(() => rowOf(web.port).locator('.bar i.fail').count(), { timeout: 10_000 }).toBeGreaterThan(0);
+    expect(await rowOf(web.port).getAttribute('data-health')).toBe('down');
+    expect(await page.locator('#live').textContent()).toBe('live');
+    expect(navigations).toBe(1);
+  });
+
+  it('filters by search and health, and sorts down first', async () => {
+    expect(await page.locator('tr[data-key]').first().getAttribute('data-key')).toMatch(new RegExp(`:${web.port}$`));
+    await page.selectOption('#show', 'down');
+    expect(await page.locator('tr[data-key]').count()).toBe(1);
+    await page.selectOption('#show', 'all');
+    await page.fill('#search', 'cache');
+    expect(await page.locator('tr[data-key]').count()).toBe(1);
+    await page.fill('#search', '');
+  });
+
+  it('toggles maintenance only with a write token, through the whitelist API', async () => {
+    const button = rowOf(spare.port).getByTestId('maintenance');
+    expect(await button.isDisabled()).toBe(true);
+    await page.fill('#token', TOKEN);
+    await rowOf(spare.port).getByTestId('maintenance').click();
+    await expect.poll(() => rowOf(spare.port).locator('td.exempt').textContent()).toContain('maintenance');
+    const entries = (await api(t.url, 'GET', '/v1/whitelist')).body.entries;
+    expect(entries).toMatchObject([{ ip: '127.0.0.1', port: spare.port, service: 'DEFAULT_GROUP@@web' }]);
+  });
+
+  it('saves light, dark and phone screenshots for the docs', async () => {
+    await page.screenshot({ path: join(REPO, 'docs/images/status-page-light.png'), fullPage: true });
+    await page.emulateMedia({ colorScheme: 'dark' });
+    const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    expect(bg).toBe('rgb(17, 20, 24)');
+    await page.screenshot({ path: join(REPO, 'docs/images/status-page-dark.png'), fullPage: true });
+    await page.setViewportSize({ width: 390, height: 844 });
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    await page.screenshot({ path: join(REPO, 'docs/images/status-page-phone.png'), fullPage: true });
+  });
+
+  it('made no request to any host but the daemon on loopback', () => {
+    expect(requests.length).toBeGreaterThan(3);
+    const hosts = new Set(requests.map((u) => new URL(u).hostname));
+    expect([...hosts]).toEqual(['127.0.0.1']);
+  });
+});
