@@ -15,7 +15,7 @@ import { registerEventsRoute } from '../api/events-route.js';
 import { registerHistoryRoutes } from '../api/history-route.js';
 import { registerMetricsRoute } from '../api/metrics-route.js';
 import { registerStatusPage } from '../api/status-page.js';
-import { createEventHub } from './event-hub.js';
+import { createEventHub, type VigilEvent } from './event-hub.js';
 import { EVENT_TYPES } from './event-table.js';
 import { createHistory } from './history.js';
 import { createMetrics } from './metrics.js';
@@ -37,6 +37,8 @@ export interface Observability {
   start(): void;
   stop(): Promise<void>;
 }
+
+const SELF_LOGGED = new Set(['health-changed', 'self-preservation-on', 'self-preservation-off', 'stall-compensated']);
 
 /** Names must be unique (they label metrics) and event filters must name real events. */
 export function checkWebhookConfig(hooks: Config['observe']['webhooks']): void {
@@ -65,6 +67,11 @@ export function createObservability(deps: ObservabilityDeps): Observability {
     onQueue: (name, size) => metrics.webhookQueue(name, size),
   });
   let events: { close(): void } | undefined;
+  /** Each change once, with its reason; health flips and self-preservation are logged where they are decided. */
+  const logChange = (e: VigilEvent): void => {
+    if (SELF_LOGGED.has(e.type)) return;
+    log.info({ event: e.type, id: e.id, ...(e.scope?.instance ? { instance: e.scope.instance } : {}), ...e.data }, e.type);
+  };
   let unsubscribe: (() => void) | undefined;
 
   return {
@@ -95,6 +102,7 @@ export function createObservability(deps: ObservabilityDeps): Observability {
         if (e.type === 'instance-deregistered') history.forget(e.key);
       });
       hub.start();
+      hub.subscribe(logChange);
       webhooks.start();
       if (config.metrics.enabled) metrics.start();
     },

@@ -96,11 +96,11 @@ describeWithBinary('chromium', 'chromium', 'the status page in a real browser', 
   it('saves light, dark and phone screenshots for the docs', async () => {
     await page.screenshot({ path: join(REPO, 'docs/images/status-page-light.png'), fullPage: true });
     await page.emulateMedia({ colorScheme: 'dark' });
-    const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    const bg = await page.evaluate('getComputedStyle(document.body).backgroundColor');
     expect(bg).toBe('rgb(17, 20, 24)');
     await page.screenshot({ path: join(REPO, 'docs/images/status-page-dark.png'), fullPage: true });
     await page.setViewportSize({ width: 390, height: 844 });
-    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    expect(await page.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
     await page.screenshot({ path: join(REPO, 'docs/images/status-page-phone.png'), fullPage: true });
   });
 
