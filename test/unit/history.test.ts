@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import type { ProbeResult } from '../../src/health/contract.js';
+import { createHistory, percentile } from '../../src/observe/history.js';
+
+const HOUR = 3_600_000;
+const T0 = Date.UTC(2026, 10, 1);
+const probe = (startedAt: number, status: ProbeResult['status'] = 'ok', latencyMs = 1): ProbeResult => ({ type: 'tcp', status, reason: status === 'ok' ? 'connected' : 'refused', latencyMs, startedAt });
+
+describe('probe history', () => {
+  it('keeps the last results in order and forgets the oldest', () => {
+    const h = createHistory({ results: 3, days: 30 });
+    for (let i = 0; i < 5; i++) h.record('k', probe(T0 + i, i === 4 ? 'fail-now' : 'ok', i));
+    const s = h.summary('k', T0 + 10)!;
+    expect(s.results.map((r) => [r.startedAt - T0, r.status])).toEqual([[2, 'ok'], [3, 'ok'], [4, 'fail-now']]);
+    expect(h.summary('k', T0, 2)!.results.map((r) => r.startedAt - T0)).toEqual([3, 4]);
+  });
+
+  it('gives uptime over 24 h, 7 d and 30 d from hourly aggregates', () => {
+    const h = createHistory({ results: 10, days: 30 });
+    const now = T0 + 40 * 24 * HOUR;
+    // 35 days ago (outside every window): all failures.
+    for (let i = 0; i < 4; i++) h.record('k', probe(now - 35 * 24 * HOUR + i, 'fail'));
+    // 10 days ago: 1 ok of 2. 3 days ago: 3 ok of 4. 1 hour ago: 2 ok of 2.
+    h.record('k', probe(now - 10 * 24 * HOUR, 'ok'));
+    h.record('k', probe(now - 10 * 24 * HOUR + 1, 'fail'));
+    for (const s of ['ok', 'ok', 'ok', 'fail'] as const) h.record('k', probe(now - 3 * 24 * HOUR, s));
+    h.record('k', probe(now - HOUR, 'ok'));
+    h.record('k', probe(now - HOUR + 1, 'ok'));
+    expect(h.summary('k', now)!.uptime).toEqual({ '24h': 1, '7d': 5 / 6, '30d': 6 / 8 });
+  });
+
+  it('says null when no probe fell in a window, and forgets a removed instance', () => {
+    const h = createHistory({ results: 10, days: 30 });
+    h.record('k', probe(T0));
+    expect(h.summary('k', T0 + 2 * 24 * HOUR)!.uptime['24h']).toBeNull();
+    h.forget('k');
+    expect(h.summary('k', T0)).toBeUndefined();
+  });
+
+  it('computes nearest-rank latency percentiles', () => {
+    const h = createHistory({ results: 100, days: 1 });
+    for (let i = 1; i <= 100; i++) h.record('k', probe(T0 + i, 'ok', i));
+    expect(h.summary('k', T0)!.latencyMs).toEqual({ p50: 50, p95: 95, p99: 99 });
+    expect(percentile([7], 0.99)).toBe(7);
+  });
+});
