@@ -63,7 +63,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     const resources = createResourcePool(now);
     const runner = createRunner();
     const beats = createBeatModule({ registry, config: config.beat, logger: logger.child({ module: 'beat' }), now });
-    const observe = createObservability({ registry, config: config.observe, logger, now, scheduler: () => schedulerStats, beats: () => beats.status() });
+    const observe = createObservability({ registry, config: config.observe, logger, now, dataDir: config.store.dataDir, scheduler: () => schedulerStats, beats: () => beats.status() });
     const scheduler = createScheduler({
       onProbe: observe.onProbe,
       registry,

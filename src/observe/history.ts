@@ -36,10 +36,22 @@ interface Track {
   readonly hours: Map<number, [number, number]>;
 }
 
+/** One instance's probes in one hour, as persisted (history-store.ts). */
+export interface HourRow {
+  readonly key: string;
+  readonly hour: number;
+  readonly probes: number;
+  readonly ok: number;
+}
+
 export interface History {
   record(key: string, result: ProbeResult): void;
   forget(key: string): void;
   summary(key: string, now: number, last?: number): HistorySummary | undefined;
+  /** Restores hourly aggregates read back at start (hours older than `days` are ignored). */
+  restore(rows: Iterable<HourRow>, now: number): void;
+  /** The hours changed since the last call, to be persisted. */
+  takeDirty(): HourRow[];
 }
 
 /** Nearest-rank percentile of sorted values. */
@@ -50,6 +62,20 @@ export function percentile(sorted: readonly number[], p: number): number {
 export function createHistory(opts: { results: number; days: number }): History {
   const tracks = new Map<string, Track>();
   const size = opts.results;
+  const dirty = new Map<string, Set<number>>();
+  const markDirty = (key: string, hour: number): void => {
+    let set = dirty.get(key);
+    if (!set) dirty.set(key, (set = new Set()));
+    set.add(hour);
+  };
+  const trackOf = (key: string): Track => {
+    let t = tracks.get(key);
+    if (!t) {
+      t = { next: 0, count: 0, status: new Uint8Array(size), latency: new Float32Array(size), at: new Float64Array(size), reason: new Array<string>(size), hours: new Map() };
+      tracks.set(key, t);
+    }
+    return t;
+  };
 
   const uptime = (t: Track, now: number, ms: number): number | null => {
     const from = Math.floor((now - ms) / HOUR);
@@ -65,11 +91,7 @@ export function createHistory(opts: { results: number; days: number }): History 
 
   return {
     record(key, r) {
-      let t = tracks.get(key);
-      if (!t) {
-        t = { next: 0, count: 0, status: new Uint8Array(size), latency: new Float32Array(size), at: new Float64Array(size), reason: new Array<string>(size), hours: new Map() };
-        tracks.set(key, t);
-      }
+      const t = trackOf(key);
       const i = t.next;
       t.status[i] = VERDICTS.indexOf(r.status);
       t.latency[i] = r.latencyMs;
@@ -78,6 +100,7 @@ export function createHistory(opts: { results: number; days: number }): History 
       t.next = (i + 1) % size;
       if (t.count < size) t.count++;
       const hour = Math.floor(r.startedAt / HOUR);
+      markDirty(key, hour);
       const agg = t.hours.get(hour);
       if (agg) {
         agg[0]++;
@@ -89,7 +112,26 @@ export function createHistory(opts: { results: number; days: number }): History 
         for (const h of t.hours.keys()) if (h <= oldest) t.hours.delete(h);
       }
     },
-    forget: (key) => void tracks.delete(key),
+    forget(key) {
+      tracks.delete(key);
+      dirty.delete(key);
+    },
+    restore(rows, now) {
+      const oldest = Math.floor(now / HOUR) - opts.days * 24;
+      for (const r of rows) if (r.hour > oldest) trackOf(r.key).hours.set(r.hour, [r.probes, r.ok]);
+    },
+    takeDirty() {
+      const out: HourRow[] = [];
+      for (const [key, hours] of dirty) {
+        const t = tracks.get(key);
+        for (const hour of hours) {
+          const agg = t?.hours.get(hour);
+          if (agg) out.push({ key, hour, probes: agg[0], ok: agg[1] });
+        }
+      }
+      dirty.clear();
+      return out;
+    },
     summary(key, now, last = size) {
       const t = tracks.get(key);
       if (!t) return undefined;

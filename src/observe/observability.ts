@@ -18,6 +18,7 @@ import { registerStatusPage } from '../api/status-page.js';
 import { createEventHub, type VigilEvent } from './event-hub.js';
 import { EVENT_TYPES } from './event-table.js';
 import { createHistory } from './history.js';
+import { openHistoryStore, type HistoryStore } from './history-store.js';
 import { createMetrics } from './metrics.js';
 import { createWebhooks } from './webhooks.js';
 
@@ -28,7 +29,12 @@ export interface ObservabilityDeps {
   readonly now: () => number;
   readonly scheduler: () => SchedulerStats | undefined;
   readonly beats: () => BeatStatus;
+  /** Where the hourly uptime aggregates are kept (the store's folder). */
+  readonly dataDir: string;
 }
+
+/** How often hourly aggregates are written to disk. */
+const FLUSH_MS = 60_000;
 
 export interface Observability {
   readonly onProbe: ProbeObserver;
@@ -73,6 +79,15 @@ export function createObservability(deps: ObservabilityDeps): Observability {
     log.info({ event: e.type, id: e.id, ...(e.scope?.instance ? { instance: e.scope.instance } : {}), ...e.data }, e.type);
   };
   let unsubscribe: (() => void) | undefined;
+  let saved: HistoryStore | undefined;
+  let flushTimer: NodeJS.Timeout | undefined;
+  const flush = (): void => {
+    try {
+      saved?.write(history.takeDirty());
+    } catch (err) {
+      log.error({ err }, 'writing the hourly history failed; kept in memory');
+    }
+  };
 
   return {
     onProbe(key, result, lagMs) {
@@ -97,9 +112,16 @@ export function createObservability(deps: ObservabilityDeps): Observability {
       });
     },
     start() {
+      saved = openHistoryStore(deps.dataDir);
+      history.restore(saved.load(now(), config.history.days), now());
+      flushTimer = setInterval(flush, FLUSH_MS);
+      flushTimer.unref();
       unsubscribe = registry.subscribe((e) => {
         metrics.onEvent(e);
-        if (e.type === 'instance-deregistered') history.forget(e.key);
+        if (e.type === 'instance-deregistered') {
+          history.forget(e.key);
+          saved?.forget(e.key);
+        }
       });
       hub.start();
       hub.subscribe(logChange);
@@ -111,6 +133,10 @@ export function createObservability(deps: ObservabilityDeps): Observability {
       events?.close();
       hub.stop();
       await webhooks.stop();
+      clearInterval(flushTimer);
+      flush();
+      saved?.close();
+      saved = undefined;
     },
   };
 }

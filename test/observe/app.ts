@@ -11,17 +11,18 @@ export interface TestApp {
 }
 
 /** Fast probes (100 ms) so a flip is seen within a second; `config` is merged over that. */
-export async function startApp(config: Record<string, unknown> = {}): Promise<TestApp> {
-  const dataDir = tempDir();
+export async function startApp(config: Record<string, unknown> = {}, opts: { dataDir?: string } = {}): Promise<TestApp & { dataDir: string }> {
+  const dataDir = opts.dataDir ?? tempDir();
   const checks = { intervalMs: 100, fastIntervalMs: 50, downIntervalMs: 100, timeoutMs: 80, jitter: 0, ...(config.checks as object | undefined) };
   const app = buildApp(parseConfig({ ...config, api: { port: 0, ...(config.api as object | undefined) }, store: { dataDir }, checks }), { logger: pino({ level: 'silent' }) });
   const { url } = await app.start();
   return {
     app,
     url,
+    dataDir,
     async stop() {
       await app.stop();
-      removeDir(dataDir);
+      if (!opts.dataDir) removeDir(dataDir);
     },
   };
 }
