@@ -30,6 +30,8 @@ export function frameOf(e: VigilEvent): string {
 interface Client {
   readonly res: ServerResponse;
   readonly filter: EventFilter;
+  /** Frames of this event-loop turn, written as one chunk at its end. */
+  pending: string;
 }
 
 export function registerEventsRoute(app: FastifyInstance, deps: EventsRouteDeps): { close(): void } {
@@ -52,9 +54,27 @@ export function registerEventsRoute(app: FastifyInstance, deps: EventsRouteDeps)
     deps.logger.warn({ why, buffered: c.res.writableLength }, 'event stream client dropped');
     c.res.destroy();
   };
+  // A burst of events (a failover flips many instances at once) becomes one write per client
+  // instead of one per event and client: far fewer syscalls at 100 clients.
+  let flushing = false;
+  const flush = (): void => {
+    flushing = false;
+    for (const c of clients) {
+      if (c.pending === '') continue;
+      if (c.res.writableLength > deps.maxBufferedBytes) {
+        drop(c, 'slow consumer');
+        continue;
+      }
+      c.res.write(c.pending);
+      c.pending = '';
+    }
+  };
   const send = (c: Client, text: string): void => {
-    if (c.res.writableLength > deps.maxBufferedBytes) return drop(c, 'slow consumer');
-    c.res.write(text);
+    c.pending += text;
+    if (!flushing) {
+      flushing = true;
+      setImmediate(flush);
+    }
   };
 
   const unsubscribe = deps.hub.subscribe((e) => {
@@ -75,7 +95,7 @@ export function registerEventsRoute(app: FastifyInstance, deps: EventsRouteDeps)
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-    const c: Client = { res, filter };
+    const c: Client = { res, filter, pending: '' };
     clients.add(c);
     deps.onClients?.(clients.size);
     res.write('retry: 2000\n\n');
