@@ -3,22 +3,24 @@
  * (`read_only`, `super_read_only`, `innodb_read_only`) and an optional custom query per probe.
  * A read-only server is a live replica: a counted `fail` when a primary is required, else `ok`.
  */
-import { readFile } from 'node:fs/promises';
-import { createConnection, type Connection } from 'mysql2';
+import { createConnection, type Connection, type ConnectionOptions } from 'mysql2';
 import { z } from 'zod';
-import { VigilError, isVigilError } from '../src/errors.js';
+import { isVigilError } from '../src/errors.js';
 import { classifyError } from '../src/health/classify.js';
-import { defineChecker, type CheckOutcome, type Fact } from '../src/health/contract.js';
+import { defineChecker, type CheckOutcome, type Credential, type Fact } from '../src/health/contract.js';
 import { targetKey } from '../src/health/resources.js';
+import { isInsecureAuth, safeAuthPlugins } from '../src/security/mysql-auth.js';
+import { passwordSourceShape, resolvePassword, sourceCount } from '../src/security/secret-source.js';
 
 const ms = z.number().int().positive().max(600_000);
 
 const options = z
   .strictObject({
-    user: z.string().min(1).default('root'),
-    password: z.string().optional(),
-    passwordEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name').optional(),
-    passwordFile: z.string().min(1).optional(),
+    /** Default `root`, or the named credential's user. */
+    user: z.string().min(1).optional(),
+    ...passwordSourceShape,
+    /** A named credential from the operator's config (user, password, pinned server key, allowed hosts). */
+    credential: z.string().min(1).optional(),
     database: z.string().min(1).optional(),
     requirePrimary: z.boolean().default(true),
     query: z.string().min(1).optional(),
@@ -27,10 +29,8 @@ const options = z
     connectTimeoutMs: ms.default(1000),
     queryTimeoutMs: ms.default(1000),
   })
-  .refine((o) => [o.password, o.passwordEnv, o.passwordFile].filter((v) => v !== undefined).length <= 1, {
-    error: 'give at most one of password, passwordEnv, passwordFile',
-    path: ['password'],
-  })
+  .refine((o) => sourceCount(o) <= 1, { error: 'give at most one of password, passwordEnv, passwordFile', path: ['password'] })
+  .refine((o) => o.credential === undefined || sourceCount(o) === 0, { error: 'a credential brings its own password', path: ['credential'] })
   .refine((o) => o.expect === undefined || o.query !== undefined, { error: 'expect needs a query', path: ['expect'] });
 
 type Options = z.output<typeof options>;
@@ -38,35 +38,11 @@ type Options = z.output<typeof options>;
 // MariaDB 10.11 has no super_read_only; MySQL 8 has all three. SHOW works on both, SELECT @@x would not.
 const ROLE_SQL =
   "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('read_only','super_read_only','innodb_read_only')";
-const MAX_SECRET_FILE_BYTES = 64 * 1024;
-
 function credentialOf(o: Options): string {
+  if (o.credential !== undefined) return `credential:${o.credential}`;
   if (o.passwordEnv !== undefined) return `env:${o.passwordEnv}`;
   if (o.passwordFile !== undefined) return `file:${o.passwordFile}`;
   return o.password === undefined ? 'none' : `inline:${o.password}`;
-}
-
-/** Read when a connection is opened, not per probe. Only the names of the sources reach an error. */
-async function resolvePassword(o: Options): Promise<string | undefined> {
-  if (o.passwordEnv !== undefined) {
-    // The checker reads the env itself so the secret never enters the (listed, logged) config.
-    const value = process.env[o.passwordEnv];
-    if (!value) throw new VigilError('VIGIL_ERR_SECRET_UNAVAILABLE', `environment variable ${o.passwordEnv} is not set or empty`);
-    return value;
-  }
-  if (o.passwordFile !== undefined) {
-    let text: string;
-    try {
-      const buf = await readFile(o.passwordFile);
-      if (buf.length > MAX_SECRET_FILE_BYTES) throw Object.assign(new Error(), { code: 'EFBIG' });
-      text = buf.toString('utf8');
-    } catch (err) {
-      const code = (err as { code?: unknown }).code;
-      throw new VigilError('VIGIL_ERR_SECRET_UNAVAILABLE', `password file ${o.passwordFile} cannot be read (${String(code ?? 'error')})`);
-    }
-    return text.replace(/\r?\n$/, '');
-  }
-  return o.password;
 }
 
 /** One server connection and what it was opened with. Lives in the framework's resource cache. */
@@ -79,19 +55,21 @@ class Link {
   #conn: Connection | undefined;
   #secrets: string[];
 
-  constructor(o: Options, host: string, port: number) {
+  constructor(o: Options, host: string, port: number, credential: Credential | undefined) {
     this.#credential = credentialOf(o);
     this.#secrets = o.password ? [o.password] : [];
-    this.ready = this.#open(o, host, port);
+    this.ready = this.#open(o, host, port, credential);
     this.ready.catch(() => (this.dead = true));
   }
 
-  async #open(o: Options, host: string, port: number): Promise<Connection> {
-    const secret = await resolvePassword(o);
+  async #open(o: Options, host: string, port: number, credential: Credential | undefined): Promise<Connection> {
+    // The env var or file is read when a connection opens (operator config or CLI only: the API refuses them).
+    const secret = credential ? credential.password : resolvePassword(o);
     if (secret) this.#secrets.push(secret);
     if (this.dead) throw new DOMException('connection closed before it opened', 'AbortError');
     const conn = createConnection({
-      host, port, user: o.user, password: secret ?? '', connectTimeout: o.connectTimeoutMs,
+      host, port, user: credential?.user ?? o.user ?? 'root', password: secret ?? '', connectTimeout: o.connectTimeoutMs,
+      authPlugins: safeAuthPlugins(credential?.serverPublicKey) as NonNullable<ConnectionOptions['authPlugins']>,
       // Custom-query values are compared as text: keep dates and big numbers as the server wrote them.
       dateStrings: true, supportBigNumbers: true, bigNumberStrings: true, multipleStatements: false,
       ...(o.database === undefined ? {} : { database: o.database }),
@@ -178,6 +156,7 @@ async function readRole(conn: Connection, timeout: number): Promise<Record<strin
 
 function outcomeOf(err: unknown, o: Options): CheckOutcome {
   if (isVigilError(err, 'VIGIL_ERR_SECRET_UNAVAILABLE')) return { status: 'fail-now', reason: 'secret', detail: err.message };
+  if (isInsecureAuth(err)) return { status: 'fail-now', reason: 'insecure-auth', detail: (err as Error).message };
   const code = (err as { code?: unknown } | undefined)?.code;
   if (code === 'PROTOCOL_SEQUENCE_TIMEOUT') {
     return { status: 'fail', reason: 'timeout', detail: `no answer to a query within ${o.queryTimeoutMs} ms` };
@@ -201,11 +180,12 @@ export default defineChecker({
   type: 'mysql',
   description: 'Connects to MySQL/MariaDB, reports its role (primary or read-only replica), optionally runs a query',
   secretOptions: ['password'],
+  operatorOnlyOptions: ['passwordEnv', 'passwordFile'],
   options,
   async check(ctx) {
     const o = ctx.options;
-    const key = `${targetKey(ctx.target.host, ctx.target.port)}|${o.user}|${o.database ?? ''}`;
-    const open = () => new Link(o, ctx.target.host, ctx.target.port);
+    const key = `${targetKey(ctx.target.host, ctx.target.port)}|${o.credential ?? o.user ?? ''}|${o.database ?? ''}`;
+    const open = () => new Link(o, ctx.target.host, ctx.target.port, ctx.credential);
     let link = ctx.resources.use(key, open, disposeLink);
     if (link.dead || !link.openedWith(o)) {
       await ctx.resources.evict(key);

@@ -20,7 +20,9 @@ import type { CheckerConfig } from './registry/model.js';
 import { createNacos } from './nacos/index.js';
 import { createRegistry } from './registry/registry.js';
 import { openSqliteStore } from './registry/sqlite-store.js';
-import { parseCheckerConfig } from './registry/validate.js';
+import { parseCheckerConfig, type CheckerPolicy } from './registry/validate.js';
+import { redact, knownSecrets, type KnownSecrets } from './security/redact.js';
+import { resolveSecurity } from './security/setup.js';
 import { checkWebhookConfig, createObservability } from './observe/observability.js';
 
 export interface AppOptions {
@@ -39,7 +41,9 @@ export interface App {
 }
 
 export function buildApp(config: Config, opts: AppOptions = {}): App {
-  const logger = opts.logger ?? pino({ level: config.log.level });
+  // Log lines pass the same redaction as every other output; the config's secrets join at start.
+  let known: KnownSecrets = knownSecrets([]);
+  const logger = opts.logger ?? pino({ level: config.log.level, hooks: { streamWrite: (line) => redact(line, { known }) } });
   const now = opts.now ?? Date.now;
   let stopFn: (() => Promise<void>) | undefined;
   let schedulerStats: SchedulerStats | undefined;
@@ -48,10 +52,16 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     checkWebhookConfig(config.observe.webhooks);
     const checkers = createCheckerRegistry(builtinCheckers);
     await loadPlugins(checkers, config.plugins, opts.baseDir);
-    const defaultChecker: CheckerConfig = parseCheckerConfig(checkers, config.checks.checker, 'checks.checker');
+    const security = resolveSecurity(config, now);
+    // Webhook secrets sign deliveries; like every configured secret they must never reach a log line.
+    known = knownSecrets([...security.known.values, ...config.observe.webhooks.map((h) => h.secret)]);
+    const operatorPolicy: CheckerPolicy = { fromApi: false, anyTarget: true, credentials: security.credentials };
+    // Stored configs came in over an API: they get the API's policy when they are read back.
+    const apiPolicy: CheckerPolicy = { fromApi: true, credentials: security.credentials };
+    const defaultChecker: CheckerConfig = parseCheckerConfig(checkers, config.checks.checker, operatorPolicy, 'checks.checker');
     const revive = (raw: unknown): CheckerConfig | undefined => {
       try {
-        return parseCheckerConfig(checkers, raw);
+        return parseCheckerConfig(checkers, raw, apiPolicy);
       } catch (err) {
         logger.warn({ err }, 'a stored checker config no longer validates; kept as stored');
         return undefined;
@@ -61,9 +71,9 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     const registry = createRegistry({ store, now, initialHealthy: config.checks.initialHealthy, reviveChecker: revive });
     if (!config.checks.enabled && registry.getSwitch(ACTIVE_CHECKS_SWITCH) === undefined) registry.setSwitch(ACTIVE_CHECKS_SWITCH, false);
     const resources = createResourcePool(now);
-    const runner = createRunner();
+    const runner = createRunner({ credentials: security.credentials });
     const beats = createBeatModule({ registry, config: config.beat, logger: logger.child({ module: 'beat' }), now });
-    const observe = createObservability({ registry, config: config.observe, logger, now, dataDir: config.store.dataDir, scheduler: () => schedulerStats, beats: () => beats.status() });
+    const observe = createObservability({ registry, config: config.observe, logger, now, known, dataDir: config.store.dataDir, scheduler: () => schedulerStats, beats: () => beats.status() });
     const scheduler = createScheduler({
       onProbe: observe.onProbe,
       registry,
@@ -81,10 +91,10 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
       }
     });
 
-    const server = createServer(config.api.token ? { logger, token: config.api.token } : { logger });
-    registerNativeRoutes(server, { registry, checkers, defaultChecker, now, scheduler, limits: config.registry });
+    const server = createServer({ logger, gate: { auth: security.auth, anonymousReads: config.api.anonymousReads }, known });
+    registerNativeRoutes(server, { registry, checkers, defaultChecker, now, scheduler, limits: config.registry, policy: apiPolicy });
     observe.register(server);
-    const nacos = createNacos({ registry, checkers, beats, config: config.nacos, limits: config.registry, logger: logger.child({ module: 'nacos' }), now });
+    const nacos = createNacos({ registry, checkers, beats, config: config.nacos, limits: config.registry, policy: apiPolicy, auth: security.auth, known, logger: logger.child({ module: 'nacos' }), now });
     registerBeatRoutes(server, beats);
     nacos.register(server);
     observe.start();

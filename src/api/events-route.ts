@@ -5,6 +5,7 @@
  * and a reconnect with `Last-Event-ID` resumes from the hub's history.
  */
 import type { FastifyInstance } from 'fastify';
+import { READ } from './access.js';
 import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { VigilError } from '../errors.js';
@@ -85,7 +86,7 @@ export function registerEventsRoute(app: FastifyInstance, deps: EventsRouteDeps)
   }, deps.keepAliveMs);
   keepAlive.unref();
 
-  app.get('/v1/events', { config: { access: 'read' } }, async (req, reply) => {
+  app.get('/v1/events', READ, async (req, reply) => {
     const query = { ...(req.query as Record<string, unknown>) };
     const filter = parseEventFilter(query);
     const header = req.headers['last-event-id'];

@@ -4,6 +4,7 @@
  * instance of a selection at once (the status page's heartbeat bars in one request).
  */
 import type { FastifyInstance } from 'fastify';
+import { READ } from './access.js';
 import { z } from 'zod';
 import { VigilError } from '../errors.js';
 import type { History } from '../observe/history.js';
@@ -41,14 +42,14 @@ export function registerHistoryRoutes(app: FastifyInstance, deps: HistoryRouteDe
   const { registry, history } = deps;
   const empty = { results: [], uptime: { '24h': null, '7d': null, '30d': null }, latencyMs: null };
 
-  app.get<{ Params: { instanceId: string } }>('/v1/instances/:instanceId/history', { config: { access: 'read' } }, async (req) => {
+  app.get<{ Params: { instanceId: string } }>('/v1/instances/:instanceId/history', READ, async (req) => {
     const q = parseOrThrow(oneQuery, req.query);
     const key = instanceKey(parseInstanceId(req.params.instanceId, q.namespace));
     if (!registry.peek(key)) throw new VigilError('VIGIL_ERR_NOT_FOUND', `no instance ${key}`, 'instanceId');
     return { key, ...(history.summary(key, deps.now(), q.last) ?? empty) };
   });
 
-  app.get('/v1/history', { config: { access: 'read' } }, async (req) => {
+  app.get('/v1/history', READ, async (req) => {
     const q = parseOrThrow(listQuery, req.query);
     const { last: n, ...filter } = q;
     const now = deps.now();

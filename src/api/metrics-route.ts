@@ -1,5 +1,6 @@
 /** `GET /metrics` in the Prometheus text format, and the hook that counts API requests by route. */
 import type { FastifyInstance } from 'fastify';
+import { PUBLIC } from './access.js';
 import type { Metrics } from '../observe/metrics.js';
 
 export function registerMetricsRoute(app: FastifyInstance, metrics: Metrics): void {
@@ -7,7 +8,7 @@ export function registerMetricsRoute(app: FastifyInstance, metrics: Metrics): vo
   app.addHook('onResponse', async (req, reply) => {
     metrics.apiRequest(req.routeOptions.url ?? 'unmatched', req.method, reply.statusCode);
   });
-  app.get('/metrics', { config: { access: 'public' } }, async (_req, reply) => {
+  app.get('/metrics', PUBLIC, async (_req, reply) => {
     const text = await metrics.register.metrics();
     return reply.type(metrics.register.contentType).send(text);
   });

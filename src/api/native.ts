@@ -1,4 +1,5 @@
 /** The native JSON API under /v1: instances with health records, checker configs, whitelist, overrides. */
+import { ADMIN, PUBLIC, READ, WRITE } from './access.js';
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
@@ -7,12 +8,14 @@ import { ACTIVE_CHECKS_SWITCH, type Scheduler } from '../health/scheduler.js';
 import { setOverride } from '../health/state-machine.js';
 import { validateEntry } from '../health/whitelist.js';
 import { DEFAULT_GROUP, DEFAULT_NAMESPACE, instanceKey } from '../registry/model.js';
-import { instanceIdShape, nameSchema, parseCheckerConfig, parseInstance, parseOrThrow, portSchema, type ValidationLimits } from '../registry/validate.js';
+import { instanceIdShape, nameSchema, parseCheckerConfig, parseInstance, parseOrThrow, portSchema, type CheckerPolicy, type ValidationLimits } from '../registry/validate.js';
 import { checkerView, instanceView, type ViewDeps } from './views.js';
 
 export interface NativeDeps extends ViewDeps {
   readonly scheduler: Scheduler;
   readonly limits: ValidationLimits;
+  /** Checker configs here come from the API: no file or env options, credentials by name only. */
+  readonly policy: CheckerPolicy;
 }
 
 const serviceSel = {
@@ -40,45 +43,45 @@ export function registerNativeRoutes(app: FastifyInstance, deps: NativeDeps): vo
     return instanceView(deps, rec);
   };
 
-  app.get('/healthz', async () => ({ status: 'ok', instances: registry.size, probeTasks: deps.scheduler.stats.tasks }));
+  app.get('/healthz', PUBLIC, async () => ({ status: 'ok', instances: registry.size, probeTasks: deps.scheduler.stats.tasks }));
 
-  app.get('/v1/checkers', async () => ({
+  app.get('/v1/checkers', READ, async () => ({
     checkers: checkers.list().map(({ checker, source }) => ({ type: checker.type, source, description: checker.description ?? '', options: checkers.describe(checker.type) })),
   }));
 
-  app.post('/v1/instances', async (req, reply) => {
-    const inst = parseInstance(checkers, req.body ?? {}, deps.limits, deps.now());
+  app.post('/v1/instances', WRITE, async (req, reply) => {
+    const inst = parseInstance(checkers, req.body ?? {}, deps.limits, deps.policy, deps.now());
     const { created } = registry.register(inst);
     return reply.code(created ? 201 : 200).send(view(instanceKey(inst)));
   });
 
-  app.put('/v1/instances', async (req) => {
-    const inst = parseInstance(checkers, req.body ?? {}, deps.limits, deps.now());
+  app.put('/v1/instances', WRITE, async (req) => {
+    const inst = parseInstance(checkers, req.body ?? {}, deps.limits, deps.policy, deps.now());
     if (!registry.find(inst)) throw new VigilError('VIGIL_ERR_NOT_FOUND', `no instance ${instanceKey(inst)} to update`, 'instance');
     registry.register(inst);
     return view(instanceKey(inst));
   });
 
-  app.delete('/v1/instances', async (req) => {
+  app.delete('/v1/instances', WRITE, async (req) => {
     const id = parseOrThrow(instanceSel, { ...(req.query as object), ...((req.body as object | undefined) ?? {}) });
     const removed = registry.deregister(id);
     if (!removed) throw new VigilError('VIGIL_ERR_NOT_FOUND', `no instance ${instanceKey(id)}`, 'instance');
     return { deleted: instanceKey(id) };
   });
 
-  app.get('/v1/instances', async (req) => {
+  app.get('/v1/instances', READ, async (req) => {
     const q = parseOrThrow(listQuery, req.query);
     return { instances: registry.list(stripUndef(q)).map((r) => instanceView(deps, r)) };
   });
 
-  app.get('/v1/services', async () => ({
+  app.get('/v1/services', READ, async () => ({
     services: registry.services().map((s) => {
       const recs = registry.serviceInstances(s);
       return { ...s, instances: recs.length, healthy: recs.filter((r) => r.health.healthy).length };
     }),
   }));
 
-  app.get<{ Params: { service: string } }>('/v1/services/:service/primary', async (req) => {
+  app.get<{ Params: { service: string } }>('/v1/services/:service/primary', READ, async (req) => {
     const q = parseOrThrow(z.object(serviceSel), req.query);
     const service = parseOrThrow(nameSchema, req.params.service, 'service');
     const recs = registry.serviceInstances({ ...q, service });
@@ -91,22 +94,22 @@ export function registerNativeRoutes(app: FastifyInstance, deps: NativeDeps): vo
     };
   });
 
-  app.put('/v1/checker-configs', async (req) => {
+  app.put('/v1/checker-configs', WRITE, async (req) => {
     const body = parseOrThrow(checkerBody, req.body ?? {});
     const scope = stripUndef({ namespace: body.namespace, group: body.group, service: body.service, cluster: body.cluster });
-    const config = body.checker === null ? null : parseCheckerConfig(checkers, body.checker);
+    const config = body.checker === null ? null : parseCheckerConfig(checkers, body.checker, deps.policy);
     registry.setCheckerConfig(scope, config);
     return { scope, checker: config && checkerView(checkers, config) };
   });
 
-  app.get('/v1/checker-configs', async () => ({
+  app.get('/v1/checker-configs', READ, async () => ({
     checkerConfigs: registry.checkerConfigs().map((c) => ({ scope: c.scope, checker: checkerView(checkers, c.config) })),
     default: checkerView(checkers, deps.defaultChecker),
   }));
 
-  app.get('/v1/whitelist', async () => ({ entries: registry.whitelist() }));
+  app.get('/v1/whitelist', READ, async () => ({ entries: registry.whitelist() }));
 
-  app.post('/v1/whitelist', async (req, reply) => {
+  app.post('/v1/whitelist', WRITE, async (req, reply) => {
     const parsed = validateEntry(req.body ?? {});
     if (!parsed.ok) throw new VigilError('VIGIL_ERR_REQUEST_INVALID', `${parsed.field}: ${parsed.message}`, parsed.field);
     const entry = { ...parsed.value, id: randomUUID(), createdAt: deps.now() };
@@ -114,13 +117,13 @@ export function registerNativeRoutes(app: FastifyInstance, deps: NativeDeps): vo
     return reply.code(201).send(entry);
   });
 
-  app.delete<{ Params: { id: string } }>('/v1/whitelist/:id', async (req) => {
+  app.delete<{ Params: { id: string } }>('/v1/whitelist/:id', WRITE, async (req) => {
     const entry = registry.removeWhitelist(req.params.id);
     if (!entry) throw new VigilError('VIGIL_ERR_NOT_FOUND', `no whitelist entry ${req.params.id}`, 'id');
     return { deleted: entry.id };
   });
 
-  app.put('/v1/overrides', async (req) => {
+  app.put('/v1/overrides', WRITE, async (req) => {
     const body = parseOrThrow(overrideBody, req.body ?? {});
     const key = instanceKey(body);
     const rec = registry.get(key);
@@ -132,7 +135,7 @@ export function registerNativeRoutes(app: FastifyInstance, deps: NativeDeps): vo
     return view(key);
   });
 
-  app.delete('/v1/overrides', async (req) => {
+  app.delete('/v1/overrides', WRITE, async (req) => {
     const id = parseOrThrow(instanceSel, { ...(req.query as object), ...((req.body as object | undefined) ?? {}) });
     const key = instanceKey(id);
     const rec = registry.get(key);
@@ -142,9 +145,9 @@ export function registerNativeRoutes(app: FastifyInstance, deps: NativeDeps): vo
     return view(key);
   });
 
-  app.get('/v1/switches', async () => ({ activeChecks: registry.getSwitch(ACTIVE_CHECKS_SWITCH) !== false }));
+  app.get('/v1/switches', READ, async () => ({ activeChecks: registry.getSwitch(ACTIVE_CHECKS_SWITCH) !== false }));
 
-  app.put('/v1/switches', async (req) => {
+  app.put('/v1/switches', ADMIN, async (req) => {
     const body = parseOrThrow(switchesBody, req.body ?? {});
     if (body.activeChecks !== undefined) registry.setSwitch(ACTIVE_CHECKS_SWITCH, body.activeChecks);
     return { activeChecks: registry.getSwitch(ACTIVE_CHECKS_SWITCH) !== false };

@@ -1,22 +1,30 @@
 /**
- * The HTTP server: fastify with the native routes under /v1, the Nacos routes under /nacos, and
- * one error handler that turns VigilErrors into `{ code, message, field }` with a 4xx status.
+ * The HTTP server: fastify with the native routes under /v1, the Nacos routes under /nacos, the
+ * access gate every route passes (api/access.ts), and one error handler that turns VigilErrors into
+ * `{ code, message, field }` with a 4xx status, redacted like every other output.
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyError } from 'fastify';
 import formbody from '@fastify/formbody';
 import type { Logger } from 'pino';
 import { VigilError, type ErrorCode } from '../errors.js';
+import { redact, type KnownSecrets } from '../security/redact.js';
+import { installAccessGate, type GateOptions } from './access.js';
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
   VIGIL_ERR_NOT_FOUND: 404,
   VIGIL_ERR_UNAUTHORIZED: 401,
+  VIGIL_ERR_AUTH_INVALID: 401,
+  VIGIL_ERR_AUTH_EXPIRED: 401,
+  VIGIL_ERR_FORBIDDEN: 403,
   VIGIL_ERR_STORE: 503,
   VIGIL_ERR_EVENTS_CLIENTS: 503,
 };
 
 export interface ServerOptions {
   readonly logger: Logger;
-  readonly token?: string;
+  readonly gate: GateOptions;
+  /** Exact secrets from the config, scrubbed from every error message. */
+  readonly known?: KnownSecrets;
 }
 
 export function createServer(opts: ServerOptions): FastifyInstance {
@@ -29,10 +37,12 @@ export function createServer(opts: ServerOptions): FastifyInstance {
     return503OnClosing: true,
   });
   void app.register(formbody);
+  installAccessGate(app, opts.gate);
+  const safe = (body: object) => redact(body, opts.known ? { known: opts.known } : {});
 
   app.setErrorHandler((err: FastifyError | VigilError, req, reply) => {
     if (err instanceof VigilError) {
-      return reply.code(STATUS[err.code] ?? 400).send(err.toJSON());
+      return reply.code(STATUS[err.code] ?? 400).send(safe(err.toJSON()));
     }
     const status = (err as FastifyError).statusCode;
     if (status !== undefined && status >= 400 && status < 500) {
@@ -40,20 +50,11 @@ export function createServer(opts: ServerOptions): FastifyInstance {
       const body = fe.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || fe.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || err instanceof SyntaxError
         ? new VigilError('VIGIL_ERR_REQUEST_BODY', `request body is not valid JSON: ${err.message}`, 'body')
         : new VigilError('VIGIL_ERR_REQUEST_INVALID', err.message, 'body');
-      return reply.code(status).send(body.toJSON());
+      return reply.code(status).send(safe(body.toJSON()));
     }
     req.log.error({ err }, 'request failed');
     return reply.code(500).send({ code: 'VIGIL_ERR_INTERNAL', message: 'internal error' });
   });
 
-  if (opts.token) {
-    const expected = `Bearer ${opts.token}`;
-    app.addHook('onRequest', async (req) => {
-      if (req.method === 'GET' || req.method === 'HEAD' || !req.url.startsWith('/v1/')) return;
-      if (req.headers.authorization !== expected) {
-        throw new VigilError('VIGIL_ERR_UNAUTHORIZED', 'this write needs the API token (Authorization: Bearer …)', 'authorization');
-      }
-    });
-  }
   return app;
 }

@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
+import { PUBLIC, READ } from './access.js';
 import type { Registry } from '../registry/registry.js';
 import { serviceBadge } from './badge.js';
 
@@ -26,15 +27,15 @@ export function registerStatusPage(app: FastifyInstance, deps: { registry: Regis
   const assets = new Map(Object.entries(FILES).map(([name, type]) => [name, { type, body: readFileSync(`${dir}${name}`, 'utf8') }]));
   const headers = { 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' };
 
-  app.get('/', { config: { access: 'public' } }, async (_req, reply) =>
+  app.get('/', PUBLIC, async (_req, reply) =>
     reply.headers({ ...headers, 'content-security-policy': "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'" }).type('text/html; charset=utf-8').send(index));
 
-  app.get<{ Params: { file: string } }>('/status/:file', { config: { access: 'public' } }, async (req, reply) => {
+  app.get<{ Params: { file: string } }>('/status/:file', PUBLIC, async (req, reply) => {
     const asset = assets.get(req.params.file);
     if (!asset) return reply.code(404).send({ code: 'VIGIL_ERR_NOT_FOUND', message: `no asset ${req.params.file}`, field: 'file' });
     return reply.headers(headers).type(asset.type).send(asset.body);
   });
 
-  app.get<{ Params: { file: string }; Querystring: { namespace?: string } }>('/badge/:file', { config: { access: 'read' } }, async (req, reply) =>
+  app.get<{ Params: { file: string }; Querystring: { namespace?: string } }>('/badge/:file', READ, async (req, reply) =>
     reply.headers({ 'cache-control': 'no-cache, max-age=0' }).type('image/svg+xml').send(serviceBadge(deps.registry, req.params.file, req.query.namespace)));
 }

@@ -4,12 +4,13 @@
  * exits. Each subcommand lives in its own file and returns an exit status.
  */
 import { isVigilError } from '../errors.js';
+import { redact } from '../security/redact.js';
 
 const USAGE = `usage: vigil <command> [options]
 
 commands:
   start     run the daemon            vigil start [--config FILE] [--host H] [--port N] [--data DIR]
-  status    show services and health  vigil status [--url URL] [--json]
+  status    show services and health  vigil status [--url URL] [--json]   (a token for a daemon with auth: env VIGIL_TOKEN)
   check     one-off probe             vigil check <type> <host:port> [--option k=v ...] [--timeout MS] [--plugin SPEC ...] [--json]
   checkers  list loaded probe types   vigil checkers [--json] [--plugin SPEC ...]
 `;
@@ -18,7 +19,11 @@ type Command = (args: string[]) => Promise<number>;
 
 const commands: Record<string, () => Promise<Command>> = {
   start: async () => (await import('./start.js')).startCommand,
-  status: async () => (await import('./status.js')).statusCommand,
+  // The entry point is the only module that reads the environment: it hands status its token.
+  status: async () => {
+    const { statusCommand } = await import('./status.js');
+    return (args) => statusCommand(args, process.env);
+  },
   check: async () => (await import('./check.js')).checkCommand,
   checkers: async () => (await import('./checkers.js')).checkersCommand,
 };
@@ -43,7 +48,7 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     const text = isVigilError(err) ? `${err.code}: ${err.message}` : String((err as Error)?.stack ?? err);
-    process.stderr.write(`vigil: ${text}\n`);
+    process.stderr.write(`vigil: ${redact(text)}\n`);
     process.exitCode = 2;
   },
 );

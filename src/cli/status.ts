@@ -1,6 +1,7 @@
 /** `vigil status`: services, instances and health from a running daemon, as a table or JSON. */
 import { parseArgs } from 'node:util';
 import { request } from 'undici';
+import { redact } from '../security/redact.js';
 
 interface InstanceRow {
   service: string;
@@ -19,15 +20,17 @@ export function table(rows: string[][]): string {
   return rows.map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n') + '\n';
 }
 
-export async function statusCommand(args: string[], out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
+export async function statusCommand(args: string[], env: NodeJS.ProcessEnv = {}, out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
   const { values } = parseArgs({
     args,
     options: { url: { type: 'string', default: 'http://127.0.0.1:8848' }, json: { type: 'boolean', default: false } },
     strict: true,
   });
-  const res = await request(new URL('/v1/instances', values.url), { headersTimeout: 5000, bodyTimeout: 5000 });
+  // The token comes from the environment, never a flag (flags show in `ps`).
+  const headers = env.VIGIL_TOKEN ? { authorization: `Bearer ${env.VIGIL_TOKEN}` } : {};
+  const res = await request(new URL('/v1/instances', values.url), { headers, headersTimeout: 5000, bodyTimeout: 5000 });
   if (res.statusCode !== 200) {
-    out(`vigil status: ${values.url} answered ${res.statusCode}: ${await res.body.text()}\n`);
+    out(redact(`vigil status: ${values.url} answered ${res.statusCode}: ${await res.body.text()}\n`));
     return 1;
   }
   const { instances } = (await res.body.json()) as { instances: InstanceRow[] };

@@ -3,9 +3,37 @@
  * lists the same, and a test keeps the two in step). Unknown keys are errors, at any depth.
  */
 import { z } from 'zod';
+import { passwordSourceShape, sourceCount } from '../security/secret-source.js';
 
 const ms = z.number().int().positive();
 
+const exactlyOnePassword = { error: 'give exactly one of password, passwordEnv, passwordFile', path: ['password'] };
+
+/** A Nacos-style API user; `role` decides which routes it may use (docs/security.md). */
+const userSchema = z
+  .strictObject({
+    username: z.string().min(1).max(128).regex(/^[^\s]+$/, 'no white space'),
+    ...passwordSourceShape,
+    role: z.enum(['read', 'write', 'admin']).default('write'),
+  })
+  .refine((u) => sourceCount(u) === 1, exactlyOnePassword);
+
+/** A named credential for checkers (`credential: <name>`), sent only to targets inside `hosts`. */
+const credentialSchema = z
+  .strictObject({
+    user: z.string().min(1).optional(),
+    ...passwordSourceShape,
+    /** IP addresses, CIDR networks or exact host names the secret may be sent to. */
+    hosts: z.array(z.string().min(1)).min(1),
+    /** PEM of the MySQL server's RSA public key: lets caching_sha2/sha256 full authentication run without TLS. */
+    serverPublicKey: z.string().min(1).optional(),
+    serverPublicKeyFile: z.string().min(1).optional(),
+  })
+  .refine((c) => sourceCount(c) <= 1, { error: 'give at most one of password, passwordEnv, passwordFile', path: ['password'] })
+  .refine((c) => c.serverPublicKey === undefined || c.serverPublicKeyFile === undefined, {
+    error: 'give serverPublicKey or serverPublicKeyFile, not both',
+    path: ['serverPublicKey'],
+  });
 /** One webhook endpoint (docs/observability.md); the secret signs every delivery and is never shown. */
 const webhookSchema = z.strictObject({
   name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'must be 1-63 characters a-z 0-9 _ -'),
@@ -24,10 +52,19 @@ export const configSchema = z.strictObject({
     .strictObject({
       host: z.string().default('127.0.0.1'),
       port: z.number().int().min(0).max(65535).default(8848),
-      /** When set, every write must carry `Authorization: Bearer <token>`. */
+      /** When set (or when `users` is not empty), every write must carry a credential. */
       token: z.string().min(1).optional(),
+      /** Nacos-style users: `username`/`password` parameters or an accessToken from the login route. */
+      users: z.array(userSchema).default([]),
+      /** false: reads need a credential too. */
+      anonymousReads: z.boolean().default(true),
+      /** Lifetime of accessTokens from `POST /nacos/v1/auth/users/login` (Nacos: 18000 s). */
+      tokenTtlMs: ms.default(18_000_000),
     })
-    .prefault({}),
+    .prefault({})
+    .refine((a) => new Set(a.users.map((u) => u.username)).size === a.users.length, { error: 'user names must be unique', path: ['users'] }),
+  /** Named secrets for checkers; the API can refer to them by name but never read or change them. */
+  credentials: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a credential name: letters, digits, . _ -'), credentialSchema).default({}),
   store: z
     .strictObject({
       dataDir: z.string().default('./vigil-data'),
@@ -96,6 +133,8 @@ export const configSchema = z.strictObject({
           ackTimeoutMs: ms.default(1000),
           retries: z.number().int().min(0).max(10).default(1),
           maxSubscribers: z.number().int().positive().default(10000),
+          /** Subscriptions one client address may hold; beyond it the client is served but not pushed to. */
+          maxSubscribersPerClient: z.number().int().positive().default(100),
           delayMs: z.number().int().min(0).default(20),
         })
         .prefault({}),

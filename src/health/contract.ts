@@ -34,6 +34,18 @@ export interface ResourceCache {
   evict(key: string, resource?: unknown): Promise<void>;
 }
 
+/**
+ * A named credential from the operator's config, resolved for this probe's target. The runner
+ * passes it only when the target is inside the credential's allowed hosts.
+ */
+export interface Credential {
+  readonly name: string;
+  readonly user?: string;
+  readonly password?: string;
+  /** PEM of the server's RSA public key, pinned by the operator (MySQL caching_sha2 / sha256 auth). */
+  readonly serverPublicKey?: string;
+}
+
 export interface CheckContext<O> {
   readonly target: Target;
   /** Validated, defaults applied, frozen. */
@@ -45,6 +57,8 @@ export interface CheckContext<O> {
   /** `performance.now()` value by which the probe must have ended. */
   readonly deadline: number;
   readonly resources: ResourceCache;
+  /** Present when the options name a `credential` and this target may receive it. */
+  readonly credential?: Credential;
 }
 
 export interface CheckOutcome {
@@ -76,6 +90,11 @@ export interface CheckerDefinition<S extends OptionsSchema = OptionsSchema> {
   readonly options: S;
   /** Option keys holding secrets: shown as `***` in every listing, log and error. */
   readonly secretOptions?: readonly string[];
+  /**
+   * Option keys that make the daemon read a file or an environment variable: accepted from the
+   * operator's config and the CLI, refused when a checker config arrives over an API.
+   */
+  readonly operatorOnlyOptions?: readonly string[];
   check(ctx: CheckContext<z.output<S>>): Promise<CheckOutcome>;
 }
 
@@ -95,6 +114,12 @@ export function defineChecker<S extends OptionsSchema>(definition: CheckerDefini
   if (typeof definition.check !== 'function') throw new TypeError(`checker ${definition.type}: check must be a function`);
   if (typeof definition.options?.safeParse !== 'function') {
     throw new TypeError(`checker ${definition.type}: options must be a zod schema`);
+  }
+  for (const list of ['secretOptions', 'operatorOnlyOptions'] as const) {
+    const keys: unknown = definition[list];
+    if (keys !== undefined && !(Array.isArray(keys) && keys.every((k) => typeof k === 'string'))) {
+      throw new TypeError(`checker ${definition.type}: ${list} must be an array of option names`);
+    }
   }
   return Object.freeze({ ...definition, [CHECKER_BRAND]: true as const });
 }

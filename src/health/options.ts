@@ -1,6 +1,7 @@
 /** Validating checker options once, at the boundary, into frozen values. */
 import type { z } from 'zod';
 import { VigilError } from '../errors.js';
+import { redact } from '../security/redact.js';
 import type { Checker } from './contract.js';
 
 export function deepFreeze<T>(value: T): T {
@@ -120,9 +121,7 @@ function setPath(obj: Record<string, unknown>, key: string, path: readonly strin
   node[path.at(-1) ?? key] = value;
 }
 
-/** A copy of `options` with the checker's secret options replaced by `***`, for any output. */
+/** A copy of `options` safe for any output: the shared redaction plus the checker's own secret options. */
 export function redactOptions(checker: Checker, options: object): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...options };
-  for (const key of checker.secretOptions ?? []) if (out[key] !== undefined) out[key] = '***';
-  return out;
+  return redact({ ...options }, checker.secretOptions ? { extraKeys: checker.secretOptions } : {});
 }

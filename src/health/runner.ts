@@ -5,7 +5,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { classifyError } from './classify.js';
-import type { Checker, CheckOutcome, ProbeResult, ResourceCache, Target } from './contract.js';
+import type { Checker, CheckOutcome, Credential, ProbeResult, ResourceCache, Target } from './contract.js';
 
 export interface ProbeRequest {
   readonly checker: Checker;
@@ -140,7 +140,29 @@ async function watch(flight: Flight, type: string, attempt: unknown): Promise<vo
   flight.settle(outcome);
 }
 
-export function createRunner(): Runner {
+/** Named credentials by name, each knowing which hosts may receive it (security/credentials.ts). */
+export interface CredentialLookup {
+  get(name: string): (Credential & { allows(host: string): boolean }) | undefined;
+}
+
+export interface RunnerDeps {
+  readonly credentials?: CredentialLookup;
+}
+
+/**
+ * The credential an options object names, when the target may receive it; else the outcome that
+ * ends the probe without connecting. Undefined and no outcome when no credential is named.
+ */
+function credentialFor(deps: RunnerDeps, options: object, host: string): Credential | CheckOutcome | undefined {
+  const name = (options as { credential?: unknown }).credential;
+  if (typeof name !== 'string') return undefined;
+  const c = deps.credentials?.get(name);
+  if (!c) return { status: 'fail-now', reason: 'credential', detail: `no credential "${name}" is configured` };
+  if (!c.allows(host)) return { status: 'fail-now', reason: 'credential-host', detail: `credential "${name}" may not be sent to ${host} (not in its hosts)` };
+  return c;
+}
+
+export function createRunner(deps: RunnerDeps = {}): Runner {
   // Cancelling through a Set of probes, not one shared AbortSignal: an EventTarget scans its
   // listeners on every add, which at thousands of concurrent probes dominated the CPU.
   const books: Books = { overdue: 0, late: 0, running: new Set() };
@@ -150,6 +172,8 @@ export function createRunner(): Runner {
     const startedAt = Date.now();
     const started = performance.now();
     if (external?.aborted) return Promise.resolve(resultOf(ABORTED, checker.type, 0, startedAt));
+    const credential = credentialFor(deps, req.options, req.target.host);
+    if (credential !== undefined && 'status' in credential) return Promise.resolve(resultOf(credential, checker.type, 0, startedAt));
     const controller = new AbortController();
     const deadline = started + timeoutMs;
 
@@ -163,7 +187,8 @@ export function createRunner(): Runner {
       }
       let attempt: unknown;
       try {
-        attempt = checker.check({ target: req.target, options: req.options, signal: controller.signal, timeoutMs, deadline, resources: req.resources });
+        const ctx = { target: req.target, options: req.options, signal: controller.signal, timeoutMs, deadline, resources: req.resources };
+        attempt = checker.check(credential === undefined ? ctx : { ...ctx, credential });
       } catch (err) {
         attempt = Promise.reject(err);
       }

@@ -1,4 +1,5 @@
 /** What the Nacos routes share: their dependencies, counters and the list rendering. */
+import type { CheckerPolicy } from '../registry/validate.js';
 import type { Logger } from 'pino';
 import type { BeatModule } from '../beat/beat-module.js';
 import type { Config } from '../config/schema.js';
@@ -32,6 +33,8 @@ export interface NacosContext {
   readonly now: () => number;
   readonly logger: Logger;
   readonly counters: NacosCounters;
+  /** Checker configs from `PUT cluster` come from the API: no file or env options. */
+  readonly policy: CheckerPolicy;
 }
 
 /** The `instance/list` document for one request (also what a UDP push carries). */

@@ -35,7 +35,7 @@ export function parseHealthChecker(json: string, ports: PortChoice): NacosChecke
   try {
     raw = JSON.parse(json);
   } catch {
-    throw invalid(P, 'not valid JSON', json);
+    throw invalid(P, 'not valid JSON');
   }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw invalid(P, 'must be a JSON object with a type', json);
   const o = raw as Record<string, unknown>;

@@ -3,19 +3,23 @@
  * answered the Nacos way: a text body naming the parameter with 400, 404 for a missing instance or
  * service, 501 for any path vigil does not serve. `x-vigil-error-code` carries the stable code.
  */
+import { PUBLIC } from '../api/access.js';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { BeatModule } from '../beat/beat-module.js';
 import { VigilError, type ErrorCode } from '../errors.js';
 import type { CheckerRegistry } from '../health/checker-registry.js';
 import type { Registry } from '../registry/registry.js';
-import type { ValidationLimits } from '../registry/validate.js';
+import type { CheckerPolicy, ValidationLimits } from '../registry/validate.js';
+import type { Authenticator } from '../security/authenticator.js';
+import { redact, type KnownSecrets } from '../security/redact.js';
 import { renderList, type NacosConfig, type NacosContext } from './context.js';
 import { createInterner } from './instances.js';
 import { createPush, type Push } from './push.js';
 import { registerBeatRoute } from './routes/beat.js';
 import { registerClusterRoute } from './routes/cluster.js';
 import { registerInstanceRoutes } from './routes/instance.js';
+import { registerLoginRoutes } from './routes/login.js';
 import { registerOperatorRoutes } from './routes/operator.js';
 import { registerServiceRoutes } from './routes/service.js';
 import { createServiceStore } from './service-store.js';
@@ -29,6 +33,9 @@ export interface NacosDeps {
   readonly beats: BeatModule;
   readonly config: NacosConfig;
   readonly limits: ValidationLimits;
+  readonly policy: CheckerPolicy;
+  readonly auth: Authenticator;
+  readonly known?: KnownSecrets;
   readonly logger: Logger;
   readonly now?: () => number;
 }
@@ -41,7 +48,16 @@ export interface Nacos {
   stop(): Promise<void>;
 }
 
-const STATUS: Partial<Record<ErrorCode, number>> = { VIGIL_ERR_NOT_FOUND: 404, VIGIL_ERR_NOT_IMPLEMENTED: 501, VIGIL_ERR_STORE: 503 };
+// Nacos answers every refused credential with 403, never 401.
+const STATUS: Partial<Record<ErrorCode, number>> = {
+  VIGIL_ERR_NOT_FOUND: 404,
+  VIGIL_ERR_NOT_IMPLEMENTED: 501,
+  VIGIL_ERR_STORE: 503,
+  VIGIL_ERR_UNAUTHORIZED: 403,
+  VIGIL_ERR_AUTH_INVALID: 403,
+  VIGIL_ERR_AUTH_EXPIRED: 403,
+  VIGIL_ERR_FORBIDDEN: 403,
+};
 
 function text(reply: FastifyReply, status: number, code: string, body: string): FastifyReply {
   return reply.code(status).header('x-vigil-error-code', code).type('text/plain; charset=utf-8').send(body);
@@ -49,7 +65,7 @@ function text(reply: FastifyReply, status: number, code: string, body: string): 
 
 export function createNacos(deps: NacosDeps): Nacos {
   const now = deps.now ?? Date.now;
-  const subscribers = createSubscribers(deps.config.push.subscriberTtlMs, deps.config.push.maxSubscribers);
+  const subscribers = createSubscribers(deps.config.push.subscriberTtlMs, deps.config.push.maxSubscribers, deps.config.push.maxSubscribersPerClient);
   const beats = deps.beats;
   const push: Push | undefined = deps.config.push.enabled
     ? createPush({
@@ -73,13 +89,15 @@ export function createNacos(deps: NacosDeps): Nacos {
     now,
     logger: deps.logger,
     counters: { reregistered: 0, unknownBeats: 0 },
+    policy: deps.policy,
   };
+  const safe = (message: string) => redact(message, deps.known ? { known: deps.known } : {});
   let pruneTimer: NodeJS.Timeout | undefined;
 
   function onError(err: FastifyError | VigilError, req: FastifyRequest, reply: FastifyReply): FastifyReply {
-    if (err instanceof VigilError) return text(reply, STATUS[err.code] ?? 400, err.code, err.message);
+    if (err instanceof VigilError) return text(reply, STATUS[err.code] ?? 400, err.code, safe(err.message));
     const status = (err as FastifyError).statusCode;
-    if (status !== undefined && status >= 400 && status < 500) return text(reply, status, 'VIGIL_ERR_REQUEST_INVALID', `caused: ${err.message}`);
+    if (status !== undefined && status >= 400 && status < 500) return text(reply, status, 'VIGIL_ERR_REQUEST_INVALID', safe(`caused: ${err.message}`));
     req.log.error({ err }, 'nacos request failed');
     return text(reply, 500, 'VIGIL_ERR_INTERNAL', 'caused: internal error');
   }
@@ -94,11 +112,12 @@ export function createNacos(deps: NacosDeps): Nacos {
         registerServiceRoutes(scope, context, NACOS_BASE);
         registerClusterRoute(scope, context, NACOS_BASE);
         registerOperatorRoutes(scope, context, NACOS_BASE);
+        registerLoginRoutes(scope, deps.auth);
         const unknown = async (req: FastifyRequest): Promise<never> => {
           throw new VigilError('VIGIL_ERR_NOT_IMPLEMENTED', `${req.method} ${req.url.split('?')[0]} is not implemented by vigil`, 'path');
         };
-        scope.all('/nacos', unknown);
-        scope.all('/nacos/*', unknown);
+        scope.all('/nacos', PUBLIC, unknown);
+        scope.all('/nacos/*', PUBLIC, unknown);
       });
     },
     async start(host) {

@@ -52,6 +52,14 @@ interface Pending {
   timer: NodeJS.Timeout;
 }
 
+/**
+ * A packet id (`lastRefTime`): unique per packet and increasing. ms epoch × 1000, or one past the
+ * last id when more than a thousand packets go out in one millisecond (stays below 2^53).
+ */
+export function nextPushId(lastId: number, nowMs: number): number {
+  return Math.max(nowMs * 1000, lastId + 1);
+}
+
 export function createPush(deps: PushDeps): Push {
   const { registry, subscribers, config, logger } = deps;
   const now = deps.now ?? Date.now;
@@ -61,7 +69,7 @@ export function createPush(deps: PushDeps): Push {
   let family: 4 | 6 = 4;
   let flushTimer: NodeJS.Timeout | undefined;
   let unsubscribe: (() => void) | undefined;
-  let seq = 0;
+  let lastId = 0;
   let sent = 0;
   let acked = 0;
   let failed = 0;
@@ -106,8 +114,7 @@ export function createPush(deps: PushDeps): Push {
   function send(sub: Subscriber, data: string, at: number): void {
     const dest = destination(sub.address);
     if (!socket || dest === undefined) return;
-    // Unique per packet and increasing: ms epoch × 1000 + a counter (stays below 2^53).
-    const id = at * 1000 + (seq++ % 1000);
+    const id = (lastId = nextPushId(lastId, at));
     const json = Buffer.from(JSON.stringify({ type: 'dom', data, lastRefTime: id }));
     const packet = json.length >= GZIP_FROM_BYTES ? gzipSync(json) : json;
     const p: Pending = { sub, packet, tries: 0, timer: setTimeout(retry, config.ackTimeoutMs, id) };

@@ -3,6 +3,9 @@
  * is the one the request came from, never the `clientIP` parameter (anyone could name a victim
  * there and have vigil flood it). A subscription lives while its client keeps polling: it expires
  * `ttlMs` after the last `instance/list` request. Time is passed in.
+ *
+ * Fairness: one client address may hold at most `maxPerClient` subscriptions under the global
+ * `max`, so a single noisy client cannot take every slot and deny pushes to the others.
  */
 import { serviceKey, type ServiceId } from '../registry/model.js';
 import type { ListRequest } from './views.js';
@@ -25,13 +28,19 @@ export interface Subscribers {
   readonly size: number;
 }
 
-export function createSubscribers(ttlMs: number, max: number): Subscribers {
+export function createSubscribers(ttlMs: number, max: number, maxPerClient = max): Subscribers {
   const byService = new Map<string, Map<string, Subscriber>>();
+  const perClient = new Map<string, number>();
   let size = 0;
 
   const drop = (key: string, subs: Map<string, Subscriber>, id: string): void => {
+    const sub = subs.get(id);
+    if (!sub) return;
     subs.delete(id);
     size--;
+    const held = (perClient.get(sub.address) ?? 1) - 1;
+    if (held > 0) perClient.set(sub.address, held);
+    else perClient.delete(sub.address);
     if (subs.size === 0) byService.delete(key);
   };
 
@@ -45,10 +54,12 @@ export function createSubscribers(ttlMs: number, max: number): Subscribers {
         known.lastSeen = now;
         return true;
       }
-      if (size >= max) return false;
+      const held = perClient.get(address) ?? 0;
+      if (size >= max || held >= maxPerClient) return false;
       if (!subs) byService.set(key, (subs = new Map()));
       subs.set(id, { id, address, port, service, request, lastSeen: now });
       size++;
+      perClient.set(address, held + 1);
       return true;
     },
     forService(key, now) {

@@ -38,6 +38,8 @@ export interface EventHubDeps {
   readonly historySize: number;
   /** Distinguishes this run's ids from an earlier run's (default: start time, base 36). */
   readonly boot?: string;
+  /** Applied to each event's data before anyone sees it (the security module's redaction). */
+  readonly redact?: (data: Readonly<Record<string, unknown>>) => Readonly<Record<string, unknown>>;
   /** A sink that throws is reported here and stays subscribed; it must not stop the feed. */
   readonly onSinkError?: (err: unknown) => void;
 }
@@ -70,7 +72,7 @@ export function createEventHub(deps: EventHubDeps): EventHub {
     start() {
       unsubscribe ??= deps.registry.subscribe((e) => {
         const mapped = mapEvent(e);
-        if (mapped) publish(mapped.type, mapped.scope, mapped.data);
+        if (mapped) publish(mapped.type, mapped.scope, deps.redact ? deps.redact(mapped.data) : mapped.data);
       });
     },
     stop() {

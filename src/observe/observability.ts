@@ -11,6 +11,7 @@ import type { Config } from '../config/schema.js';
 import { VigilError } from '../errors.js';
 import type { ProbeObserver, SchedulerStats } from '../health/scheduler.js';
 import type { Registry } from '../registry/registry.js';
+import { redact, type KnownSecrets } from '../security/redact.js';
 import { registerEventsRoute } from '../api/events-route.js';
 import { registerHistoryRoutes } from '../api/history-route.js';
 import { registerMetricsRoute } from '../api/metrics-route.js';
@@ -29,6 +30,8 @@ export interface ObservabilityDeps {
   readonly now: () => number;
   readonly scheduler: () => SchedulerStats | undefined;
   readonly beats: () => BeatStatus;
+  /** Exact configured secrets, scrubbed from event data with everything redact() removes. */
+  readonly known?: KnownSecrets;
   /** Where the hourly uptime aggregates are kept (the store's folder). */
   readonly dataDir: string;
 }
@@ -63,7 +66,9 @@ export function createObservability(deps: ObservabilityDeps): Observability {
   const log = deps.logger.child({ module: 'observe' });
   const metrics = createMetrics({ registry, scheduler: deps.scheduler, beats: deps.beats, ...config.metrics });
   const history = createHistory(config.history);
-  const hub = createEventHub({ registry, now, historySize: config.events.historySize, onSinkError: (err) => log.error({ err }, 'an event sink failed') });
+  // Redacted once per event, so the stream, webhooks and logs all carry the same safe copy.
+  const safe = (data: Readonly<Record<string, unknown>>) => redact(data, deps.known ? { known: deps.known } : {});
+  const hub = createEventHub({ registry, now, historySize: config.events.historySize, redact: safe, onSinkError: (err) => log.error({ err }, 'an event sink failed') });
   const webhooks = createWebhooks({
     hub,
     endpoints: config.webhooks,

@@ -6,6 +6,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { VigilError } from '../errors.js';
 import type { CheckerRegistry } from '../health/checker-registry.js';
+import type { Checker } from '../health/contract.js';
 import { fieldOf } from '../health/options.js';
 import { DEFAULT_CLUSTER, DEFAULT_GROUP, DEFAULT_NAMESPACE, type CheckerConfig, type Instance } from './model.js';
 
@@ -74,8 +75,30 @@ export function checkMetadataSize(metadata: Record<string, string>, limits: Vali
   }
 }
 
-/** Validates a checker config against the loaded checker types; options come back frozen. */
-export function parseCheckerConfig(checkers: CheckerRegistry, input: unknown, prefix = 'checker'): CheckerConfig {
+/**
+ * Where a checker config comes from, which decides what it may hold. A config from an API may not
+ * make the daemon read a file or an environment variable; a config that applies to every target
+ * (the default checker) may hold no secret at all: a secret must go only to targets it was meant
+ * for, so it belongs in a named credential with `hosts`.
+ */
+export interface CheckerPolicy {
+  readonly fromApi: boolean;
+  readonly anyTarget?: boolean;
+  readonly credentials: { has(name: string): boolean };
+}
+
+function refuseOptions(checker: Checker, options: Record<string, unknown>, policy: CheckerPolicy, prefix: string): void {
+  const forbidden = [...(policy.fromApi || policy.anyTarget ? (checker.operatorOnlyOptions ?? []) : []), ...(policy.anyTarget ? (checker.secretOptions ?? []) : [])];
+  const key = forbidden.find((k) => options[k] !== undefined);
+  if (key === undefined) return;
+  const why = policy.anyTarget
+    ? 'a checker that applies to every target may hold no secret; use a named credential with hosts'
+    : 'makes the daemon read a file or an environment variable, which only the operator\'s config may; use a named credential';
+  throw new VigilError('VIGIL_ERR_CHECKER_OPTION_FORBIDDEN', `${prefix}.options.${key}: ${why}`, `${prefix}.options.${key}`);
+}
+
+/** Validates a checker config against the loaded checker types and `policy`; options come back frozen. */
+export function parseCheckerConfig(checkers: CheckerRegistry, input: unknown, policy: CheckerPolicy, prefix = 'checker'): CheckerConfig {
   const raw = parseOrThrow(checkerInputSchema, input, prefix);
   if (!checkers.has(raw.type)) {
     throw new VigilError(
@@ -88,18 +111,25 @@ export function parseCheckerConfig(checkers: CheckerRegistry, input: unknown, pr
     throw new VigilError('VIGIL_ERR_REQUEST_INVALID', `${prefix}.timeoutMs must be shorter than intervalMs`, `${prefix}.timeoutMs`);
   }
   const { options, ...rest } = raw;
-  return Object.freeze({ ...stripUndefined(rest), options: checkers.parseOptions(raw.type, options, `${prefix}.options`) }) as CheckerConfig;
+  refuseOptions(checkers.get(raw.type), options, policy, prefix);
+  const parsed = checkers.parseOptions(raw.type, options, `${prefix}.options`);
+  const credential = (parsed as { credential?: unknown }).credential;
+  if (typeof credential === 'string' && !policy.credentials.has(credential)) {
+    throw new VigilError('VIGIL_ERR_CREDENTIAL_UNKNOWN', `${prefix}.options.credential: no credential "${credential}" is configured`, `${prefix}.options.credential`);
+  }
+  return Object.freeze({ ...stripUndefined(rest), options: parsed }) as CheckerConfig;
 }
 
 export function parseInstance(
   checkers: CheckerRegistry,
   input: unknown,
   limits: ValidationLimits,
+  policy: CheckerPolicy,
   now: number,
 ): Instance {
   const raw = parseOrThrow(instanceInputSchema, input);
   checkMetadataSize(raw.metadata, limits);
-  const checker = raw.checker === undefined ? undefined : parseCheckerConfig(checkers, raw.checker);
+  const checker = raw.checker === undefined ? undefined : parseCheckerConfig(checkers, raw.checker, policy);
   const { checker: _c, ...rest } = raw;
   return Object.freeze({
     ...stripUndefined(rest),

@@ -32,7 +32,7 @@ function daemon(): { runner: Runner; pool: ResourcePool; probe: (server: { host:
 
 describe('mysql checker options', () => {
   it('applies the documented defaults', () => {
-    expect(parseOptions(mysql, {})).toEqual({ user: 'root', requirePrimary: true, connectTimeoutMs: 1000, queryTimeoutMs: 1000 });
+    expect(parseOptions(mysql, {})).toEqual({ requirePrimary: true, connectTimeoutMs: 1000, queryTimeoutMs: 1000 });
   });
 
   it('rejects an unknown option, naming it', () => {

@@ -17,12 +17,13 @@ export interface Vigil {
   stop(): Promise<void>;
 }
 
-/** `config` is the YAML config as an object; api, store and log are filled in. */
-export async function startVigil(config: Record<string, unknown> = {}): Promise<Vigil> {
+/** `config` is the YAML config as an object; api host and port, store and log are filled in. `now` is the daemon's clock. */
+export async function startVigil(config: Record<string, unknown> = {}, opts: { now?: () => number } = {}): Promise<Vigil> {
   const dir = tempDir('vigil-nacos-');
+  const api = { ...(config.api as object | undefined), host: '127.0.0.1', port: 0 };
   const app = buildApp(
-    parseConfig({ ...config, api: { host: '127.0.0.1', port: 0 }, store: { dataDir: dir, synchronous: 'normal' }, log: { level: 'silent' } }),
-    { logger: pino({ level: 'silent' }) },
+    parseConfig({ ...config, api, store: { dataDir: dir, synchronous: 'normal' }, log: { level: 'silent' } }),
+    { logger: pino({ level: 'silent' }), ...(opts.now ? { now: opts.now } : {}) },
   );
   const { url } = await app.start();
   return {
@@ -87,9 +88,10 @@ export interface NamingClient {
 const quiet = { info() {}, warn() {}, error() {}, debug() {}, log() {} };
 const require = createRequire(import.meta.url);
 
-export async function namingClient(vigil: { port: number }): Promise<NamingClient> {
+/** `credentials`: the client's own `username`/`password` options, sent on every call. */
+export async function namingClient(vigil: { port: number }, credentials: { username: string; password: string } | object = {}): Promise<NamingClient> {
   const { NacosNamingClient } = require('nacos') as { NacosNamingClient: new (o: object) => NamingClient };
-  const client = new NacosNamingClient({ logger: quiet, serverList: `127.0.0.1:${vigil.port}`, namespace: 'public' });
+  const client = new NacosNamingClient({ logger: quiet, serverList: `127.0.0.1:${vigil.port}`, namespace: 'public', ...credentials });
   client.on('error', () => {});
   await client.ready();
   return client;

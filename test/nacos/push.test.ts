@@ -7,6 +7,7 @@ import { once } from 'node:events';
 import http from 'node:http';
 import { gunzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
+import { nextPushId } from '../../src/nacos/push.js';
 import { nacos, startVigil, until, type Vigil } from './helpers.js';
 
 let vigil: Vigil | undefined;
@@ -135,5 +136,33 @@ describe('udp push', () => {
     await register(vigil.url, 7020);
     await new Promise((r) => setTimeout(r, 300));
     expect(sub.got).toHaveLength(0);
+  });
+});
+
+describe('udp push fairness', () => {
+  it('one client with thousands of subscriptions cannot take the slots of another: the second still gets its push', async () => {
+    vigil = await startVigil({ nacos: { push: { maxSubscribers: 1500, maxSubscribersPerClient: 100 } } });
+    const noisy = await udp('127.0.0.2');
+    for (let i = 0; i < 2000; i++) {
+      // Past its cap the noisy client is still served, just not pushed to.
+      const served = await listFrom('127.0.0.2', vigil.url, { serviceName: `DEFAULT_GROUP@@noisy-${i}`, udpPort: noisy.port });
+      expect(served).toMatchObject({ name: `DEFAULT_GROUP@@noisy-${i}`, hosts: [] });
+    }
+    const quiet = await udp('127.0.0.3');
+    await listFrom('127.0.0.3', vigil.url, { serviceName: 'DEFAULT_GROUP@@push', udpPort: quiet.port });
+    expect((await nacos(vigil.url, 'GET', '/operator/metrics')).json.subscribeCount).toBe(101);
+    await register(vigil.url, 7030);
+    await until(() => quiet.got.length > 0, 5000, 10);
+    expect(JSON.parse(quiet.got[0]!.json.data).hosts).toEqual([expect.objectContaining({ port: 7030 })]);
+  });
+
+  it('gives every packet a unique, increasing id even when thousands go out in one millisecond', () => {
+    const ids: number[] = [];
+    let last = 0;
+    for (let i = 0; i < 5000; i++) ids.push((last = nextPushId(last, 1_700_000_000_000)));
+    expect(new Set(ids).size).toBe(5000);
+    expect(ids.every((id, i) => i === 0 || id > ids[i - 1]!)).toBe(true);
+    expect(nextPushId(last, 1_700_000_000_001)).toBeGreaterThan(last);
+    expect(Number.isSafeInteger(nextPushId(0, Date.parse('2100-01-01')))).toBe(true);
   });
 });

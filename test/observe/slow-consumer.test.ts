@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerEventsRoute } from '../../src/api/events-route.js';
 import { createServer } from '../../src/api/server.js';
 import { createEventHub } from '../../src/observe/event-hub.js';
+import { createAuthenticator } from '../../src/security/authenticator.js';
 import { createRegistry, type Registry } from '../../src/registry/registry.js';
 import { openSqliteStore } from '../../src/registry/sqlite-store.js';
 import { removeDir, tempDir } from '../helpers/daemon.js';
@@ -15,7 +16,7 @@ describe('a slow event stream consumer', () => {
   const store = openSqliteStore({ dataDir, synchronous: 'normal' });
   const registry: Registry = createRegistry({ store });
   const hub = createEventHub({ registry, now: Date.now, historySize: 100 });
-  const app = createServer({ logger: pino({ level: 'silent' }) });
+  const app = createServer({ logger: pino({ level: 'silent' }), gate: { auth: createAuthenticator({ users: [], tokenTtlMs: 60_000, now: Date.now }), anonymousReads: true } });
   let dropped = 0;
   let clients = 0;
   const route = registerEventsRoute(app, {

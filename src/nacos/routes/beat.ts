@@ -4,6 +4,7 @@
  * Unknown: a light beat gets code 20404; a full beat registers the instance again from its body,
  * because the npm client ignores 20404 and would otherwise never come back (seed 000).
  */
+import { WRITE } from '../../api/access.js';
 import { isIP } from 'node:net';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { DEFAULT_CLUSTER, instanceKey, type InstanceId } from '../../registry/model.js';
@@ -64,7 +65,7 @@ export function registerBeatRoute(app: FastifyInstance, ctx: NacosContext, base:
     ctx.logger.info({ service: svc.raw, ip: id.ip, port: id.port, cluster: id.cluster }, 'beat from an unknown instance: registered it again');
   };
 
-  app.put(`${base}/instance/beat`, async (req, reply) => {
+  app.put(`${base}/instance/beat`, WRITE, async (req, reply) => {
     const p = paramsOf(req);
     const svc = serviceOf(p);
     const beatJson = p.beat;

@@ -7,6 +7,7 @@
  * as a whitelist entry for the cluster (id `nacos-none:<scope>`): the scheduler then leaves those
  * instances' health alone, status pages show why, and any other type removes the entry again.
  */
+import { WRITE } from '../../api/access.js';
 import type { FastifyInstance } from 'fastify';
 import { isVigilError } from '../../errors.js';
 import { scopeKey, type CheckerScope } from '../../registry/model.js';
@@ -26,7 +27,7 @@ export function noneWhitelistId(scope: CheckerScope & { cluster: string }): stri
 export function registerClusterRoute(app: FastifyInstance, ctx: NacosContext, base: string): void {
   const { registry, checkers } = ctx;
 
-  app.put(`${base}/cluster`, async (req, reply) => {
+  app.put(`${base}/cluster`, WRITE, async (req, reply) => {
     const p = paramsOf(req);
     const svc = serviceOf(p);
     required(p, 'clusterName');
@@ -53,7 +54,7 @@ export function registerClusterRoute(app: FastifyInstance, ctx: NacosContext, ba
     const input = typeof times === 'number' ? { rise: times, fall: times, ...mapped.input } : mapped.input;
     let config;
     try {
-      config = parseCheckerConfig(checkers, input, 'healthChecker');
+      config = parseCheckerConfig(checkers, input, ctx.policy, 'healthChecker');
     } catch (err) {
       if (isVigilError(err)) throw invalid('healthChecker', err.message);
       throw err;

@@ -2,6 +2,7 @@
  * `instance` (POST register, DELETE deregister, PUT update, GET detail), `instance/list` and
  * `health/instance`. Every parameter is read and checked before the registry is touched.
  */
+import { READ, WRITE } from '../../api/access.js';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { VigilError } from '../../errors.js';
 import { setOverride } from '../../health/state-machine.js';
@@ -49,7 +50,7 @@ export function registerInstanceRoutes(app: FastifyInstance, ctx: NacosContext, 
   const notFound = (id: InstanceId): VigilError =>
     new VigilError('VIGIL_ERR_NOT_FOUND', `instance not found: ${id.ip}:${id.port} in cluster ${id.cluster} of ${id.group}@@${id.service}`, 'ip');
 
-  app.post(`${base}/instance`, async (req, reply) => {
+  app.post(`${base}/instance`, WRITE, async (req, reply) => {
     const p = paramsOf(req);
     const id = instanceIdOf(p);
     const ephemeral = boolOf(p, 'ephemeral', true);
@@ -73,7 +74,7 @@ export function registerInstanceRoutes(app: FastifyInstance, ctx: NacosContext, 
     return ok(reply);
   });
 
-  app.delete(`${base}/instance`, async (req, reply) => {
+  app.delete(`${base}/instance`, WRITE, async (req, reply) => {
     const p = paramsOf(req);
     const id = instanceIdOf(p);
     const ephemeral = boolOf(p, 'ephemeral', true);
@@ -84,7 +85,7 @@ export function registerInstanceRoutes(app: FastifyInstance, ctx: NacosContext, 
     return ok(reply);
   });
 
-  app.put(`${base}/instance`, async (req, reply) => {
+  app.put(`${base}/instance`, WRITE, async (req, reply) => {
     const p = paramsOf(req);
     const id = instanceIdOf(p);
     const weight = optionalWeight(p);
@@ -105,14 +106,14 @@ export function registerInstanceRoutes(app: FastifyInstance, ctx: NacosContext, 
     return ok(reply);
   });
 
-  app.get(`${base}/instance`, async (req) => {
+  app.get(`${base}/instance`, READ, async (req) => {
     const id = instanceIdOf(paramsOf(req));
     const rec = registry.find(id);
     if (!rec) throw notFound(id);
     return detailView(rec);
   });
 
-  app.get(`${base}/instance/list`, async (req) => {
+  app.get(`${base}/instance/list`, READ, async (req) => {
     const p = paramsOf(req);
     const svc = serviceOf(p);
     const clusters = p.clusters ?? '';
@@ -127,7 +128,7 @@ export function registerInstanceRoutes(app: FastifyInstance, ctx: NacosContext, 
     return renderList(ctx, svc, request);
   });
 
-  app.put(`${base}/health/instance`, async (req, reply) => {
+  app.put(`${base}/health/instance`, WRITE, async (req, reply) => {
     const p = paramsOf(req);
     const id = instanceIdOf(p);
     const healthy = optionalBool(p, 'healthy');

@@ -3,6 +3,7 @@
  * state) and `operator/switches` (GET all; PUT one `entry` to one `value`). Switches are stored in
  * the registry, so they survive a restart.
  */
+import { ADMIN, READ } from '../../api/access.js';
 import { loadavg } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import { BEAT_SWITCHES } from '../../beat/switches.js';
@@ -52,9 +53,9 @@ export function registerOperatorRoutes(app: FastifyInstance, ctx: NacosContext, 
     };
   };
 
-  app.get(`${base}/operator/switches`, async () => switches());
+  app.get(`${base}/operator/switches`, READ, async () => switches());
 
-  app.put(`${base}/operator/switches`, async (req, reply) => {
+  app.put(`${base}/operator/switches`, ADMIN, async (req, reply) => {
     const p = paramsOf(req);
     const entry = required(p, 'entry');
     const set = Object.hasOwn(ENTRIES, entry) ? ENTRIES[entry] : undefined;
@@ -64,7 +65,7 @@ export function registerOperatorRoutes(app: FastifyInstance, ctx: NacosContext, 
     return ok(reply);
   });
 
-  app.get(`${base}/operator/metrics`, async () => {
+  app.get(`${base}/operator/metrics`, READ, async () => {
     const b = beats.status();
     const mem = process.memoryUsage();
     return {

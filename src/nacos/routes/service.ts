@@ -2,6 +2,7 @@
  * `service` (POST create, GET detail, PUT update, DELETE) and `service/list`. A service exists when
  * it was created here or has instances (registering creates it implicitly, as in Nacos).
  */
+import { READ, WRITE } from '../../api/access.js';
 import type { FastifyInstance } from 'fastify';
 import { VigilError } from '../../errors.js';
 import { groupedName, type ServiceId } from '../../registry/model.js';
@@ -44,7 +45,7 @@ export function registerServiceRoutes(app: FastifyInstance, ctx: NacosContext, b
   const notFound = (id: ServiceId): VigilError =>
     new VigilError('VIGIL_ERR_NOT_FOUND', `service not found: ${groupedName(id)} in namespace ${id.namespace}`, 'serviceName');
 
-  app.post(`${base}/service`, async (req, reply) => {
+  app.post(`${base}/service`, WRITE, async (req, reply) => {
     const p = paramsOf(req);
     const id = idOf(p);
     const entry: ServiceEntry = { ...id, protectThreshold: thresholdOf(p) ?? 0, metadata: optionalMetadata(p) ?? {}, selector: selectorOf(p) ?? { type: 'none' } };
@@ -53,7 +54,7 @@ export function registerServiceRoutes(app: FastifyInstance, ctx: NacosContext, b
     return ok(reply);
   });
 
-  app.put(`${base}/service`, async (req, reply) => {
+  app.put(`${base}/service`, WRITE, async (req, reply) => {
     const p = paramsOf(req);
     const id = idOf(p);
     const threshold = thresholdOf(p);
@@ -65,7 +66,7 @@ export function registerServiceRoutes(app: FastifyInstance, ctx: NacosContext, b
     return ok(reply);
   });
 
-  app.delete(`${base}/service`, async (req, reply) => {
+  app.delete(`${base}/service`, WRITE, async (req, reply) => {
     const id = idOf(paramsOf(req));
     if (!current(id)) throw notFound(id);
     if (hasInstances(id)) throw new VigilError('VIGIL_ERR_CONFLICT', `Param 'serviceName' is invalid: service ${groupedName(id)} still has instances; deregister them first.`, 'serviceName');
@@ -79,7 +80,7 @@ export function registerServiceRoutes(app: FastifyInstance, ctx: NacosContext, b
     return ok(reply);
   });
 
-  app.get(`${base}/service`, async (req) => {
+  app.get(`${base}/service`, READ, async (req) => {
     const id = idOf(paramsOf(req));
     const cur = current(id);
     if (!cur) throw notFound(id);
@@ -102,7 +103,7 @@ export function registerServiceRoutes(app: FastifyInstance, ctx: NacosContext, b
     };
   });
 
-  app.get(`${base}/service/list`, async (req) => {
+  app.get(`${base}/service/list`, READ, async (req) => {
     const p = paramsOf(req);
     required(p, 'pageNo');
     required(p, 'pageSize');
