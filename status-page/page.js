@@ -214,7 +214,8 @@ async function live() {
 $('token').value = token();
 $('token').addEventListener('input', () => {
   sessionStorage.setItem('vigil-token', $('token').value.trim());
-  render();
+  // Reads may need the credential too (api.anonymousReads: false): load again with it.
+  load().catch(showError);
 });
 for (const id of ['search', 'show', 'sort']) $(id).addEventListener('input', render);
 $('controls').addEventListener('submit', (e) => e.preventDefault());

@@ -104,6 +104,24 @@ describeWithBinary('chromium', 'chromium', 'the status page in a real browser', 
     await page.screenshot({ path: join(REPO, 'docs/images/status-page-phone.png'), fullPage: true });
   });
 
+  it('asks for a token when reads need one, then shows the data and goes live', async () => {
+    const closed = await startApp({ api: { token: TOKEN, anonymousReads: false }, checks: { enabled: false } });
+    try {
+      await api(closed.url, 'POST', '/v1/instances', { service: 'private', ip: '127.0.0.1', port: 7100 }, { authorization: `Bearer ${TOKEN}` });
+      const tab = await browser.newPage();
+      tab.on('request', (r) => requests.push(r.url()));
+      await tab.goto(closed.url);
+      await expect.poll(() => tab.locator('#banners').textContent()).toContain('VIGIL_ERR_UNAUTHORIZED');
+      expect(await tab.locator('tr[data-key]').count()).toBe(0);
+      await tab.fill('#token', TOKEN);
+      await expect.poll(() => tab.locator('tr[data-key]').count()).toBe(1);
+      await expect.poll(() => tab.locator('#live').textContent(), { timeout: 10_000 }).toBe('live');
+      await tab.close();
+    } finally {
+      await closed.stop();
+    }
+  });
+
   it('made no request to any host but the daemon on loopback', () => {
     expect(requests.length).toBeGreaterThan(3);
     const hosts = new Set(requests.map((u) => new URL(u).hostname));
