@@ -4,7 +4,7 @@
  * has its line here; a line returning undefined keeps that change internal.
  */
 import type { ProbeResult } from '../health/contract.js';
-import { groupedName, type Instance, type InstanceRecord } from '../registry/model.js';
+import { groupedName, instanceIdOf, type Instance, type InstanceRecord } from '../registry/model.js';
 import type { RegistryEvent } from '../registry/registry.js';
 
 /** Where an event belongs, for filters and per-instance ordering; absent for daemon-wide events. */
@@ -34,15 +34,7 @@ const scopeOf = (i: Instance, key?: string): EventScope => ({
 });
 
 /** The fields that name an instance; metadata and checker options stay out (they may hold secrets). */
-const idOf = (i: Instance): Record<string, unknown> => ({
-  namespace: i.namespace,
-  group: i.group,
-  service: i.service,
-  cluster: i.cluster,
-  ip: i.ip,
-  port: i.port,
-  ephemeral: i.ephemeral,
-});
+const idOf = (i: Instance): Record<string, unknown> => ({ ...instanceIdOf(i), ephemeral: i.ephemeral });
 
 const probeOf = (p: ProbeResult | undefined): Record<string, unknown> | null =>
   p ? { status: p.status, reason: p.reason, latencyMs: p.latencyMs, startedAt: p.startedAt, type: p.type, detail: p.detail ?? null } : null;

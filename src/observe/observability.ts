@@ -96,8 +96,13 @@ export function createObservability(deps: ObservabilityDeps): Observability {
 
   return {
     onProbe(key, result, lagMs) {
-      if (config.metrics.enabled) metrics.onProbe(key, result, lagMs);
-      history.record(key, result);
+      // Runs inside the probe loop: a bug here must cost a log line, never a probe's verdict.
+      try {
+        if (config.metrics.enabled) metrics.onProbe(key, result, lagMs);
+        history.record(key, result);
+      } catch (err) {
+        log.error({ err }, 'recording a probe for metrics or history failed');
+      }
     },
     register(app) {
       if (config.metrics.enabled) registerMetricsRoute(app, metrics);
