@@ -23,7 +23,8 @@ import { openSqliteStore } from './registry/sqlite-store.js';
 import { parseCheckerConfig, type CheckerPolicy } from './registry/validate.js';
 import { redact, knownSecrets, type KnownSecrets } from './security/redact.js';
 import { resolveSecurity } from './security/setup.js';
-import { checkWebhookConfig, createObservability } from './observe/observability.js';
+import { createObservability } from './observe/observability.js';
+import { resolveWebhooks } from './observe/webhook-config.js';
 
 export interface AppOptions {
   /** Folder that relative plugin paths resolve against (the config file's). */
@@ -49,12 +50,12 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
   let schedulerStats: SchedulerStats | undefined;
 
   async function start(): Promise<{ url: string }> {
-    checkWebhookConfig(config.observe.webhooks);
+    const webhooks = resolveWebhooks(config.observe.webhooks);
     const checkers = createCheckerRegistry(builtinCheckers);
     await loadPlugins(checkers, config.plugins, opts.baseDir);
     const security = resolveSecurity(config, now);
     // Webhook secrets sign deliveries; like every configured secret they must never reach a log line.
-    known = knownSecrets([...security.known.values, ...config.observe.webhooks.map((h) => h.secret)]);
+    known = knownSecrets([...security.known.values, ...webhooks.map((h) => h.secret)]);
     const operatorPolicy: CheckerPolicy = { fromApi: false, anyTarget: true, credentials: security.credentials };
     // Stored configs came in over an API: they get the API's policy when they are read back.
     const apiPolicy: CheckerPolicy = { fromApi: true, credentials: security.credentials };
@@ -73,7 +74,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     const resources = createResourcePool(now);
     const runner = createRunner({ credentials: security.credentials });
     const beats = createBeatModule({ registry, config: config.beat, logger: logger.child({ module: 'beat' }), now });
-    const observe = createObservability({ registry, config: config.observe, logger, now, known, dataDir: config.store.dataDir, scheduler: () => schedulerStats, beats: () => beats.status() });
+    const observe = createObservability({ registry, config: config.observe, webhooks, logger, now, known, dataDir: config.store.dataDir, scheduler: () => schedulerStats, beats: () => beats.status() });
     const scheduler = createScheduler({
       onProbe: observe.onProbe,
       registry,

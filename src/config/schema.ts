@@ -38,13 +38,19 @@ const credentialSchema = z
 const webhookSchema = z.strictObject({
   name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'must be 1-63 characters a-z 0-9 _ -'),
   url: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }),
-  secret: z.string().min(16, 'must be at least 16 characters'),
+  /** Exactly one of secret, secretEnv, secretFile (env and file are read once at start). */
+  secret: z.string().min(16, 'must be at least 16 characters').optional(),
+  secretEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name').optional(),
+  secretFile: z.string().min(1).optional(),
   events: z.array(z.string()).min(1).optional(),
   timeoutMs: ms.default(5000),
   maxAttempts: z.number().int().min(1).max(100).default(10),
   backoffMs: ms.default(500),
   maxBackoffMs: ms.default(60000),
   maxQueue: z.number().int().positive().default(10000),
+}).refine((h) => [h.secret, h.secretEnv, h.secretFile].filter((v) => v !== undefined).length === 1, {
+  error: 'give exactly one of secret, secretEnv, secretFile',
+  path: ['secret'],
 });
 
 export const configSchema = z.strictObject({

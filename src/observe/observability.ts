@@ -8,7 +8,6 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { BeatStatus } from '../beat/status.js';
 import type { Config } from '../config/schema.js';
-import { VigilError } from '../errors.js';
 import type { ProbeObserver, SchedulerStats } from '../health/scheduler.js';
 import type { Registry } from '../registry/registry.js';
 import { redact, type KnownSecrets } from '../security/redact.js';
@@ -17,15 +16,17 @@ import { registerHistoryRoutes } from '../api/history-route.js';
 import { registerMetricsRoute } from '../api/metrics-route.js';
 import { registerStatusPage } from '../api/status-page.js';
 import { createEventHub, type VigilEvent } from './event-hub.js';
-import { EVENT_TYPES } from './event-table.js';
 import { createHistory } from './history.js';
 import { openHistoryStore, type HistoryStore } from './history-store.js';
 import { createMetrics } from './metrics.js';
+import type { WebhookEndpoint } from './webhook-config.js';
 import { createWebhooks } from './webhooks.js';
 
 export interface ObservabilityDeps {
   readonly registry: Registry;
   readonly config: Config['observe'];
+  /** `config.webhooks` with their secrets read (webhook-config.ts). */
+  readonly webhooks: readonly WebhookEndpoint[];
   readonly logger: Logger;
   readonly now: () => number;
   readonly scheduler: () => SchedulerStats | undefined;
@@ -49,18 +50,6 @@ export interface Observability {
 
 const SELF_LOGGED = new Set(['health-changed', 'self-preservation-on', 'self-preservation-off', 'stall-compensated']);
 
-/** Names must be unique (they label metrics) and event filters must name real events. */
-export function checkWebhookConfig(hooks: Config['observe']['webhooks']): void {
-  const names = new Set<string>();
-  hooks.forEach((h, i) => {
-    if (names.has(h.name)) throw new VigilError('VIGIL_ERR_WEBHOOK_CONFIG', `webhook name "${h.name}" is used twice`, `observe.webhooks.${i}.name`);
-    names.add(h.name);
-    h.events?.forEach((t, j) => {
-      if (!EVENT_TYPES.includes(t)) throw new VigilError('VIGIL_ERR_WEBHOOK_CONFIG', `unknown event type "${t}" (known: ${EVENT_TYPES.join(', ')})`, `observe.webhooks.${i}.events.${j}`);
-    });
-  });
-}
-
 export function createObservability(deps: ObservabilityDeps): Observability {
   const { registry, config, now } = deps;
   const log = deps.logger.child({ module: 'observe' });
@@ -71,7 +60,7 @@ export function createObservability(deps: ObservabilityDeps): Observability {
   const hub = createEventHub({ registry, now, historySize: config.events.historySize, redact: safe, onSinkError: (err) => log.error({ err }, 'an event sink failed') });
   const webhooks = createWebhooks({
     hub,
-    endpoints: config.webhooks,
+    endpoints: deps.webhooks,
     logger: deps.logger.child({ module: 'webhooks' }),
     now,
     onResult: (name, result) => metrics.webhook(name, result),

@@ -9,12 +9,11 @@
 import pLimit from 'p-limit';
 import type { Logger } from 'pino';
 import { Agent, request } from 'undici';
-import type { Config } from '../config/schema.js';
+import type { WebhookEndpoint } from './webhook-config.js';
 import type { EventHub, VigilEvent } from './event-hub.js';
 import { sign, SIGNATURE_HEADER } from './webhook-signature.js';
 
-/** One endpoint as the config schema validated it (observe.webhooks[i]). */
-export type WebhookConfig = Config['observe']['webhooks'][number];
+type WebhookConfig = WebhookEndpoint;
 
 export interface WebhookDeps {
   readonly hub: EventHub;

@@ -5,7 +5,9 @@ import { buildApp } from '../../src/app.js';
 import { parseConfig } from '../../src/config/load.js';
 import { isVigilError } from '../../src/errors.js';
 import { verify } from '../../src/observe/webhook-signature.js';
-import { api, waitFor } from '../helpers/daemon.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { api, tempDir, waitFor } from '../helpers/daemon.js';
 import { startHttpServer, type TestServer } from '../helpers/servers.js';
 import { startApp, type TestApp } from './app.js';
 
@@ -54,7 +56,7 @@ describe('webhooks', () => {
     flaky = await receiver(() => (failuresLeft-- > 0 ? 500 : 200));
     t = await startApp({
       checks: { enabled: false },
-      observe: { webhooks: [hook(rx.server, { events: ['health-changed'] }), hook(flaky.server, { name: 'flaky', events: ['whitelist-added'] })] },
+      observe: { webhooks: [hook(rx.server, { events: ['health-changed'] }), hook(flaky.server, { name: 'flaky', events: ['whitelist-added'], secret: undefined, secretFile: secretFile(SECRET) })] },
     });
   });
   afterAll(async () => {
@@ -101,11 +103,19 @@ describe('webhooks', () => {
       ['first', 200, '4'],
       ['second', 200, '1'],
     ]);
+    // Its secret came from a file: the signature is made with the file's content.
+    for (const d of flaky.got) expect(verify(SECRET, String(d.headers['x-vigil-signature']), d.raw, Date.now())).toBe(true);
     const metrics = await (await fetch(`${t.url}/metrics`)).text();
     expect(metrics).toMatch(/^vigil_webhook_deliveries_total\{endpoint="flaky",result="retried"\} 3$/m);
     expect(metrics).toMatch(/^vigil_webhook_deliveries_total\{endpoint="flaky",result="delivered"\} 2$/m);
   });
 });
+
+const secretFile = (content: string): string => {
+  const file = join(tempDir(), 'hook-secret');
+  writeFileSync(file, `${content}\n`);
+  return file;
+};
 
 describe('webhook configuration', () => {
   const start = async (webhooks: unknown[]) => {
@@ -125,6 +135,10 @@ describe('webhook configuration', () => {
       [[{ ...ok, retries: 3 }], 'VIGIL_ERR_CONFIG_UNKNOWN_KEY', 'observe.webhooks.0.retries'],
       [[ok, ok], 'VIGIL_ERR_WEBHOOK_CONFIG', 'observe.webhooks.1.name'],
       [[{ ...ok, events: ['health-changed', 'healthchanged'] }], 'VIGIL_ERR_WEBHOOK_CONFIG', 'observe.webhooks.0.events.1'],
+      [[{ name: 'a', url: ok.url }], 'VIGIL_ERR_CONFIG_INVALID', 'observe.webhooks.0.secret'],
+      [[{ ...ok, secretEnv: 'VIGIL_TEST_HOOK_SECRET' }], 'VIGIL_ERR_CONFIG_INVALID', 'observe.webhooks.0.secret'],
+      [[{ name: 'a', url: ok.url, secretEnv: 'VIGIL_TEST_UNSET_SECRET_VARIABLE' }], 'VIGIL_ERR_SECRET_UNAVAILABLE', 'observe.webhooks.0.secretEnv'],
+      [[{ name: 'a', url: ok.url, secretFile: secretFile('short') }], 'VIGIL_ERR_WEBHOOK_CONFIG', 'observe.webhooks.0.secretFile'],
     ];
     for (const [hooks, code, field] of cases) {
       const err = await start(hooks);
