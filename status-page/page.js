@@ -106,7 +106,7 @@ function row(i) {
   if (button && !token()) button.disabled = true;
   return el('tr', { 'data-key': keyOf(i), 'data-health': up ? 'up' : 'down' },
     el('td', { class: 'inst' }, el('span', { class: `dot ${up ? 'up' : 'down'}` }), el('strong', { text: `${i.ip}:${i.port}` }), el('span', { class: 'muted', text: ` ${i.cluster} · ${i.ephemeral ? 'ephemeral' : 'persistent'}` })),
-    el('td', {}, el('span', { class: `state ${up ? 'up' : 'down'}`, 'data-testid': 'state', text: up ? 'UP' : 'DOWN' }), role ? el('span', { class: `role ${role}`, text: ` ${role}` }) : null),
+    el('td', {}, el('span', { class: `state ${up ? 'up' : 'down'}`, 'data-testid': 'state', text: up ? 'UP' : 'DOWN' }), role ? el('span', { class: `role ${role}`, text: role }) : null),
     el('td', { class: 'hb' }, heartbeatBar(h.results)),
     el('td', { title: '24 h / 7 d / 30 d', text: `${pct(h.uptime['24h'])} · ${pct(h.uptime['7d'])} · ${pct(h.uptime['30d'])}` }),
     el('td', {}, sparkline(h.results)),

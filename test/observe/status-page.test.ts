@@ -5,6 +5,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { api, REPO, waitFor } from '../helpers/daemon.js';
 import { startHttpServer, startTcpServer, type TestServer } from '../helpers/servers.js';
+import { describeMariaDb, startMariaDb, TEST_USER, type MariaDb } from '../helpers/mariadb.js';
 import { describeWithBinary } from '../helpers/tools.js';
 import { startApp, type TestApp } from './app.js';
 
@@ -12,8 +13,9 @@ const TOKEN = 'status-page-test-token';
 /** Debian's chromium, locked down: nothing of its own goes to the network. */
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
-describeWithBinary('chromium', 'chromium', 'the status page in a real browser', () => {
+describeWithBinary('chromium', 'chromium', 'the status page in a real browser', () => describeMariaDb('with a MariaDB primary among the targets', () => {
   let t: TestApp;
+  let db: MariaDb;
   let web: TestServer;
   let spare: TestServer;
   let cache: TestServer;
@@ -26,7 +28,8 @@ describeWithBinary('chromium', 'chromium', 'the status page in a real browser', 
   const rowOf = (port: number) => page.locator(`tr[data-key$=":${port}"]`);
 
   beforeAll(async () => {
-    [web, spare, cache] = await Promise.all([
+    [db, web, spare, cache] = await Promise.all([
+      startMariaDb(),
       startHttpServer((_q, s) => {
         s.statusCode = status;
         s.end();
@@ -39,6 +42,7 @@ describeWithBinary('chromium', 'chromium', 'the status page in a real browser', 
     await reg('web', web.port, { type: 'http', options: { path: '/health' } });
     await reg('web', spare.port, { type: 'http', options: { path: '/health' } });
     await reg('cache', cache.port, { type: 'tcp' });
+    await reg('orders-db', db.port, { type: 'mysql', timeoutMs: 80, options: { ...TEST_USER } });
     await waitFor(async () => (await api(t.url, 'GET', '/v1/history')).body.instances.every((i: { results: unknown[] }) => i.results.length >= 5));
     profile = mkdtempSync(join(tmpdir(), 'vigil-chromium-'));
     browser = await chromium.launchPersistentContext(profile, { executablePath: '/usr/bin/chromium', args: ARGS, headless: true, viewport: { width: 1280, height: 720 }, colorScheme: 'light' });
@@ -53,15 +57,18 @@ describeWithBinary('chromium', 'chromium', 'the status page in a real browser', 
     await browser?.close();
     if (profile) rmSync(profile, { recursive: true, force: true });
     await t?.stop();
-    await Promise.all([web?.close(), spare?.close(), cache?.close()]);
+    await Promise.all([web?.close(), spare?.close(), cache?.close(), db?.stop()]);
   });
 
   it('shows every instance with its health and heartbeat bar', async () => {
     await page.goto(t.url);
-    await expect.poll(() => page.locator('tr[data-key]').count()).toBe(3);
+    await expect.poll(() => page.locator('tr[data-key]').count()).toBe(4);
     expect(await rowOf(web.port).getByTestId('state').textContent()).toBe('UP');
     expect(await rowOf(web.port).locator('.bar i.ok').count()).toBeGreaterThanOrEqual(5);
     expect(await page.locator('section.service h2 img').first().getAttribute('src')).toMatch(/^\/badge\//);
+    // The MySQL checker's role fact: the instance is marked primary, and so is its service.
+    expect(await rowOf(db.port).locator('.role').textContent()).toBe('primary');
+    expect(await page.locator('section[data-service$="@@orders-db"] h2 .meta').textContent()).toContain(`primary 127.0.0.1:${db.port}`);
   });
 
   it('follows a real target going down without a reload', async () => {
@@ -80,6 +87,10 @@ describeWithBinary('chromium', 'chromium', 'the status page in a real browser', 
     await page.selectOption('#show', 'all');
     await page.fill('#search', 'cache');
     expect(await page.locator('tr[data-key]').count()).toBe(1);
+    await page.selectOption('#sort', 'name');
+    await page.fill('#search', '');
+    expect(await page.locator('tr[data-key]').first().getAttribute('data-key')).toMatch(/@@cache\//);
+    await page.selectOption('#sort', 'health');
     await page.fill('#search', '');
   });
 
@@ -127,4 +138,4 @@ describeWithBinary('chromium', 'chromium', 'the status page in a real browser', 
     const hosts = new Set(requests.map((u) => new URL(u).hostname));
     expect([...hosts]).toEqual(['127.0.0.1']);
   });
-});
+}));
