@@ -37,6 +37,7 @@ interface Client {
 
 export function registerEventsRoute(app: FastifyInstance, deps: EventsRouteDeps): { close(): void } {
   const clients = new Set<Client>();
+  let closed = false;
   // Frames are cached per event so 100 clients cost one JSON.stringify, not 100.
   let lastEvent: VigilEvent | undefined;
   let lastFrame = '';
@@ -92,6 +93,8 @@ export function registerEventsRoute(app: FastifyInstance, deps: EventsRouteDeps)
     const header = req.headers['last-event-id'];
     const after = header !== undefined ? parseLastEventId(header, 'Last-Event-ID') : parseLastEventId(query.lastEventId, 'lastEventId');
     if (clients.size >= deps.maxClients) throw new VigilError('VIGIL_ERR_EVENTS_CLIENTS', `the event stream already has ${deps.maxClients} clients`, 'observe.events.maxClients');
+    // A stream opened while the daemon stops would never be ended and would hold the server open.
+    if (closed) return reply.code(503).send({ code: 'VIGIL_ERR_INTERNAL', message: 'vigil is stopping' });
     const replay = deps.hub.replay(after);
     reply.hijack();
     const res = reply.raw;
@@ -117,6 +120,7 @@ export function registerEventsRoute(app: FastifyInstance, deps: EventsRouteDeps)
   return {
     /** Ends every stream (before the server closes, which would wait for them forever). */
     close() {
+      closed = true;
       unsubscribe();
       clearInterval(keepAlive);
       for (const c of clients) c.res.end();

@@ -36,7 +36,7 @@ describe('events from the beat module', () => {
   afterAll(() => t.stop());
 
   it('announces an ephemeral instance going down and then expiring, and counts the expiry', async () => {
-    const stream = await connectSse(`${t.url}/v1/events?kind=ephemeral`);
+    const stream = await connectSse(`${t.url}/v1/events?kind=ephemeral&types=instance-registered,health-changed,instance-expired`);
     const res = await api(t.url, 'POST', '/v1/instances', { service: 'app', ip: '127.0.0.1', port: 7000, ephemeral: true });
     expect(res.status).toBe(201);
     expect((await stream.next()).event).toBe('instance-registered');

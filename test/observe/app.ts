@@ -10,10 +10,13 @@ export interface TestApp {
   stop(): Promise<void>;
 }
 
-/** Fast probes (100 ms) so a flip is seen within a second; `config` is merged over that. */
+/**
+ * Fast probes (every 200 ms) so a flip is seen within a second, with timeouts that a loaded CI
+ * machine still meets (150 ms on loopback); `config` is merged over that.
+ */
 export async function startApp(config: Record<string, unknown> = {}, opts: { dataDir?: string } = {}): Promise<TestApp & { dataDir: string }> {
   const dataDir = opts.dataDir ?? tempDir();
-  const checks = { intervalMs: 100, fastIntervalMs: 50, downIntervalMs: 100, timeoutMs: 80, jitter: 0, ...(config.checks as object | undefined) };
+  const checks = { intervalMs: 200, fastIntervalMs: 100, downIntervalMs: 200, timeoutMs: 150, jitter: 0, ...(config.checks as object | undefined) };
   const app = buildApp(parseConfig({ ...config, api: { port: 0, ...(config.api as object | undefined) }, store: { dataDir }, checks }), { logger: pino({ level: 'silent' }) });
   const { url } = await app.start();
   return {

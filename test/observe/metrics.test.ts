@@ -34,11 +34,11 @@ describeWithBinary('promtool', 'prometheus', 'GET /metrics', () => {
 
     beforeAll(async () => {
       [db, web, tcp] = await Promise.all([startMariaDb(), startHttpServer((_q, s) => s.end('ok')), startTcpServer((s) => s.end())]);
-      t = await startApp({ checks: { intervalMs: 200, timeoutMs: 150 }, observe: { metrics: { instanceSeries: true, maxInstanceSeries: 2 } } });
+      t = await startApp({ checks: { intervalMs: 500, timeoutMs: 400 }, observe: { metrics: { instanceSeries: true, maxInstanceSeries: 2 } } });
       const reg = (service: string, port: number, checker: object) => api(t.url, 'POST', '/v1/instances', { service, ip: '127.0.0.1', port, checker });
       expect((await reg('web', web.port, { type: 'http', options: { path: '/' } })).status).toBe(201);
       expect((await reg('cache', tcp.port, { type: 'tcp' })).status).toBe(201);
-      expect((await reg('orders-db', db.port, { type: 'mysql', timeoutMs: 150, options: { ...TEST_USER } })).status).toBe(201);
+      expect((await reg('orders-db', db.port, { type: 'mysql', options: { ...TEST_USER } })).status).toBe(201);
       await waitFor(async () => {
         const list = (await api(t.url, 'GET', '/v1/instances')).body.instances as Array<{ lastProbe: unknown }>;
         return list.every((i) => i.lastProbe) && list;

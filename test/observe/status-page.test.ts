@@ -37,12 +37,13 @@ describeWithBinary('chromium', 'chromium', 'the status page in a real browser', 
       startHttpServer((_q, s) => s.end('ok')),
       startTcpServer((s) => s.end()),
     ]);
-    t = await startApp({ api: { token: TOKEN } });
+    // Generous probe timeouts: four targets, a browser and a MariaDB share two busy cores.
+    t = await startApp({ api: { token: TOKEN }, checks: { intervalMs: 500, fastIntervalMs: 200, downIntervalMs: 500, timeoutMs: 400 } });
     const reg = (service: string, port: number, checker: object) => api(t.url, 'POST', '/v1/instances', { service, ip: '127.0.0.1', port, checker }, { authorization: `Bearer ${TOKEN}` });
     await reg('web', web.port, { type: 'http', options: { path: '/health' } });
     await reg('web', spare.port, { type: 'http', options: { path: '/health' } });
     await reg('cache', cache.port, { type: 'tcp' });
-    await reg('orders-db', db.port, { type: 'mysql', timeoutMs: 80, options: { ...TEST_USER } });
+    await reg('orders-db', db.port, { type: 'mysql', options: { ...TEST_USER } });
     await waitFor(async () => (await api(t.url, 'GET', '/v1/history')).body.instances.every((i: { results: unknown[] }) => i.results.length >= 5));
     profile = mkdtempSync(join(tmpdir(), 'vigil-chromium-'));
     browser = await chromium.launchPersistentContext(profile, { executablePath: '/usr/bin/chromium', args: ARGS, headless: true, viewport: { width: 1280, height: 720 }, colorScheme: 'light' });
@@ -131,7 +132,7 @@ describeWithBinary('chromium', 'chromium', 'the status page in a real browser', 
     } finally {
       await closed.stop();
     }
-  });
+  }, 60_000);
 
   it('made no request to any host but the daemon on loopback', () => {
     expect(requests.length).toBeGreaterThan(3);
