@@ -29,6 +29,30 @@ describe('probe history', () => {
     expect(h.summary('k', now)!.uptime).toEqual({ '24h': 1, '7d': 5 / 6, '30d': 6 / 8 });
   });
 
+  it('reuses the bucket of a day that left the window instead of growing', () => {
+    const h = createHistory({ results: 10, days: 30 });
+    // 40 days of one probe a day: the first 10 days failed, the last 30 were fine.
+    for (let d = 0; d < 40; d++) h.record('k', probe(T0 + d * 24 * HOUR, d < 10 ? 'fail' : 'ok'));
+    const now = T0 + 39 * 24 * HOUR + HOUR;
+    expect(h.summary('k', now)!.uptime).toEqual({ '24h': 1, '7d': 1, '30d': 1 });
+    const rows = h.takeDirty();
+    expect(rows.filter((r) => r.kind === 'd')).toHaveLength(30);
+    // One probe a day always lands in the same hourly slot: only the latest hour is left.
+    expect(rows.filter((r) => r.kind === 'h').map((r) => r.index)).toEqual([Math.floor((T0 + 39 * 24 * HOUR) / HOUR)]);
+  });
+
+  it('restores persisted buckets inside their window only', () => {
+    const h = createHistory({ results: 10, days: 30 });
+    const now = T0 + 40 * 24 * HOUR;
+    const day = Math.floor(now / (24 * HOUR));
+    h.restore([
+      { key: 'k', kind: 'd', index: day - 31, probes: 10, ok: 0 },
+      { key: 'k', kind: 'd', index: day - 2, probes: 4, ok: 3 },
+      { key: 'k', kind: 'h', index: Math.floor(now / HOUR) - 1, probes: 2, ok: 1 },
+    ], now);
+    expect(h.summary('k', now)!.uptime).toEqual({ '24h': 0.5, '7d': 0.75, '30d': 0.75 });
+  });
+
   it('says null when no probe fell in a window, and forgets a removed instance', () => {
     const h = createHistory({ results: 10, days: 30 });
     h.record('k', probe(T0));
