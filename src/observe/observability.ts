@@ -33,11 +33,11 @@ export interface ObservabilityDeps {
   readonly beats: () => BeatStatus;
   /** Exact configured secrets, scrubbed from event data with everything redact() removes. */
   readonly known?: KnownSecrets;
-  /** Where the hourly uptime aggregates are kept (the store's folder). */
+  /** Where the uptime counts are kept (the store's folder). */
   readonly dataDir: string;
 }
 
-/** How often hourly aggregates are written to disk. */
+/** How often changed uptime counts are written to disk. */
 const FLUSH_MS = 60_000;
 
 export interface Observability {
@@ -79,7 +79,7 @@ export function createObservability(deps: ObservabilityDeps): Observability {
     try {
       saved?.write(history.takeDirty());
     } catch (err) {
-      log.error({ err }, 'writing the hourly history failed; kept in memory');
+      log.error({ err }, 'writing the uptime counts failed; kept in memory');
     }
   };
 
