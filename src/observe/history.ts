@@ -2,9 +2,13 @@
  * Probe history per instance: a ring of the last `results` outcomes (the status page's heartbeat
  * bar, latency percentiles), hourly counts for the last 24 hours and daily counts for `days` days
  * (uptime over 24 h / 7 d / 30 d). Fed by the scheduler's probe observer; an instance's history
- * goes with its deregistration. Everything is in typed arrays of fixed size, so memory per
- * instance is bounded however long the daemon runs: ~15 bytes a kept result plus ~12 bytes a
- * bucket (24 hourly + `days` daily), ~2 KB with the defaults.
+ * goes with its deregistration.
+ *
+ * All instances share two slabs (one Float64Array of results, one Uint32Array of counts) that grow
+ * by doubling: a typed array per instance would cost a backing store each, which measured ~3 KB of
+ * RSS an instance and made every garbage collection walk 10 array buffers an instance. Memory is
+ * fixed per instance however long the daemon runs: 16 bytes a result and 12 bytes a bucket
+ * (~2.3 KB with the defaults).
  */
 import type { ProbeResult, Verdict } from '../health/contract.js';
 
@@ -12,6 +16,9 @@ const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 const HOURS = 24;
 const VERDICTS: readonly Verdict[] = ['ok', 'fail', 'fail-now'];
+/** A result's verdict, reason and latency packed in one float: status + 4·reason + 2^18·µs. */
+const REASON_SPAN = 4;
+const LATENCY_SPAN = 4 * 65_536;
 
 export interface HistoryEntry {
   readonly status: Verdict;
@@ -38,22 +45,11 @@ export interface BucketRow {
   readonly ok: number;
 }
 
-/** A ring of counters, one slot per hour or day; a slot holding an older index is reused. */
-interface Buckets {
-  readonly index: Int32Array;
-  readonly probes: Uint32Array;
-  readonly ok: Uint32Array;
-}
-
 interface Track {
+  readonly slot: number;
   next: number;
   count: number;
-  readonly status: Uint8Array;
-  readonly reason: Uint16Array;
-  readonly latency: Float32Array;
-  readonly at: Float64Array;
-  readonly hours: Buckets;
-  readonly days: Buckets;
+  dirty: boolean;
 }
 
 export interface History {
@@ -62,8 +58,8 @@ export interface History {
   summary(key: string, now: number, last?: number): HistorySummary | undefined;
   /** Restores counts read back at start (buckets outside their window are ignored). */
   restore(rows: Iterable<BucketRow>, now: number): void;
-  /** The buckets changed since the last call, to be persisted. */
-  takeDirty(): BucketRow[];
+  /** The buckets changed since the last call (at `now`), to be persisted. */
+  takeDirty(now?: number): BucketRow[];
 }
 
 /** Nearest-rank percentile of sorted values. */
@@ -71,36 +67,14 @@ export function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
 }
 
-const buckets = (n: number): Buckets => ({ index: new Int32Array(n).fill(-1), probes: new Uint32Array(n), ok: new Uint32Array(n) });
-
-/** Adds to the slot of `index` (starting it afresh if it held an older one); returns the slot. */
-function add(b: Buckets, index: number, probes: number, ok: number): number {
-  const slot = index % b.index.length;
-  if (b.index[slot] !== index) {
-    b.index[slot] = index;
-    b.probes[slot] = 0;
-    b.ok[slot] = 0;
-  }
-  b.probes[slot]! += probes;
-  b.ok[slot]! += ok;
-  return slot;
-}
-
-/** Fraction ok over the slots whose index is after `from`. */
-function ratio(b: Buckets, from: number): number | null {
-  let n = 0;
-  let ok = 0;
-  for (let s = 0; s < b.index.length; s++) {
-    if (b.index[s]! <= from) continue;
-    n += b.probes[s]!;
-    ok += b.ok[s]!;
-  }
-  return n === 0 ? null : ok / n;
-}
-
 export function createHistory(opts: { results: number; days: number }): History {
+  const R = opts.results;
+  const B = HOURS + opts.days;
   const tracks = new Map<string, Track>();
-  const size = opts.results;
+  const free: number[] = [];
+  let used = 0;
+  let res = new Float64Array(0);
+  let cnt = new Uint32Array(0);
   // Reasons are a handful of stable codes: kept once, referred to by number.
   const reasons: string[] = [];
   const reasonIds = new Map<string, number>();
@@ -109,85 +83,119 @@ export function createHistory(opts: { results: number; days: number }): History 
     if (id === undefined && reasons.length < 65_535) reasonIds.set(r, (id = reasons.push(r) - 1));
     return id ?? 65_535;
   };
-  const dirty = new Map<string, Set<string>>();
-  const markDirty = (key: string, kind: 'h' | 'd', index: number): void => {
-    let set = dirty.get(key);
-    if (!set) dirty.set(key, (set = new Set()));
-    set.add(`${kind}${index}`);
-  };
-  const trackOf = (key: string): Track => {
+  let lastTaken = 0;
+
+  function trackOf(key: string): Track {
     let t = tracks.get(key);
-    if (!t) {
-      t = {
-        next: 0, count: 0,
-        status: new Uint8Array(size), reason: new Uint16Array(size), latency: new Float32Array(size), at: new Float64Array(size),
-        hours: buckets(HOURS), days: buckets(opts.days),
-      };
-      tracks.set(key, t);
+    if (t) return t;
+    const slot = free.pop() ?? used++;
+    if (slot * B * 3 >= cnt.length) {
+      const cap = Math.max(64, (slot + 1) * 2);
+      const r = new Float64Array(cap * R * 2);
+      r.set(res);
+      res = r;
+      const c = new Uint32Array(cap * B * 3);
+      c.set(cnt);
+      cnt = c;
     }
+    res.fill(0, slot * R * 2, (slot + 1) * R * 2);
+    cnt.fill(0, slot * B * 3, (slot + 1) * B * 3); // index 0 = empty: no probe ran in 1970
+    tracks.set(key, (t = { slot, next: 0, count: 0, dirty: false }));
     return t;
-  };
+  }
+
+  /** Offset of the bucket for `index` (hour or day) in the track's part of `cnt`. */
+  const bucketAt = (t: Track, kind: 'h' | 'd', index: number): number =>
+    t.slot * B * 3 + 3 * (kind === 'h' ? index % HOURS : HOURS + (index % opts.days));
+
+  function add(t: Track, kind: 'h' | 'd', index: number, probes: number, ok: number): void {
+    const at = bucketAt(t, kind, index);
+    if (cnt[at] !== index) {
+      cnt[at] = index;
+      cnt[at + 1] = 0;
+      cnt[at + 2] = 0;
+    }
+    cnt[at + 1]! += probes;
+    cnt[at + 2]! += ok;
+  }
+
+  /** Fraction ok over the buckets of `kind` whose index is after `from`. */
+  function ratio(t: Track, kind: 'h' | 'd', from: number): number | null {
+    const [first, n] = kind === 'h' ? [0, HOURS] : [HOURS, opts.days];
+    let probes = 0;
+    let ok = 0;
+    for (let s = first; s < first + n; s++) {
+      const at = t.slot * B * 3 + 3 * s;
+      if (cnt[at]! <= from) continue;
+      probes += cnt[at + 1]!;
+      ok += cnt[at + 2]!;
+    }
+    return probes === 0 ? null : ok / probes;
+  }
 
   return {
     record(key, r) {
       const t = trackOf(key);
-      const i = t.next;
-      t.status[i] = VERDICTS.indexOf(r.status);
-      t.reason[i] = reasonId(r.reason);
-      t.latency[i] = r.latencyMs;
-      t.at[i] = r.startedAt;
-      t.next = (i + 1) % size;
-      if (t.count < size) t.count++;
+      const at = (t.slot * R + t.next) * 2;
+      res[at] = r.startedAt;
+      res[at + 1] = VERDICTS.indexOf(r.status) + REASON_SPAN * reasonId(r.reason) + LATENCY_SPAN * Math.min(2 ** 34, Math.round(r.latencyMs * 1000));
+      t.next = (t.next + 1) % R;
+      if (t.count < R) t.count++;
       const ok = r.status === 'ok' ? 1 : 0;
-      const hour = Math.floor(r.startedAt / HOUR);
-      const day = Math.floor(r.startedAt / DAY);
-      add(t.hours, hour, 1, ok);
-      add(t.days, day, 1, ok);
-      markDirty(key, 'h', hour);
-      markDirty(key, 'd', day);
+      add(t, 'h', Math.floor(r.startedAt / HOUR), 1, ok);
+      add(t, 'd', Math.floor(r.startedAt / DAY), 1, ok);
+      t.dirty = true;
     },
     forget(key) {
+      const t = tracks.get(key);
+      if (!t) return;
       tracks.delete(key);
-      dirty.delete(key);
+      free.push(t.slot);
     },
     restore(rows, now) {
       const [hour, day] = [Math.floor(now / HOUR), Math.floor(now / DAY)];
       for (const r of rows) {
-        if (r.kind === 'h' && r.index > hour - HOURS) add(trackOf(r.key).hours, r.index, r.probes, r.ok);
-        else if (r.kind === 'd' && r.index > day - opts.days) add(trackOf(r.key).days, r.index, r.probes, r.ok);
+        if (r.kind === 'h' ? r.index > hour - HOURS : r.index > day - opts.days) add(trackOf(r.key), r.kind, r.index, r.probes, r.ok);
       }
     },
-    takeDirty() {
+    takeDirty(now = Date.now()) {
+      // A bucket changed since the last call is one of the current hour/day or those since then.
+      const [fromHour, fromDay] = [Math.floor(lastTaken / HOUR), Math.floor(lastTaken / DAY)];
+      lastTaken = now;
       const out: BucketRow[] = [];
-      for (const [key, set] of dirty) {
-        const t = tracks.get(key);
-        if (!t) continue;
-        for (const tag of set) {
-          const kind = tag[0] as 'h' | 'd';
-          const index = Number(tag.slice(1));
-          const b = kind === 'h' ? t.hours : t.days;
-          const slot = index % b.index.length;
-          if (b.index[slot] === index) out.push({ key, kind, index, probes: b.probes[slot]!, ok: b.ok[slot]! });
+      for (const [key, t] of tracks) {
+        if (!t.dirty) continue;
+        t.dirty = false;
+        for (let s = 0; s < B; s++) {
+          const at = t.slot * B * 3 + 3 * s;
+          const kind = s < HOURS ? 'h' : 'd';
+          const index = cnt[at]!;
+          if (index !== 0 && index >= (kind === 'h' ? fromHour : fromDay)) out.push({ key, kind, index, probes: cnt[at + 1]!, ok: cnt[at + 2]! });
         }
       }
-      dirty.clear();
       return out;
     },
-    summary(key, now, last = size) {
+    summary(key, now, last = R) {
       const t = tracks.get(key);
       if (!t) return undefined;
       const n = Math.min(last, t.count);
       const results: HistoryEntry[] = [];
       for (let k = n; k >= 1; k--) {
-        const i = (t.next - k + size) % size;
-        results.push({ status: VERDICTS[t.status[i]!]!, reason: reasons[t.reason[i]!] ?? 'other', latencyMs: Math.round(t.latency[i]! * 1000) / 1000, startedAt: t.at[i]! });
+        const at = (t.slot * R + ((t.next - k + R) % R)) * 2;
+        const code = res[at + 1]!;
+        results.push({
+          status: VERDICTS[code % REASON_SPAN]!,
+          reason: reasons[Math.floor(code / REASON_SPAN) % 65_536] ?? 'other',
+          latencyMs: Math.floor(code / LATENCY_SPAN) / 1000,
+          startedAt: res[at]!,
+        });
       }
       const lat = results.map((r) => r.latencyMs).sort((a, b) => a - b);
       const [hour, day] = [Math.floor(now / HOUR), Math.floor(now / DAY)];
       return {
         results,
         // 24 h: the last 24 hourly buckets. 7 d / 30 d: whole UTC days, today included.
-        uptime: { '24h': ratio(t.hours, hour - HOURS), '7d': ratio(t.days, day - 7), '30d': ratio(t.days, day - Math.min(30, opts.days)) },
+        uptime: { '24h': ratio(t, 'h', hour - HOURS), '7d': ratio(t, 'd', day - 7), '30d': ratio(t, 'd', day - Math.min(30, opts.days)) },
         latencyMs: lat.length === 0 ? null : { p50: percentile(lat, 0.5), p95: percentile(lat, 0.95), p99: percentile(lat, 0.99) },
       };
     },

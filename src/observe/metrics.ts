@@ -5,6 +5,7 @@
  * figures) is read when scraped, so the hot paths pay nothing for it. Names: docs/observability.md.
  */
 import client from 'prom-client';
+import { fastCounter, fastHistogram } from './fast-metrics.js';
 import type { ProbeResult } from '../health/contract.js';
 import type { SchedulerStats } from '../health/scheduler.js';
 import type { BeatStatus } from '../beat/status.js';
@@ -50,9 +51,9 @@ function mirror(register: client.Registry, name: string, help: string, read: () 
 export function createMetrics(deps: MetricsDeps): Metrics {
   const register = new client.Registry();
   const { registry } = deps;
-  const probes = new client.Counter({ name: 'vigil_probes_total', help: 'Completed probes by checker type and verdict', labelNames: ['checker', 'result'], registers: [register] });
-  const duration = new client.Histogram({ name: 'vigil_probe_duration_seconds', help: 'Probe latency as the runner measured it', labelNames: ['checker'], buckets: SECONDS, registers: [register] });
-  const lag = new client.Histogram({ name: 'vigil_scheduler_lag_seconds', help: 'How late probes started after they were due', buckets: SECONDS, registers: [register] });
+  const probes = fastCounter(register, 'vigil_probes_total', 'Completed probes by checker type and verdict');
+  const duration = fastHistogram(register, 'vigil_probe_duration_seconds', 'Probe latency as the runner measured it', SECONDS);
+  const lag = fastHistogram(register, 'vigil_scheduler_lag_seconds', 'How late probes started after they were due', SECONDS).series({});
   const transitions = new client.Counter({ name: 'vigil_health_transitions_total', help: 'Health flips by who decided (checker type, beat, operator, peer) and new health', labelNames: ['checker', 'to'], registers: [register] });
   const expired = new client.Counter({ name: 'vigil_ephemeral_expired_total', help: 'Ephemeral instances deleted for missing beats', registers: [register] });
   const api = new client.Counter({ name: 'vigil_api_requests_total', help: 'HTTP requests by route pattern, method and status', labelNames: ['route', 'method', 'status'], registers: [register] });
@@ -106,19 +107,19 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     });
   }
 
-  // Child look-ups hash their labels; the probe path caches them per checker type and verdict.
-  const probeChildren = new Map<string, { count: client.Counter; time: client.Histogram }>();
-  const childrenOf = (type: string, status: string) => {
+  // The probe path looks its series up once per checker type and verdict, then bumps numbers.
+  const probeSeries = new Map<string, { count: { inc(): void }; time: { observe(v: number): void } }>();
+  const seriesOf = (type: string, status: string) => {
     const k = `${type} ${status}`;
-    let c = probeChildren.get(k);
-    if (!c) probeChildren.set(k, (c = { count: probes.labels(type, status) as unknown as client.Counter, time: duration.labels(type) as unknown as client.Histogram }));
+    let c = probeSeries.get(k);
+    if (!c) probeSeries.set(k, (c = { count: probes.series({ checker: type, result: status }), time: duration.series({ checker: type }) }));
     return c;
   };
 
   return {
     register,
     onProbe(_key, result, lagMs) {
-      const c = childrenOf(result.type, result.status);
+      const c = seriesOf(result.type, result.status);
       c.count.inc();
       c.time.observe(result.latencyMs / 1000);
       lag.observe(Math.max(0, lagMs) / 1000);

@@ -77,7 +77,7 @@ export function createObservability(deps: ObservabilityDeps): Observability {
   let flushTimer: NodeJS.Timeout | undefined;
   const flush = (): void => {
     try {
-      saved?.write(history.takeDirty());
+      saved?.write(history.takeDirty(now()));
     } catch (err) {
       log.error({ err }, 'writing the uptime counts failed; kept in memory');
     }
