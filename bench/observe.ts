@@ -3,6 +3,7 @@
  *
  *   npm run build && node --expose-gc dist/bench/observe.js metrics --instances 100000
  *   npm run build && node dist/bench/observe.js events --clients 100 --rate 1000 --seconds 10
+ *   npm run build && node dist/bench/observe.js probe-path
  *
  * `metrics`: scrape time and size of GET /metrics with N instances in the registry (per-instance
  * series off, then on with the default cap), beside the same scrape with no instances and
@@ -23,6 +24,8 @@ import { parseConfig } from '../src/config/load.js';
 import { initialState } from '../src/health/state-machine.js';
 import { instanceKey, type Instance } from '../src/registry/model.js';
 import { openSqliteStore } from '../src/registry/sqlite-store.js';
+import { createHistory } from '../src/observe/history.js';
+import { createMetrics } from '../src/observe/metrics.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -156,8 +159,29 @@ async function events(): Promise<void> {
   }
 }
 
+/** ns per call of what the probe observer does per probe: metrics and history, beside a Map lookup. */
+function probePath(): void {
+  const keys = Array.from({ length: 20_000 }, (_, i) => `public/DEFAULT_GROUP@@svc-${i % 1000}/DEFAULT/127.0.${i >> 8}.${i & 255}:3306`);
+  const r = { type: 'tcp', status: 'ok', reason: 'connected', latencyMs: 1.2, startedAt: Date.now() } as const;
+  const metrics = createMetrics({ registry: { keys: () => [][Symbol.iterator](), size: 0 } as never, scheduler: () => undefined, beats: () => ({}) as never, instanceSeries: false, maxInstanceSeries: 1 });
+  const history = createHistory({ results: 100, days: 30 });
+  const map = new Map(keys.map((k) => [k, 1]));
+  const time = (fn: (k: string) => void): number => {
+    for (const k of keys) fn(k);
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < 2_000_000; i++) fn(keys[i % keys.length]!);
+    return +(Number(process.hrtime.bigint() - t0) / 2_000_000).toFixed(1);
+  };
+  console.log(JSON.stringify({
+    referenceMapGetNs: time((k) => void map.get(k)),
+    metricsOnProbeNs: time((k) => metrics.onProbe(k, r, 3)),
+    historyRecordNs: time((k) => history.record(k, r)),
+  }));
+}
+
 async function main(): Promise<void> {
   if (positionals[0] === 'events') return events();
+  if (positionals[0] === 'probe-path') return probePath();
   const n = Number(values.instances);
   for (const [count, series] of [[0, false], [n, false], [n, true]] as const) console.log(JSON.stringify(await scrape(count, series)));
 }
