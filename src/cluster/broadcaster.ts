@@ -1,0 +1,85 @@
+/**
+ * The sending end of broadcasts: every health change this node decided goes to every live peer,
+ * batched. A change waits at most `batchMs` (one request per peer per window under load instead of
+ * one per change); within a window only the newest copy of each key is sent. A failed or slow peer
+ * costs one request timeout and nothing else: nothing is retried, because the peer's trailing-window
+ * poll (change-poller.ts) will read the same change from the store within one poll period.
+ */
+import { Agent, request } from 'undici';
+import { PEER_CHANGES_PATH } from './peer-route.js';
+import { signPeerRequest } from './peer-auth.js';
+import type { PeerChange } from './peer-changes.js';
+import { isNewer } from './stamp.js';
+
+export interface Peer {
+  readonly nodeId: string;
+  /** The peer's advertised base URL, e.g. http://127.0.0.1:8849. */
+  readonly url: string;
+}
+
+export interface BroadcasterOptions {
+  readonly nodeId: string;
+  readonly secret: string;
+  /** The live admitted members other than this node, as of the latest round. */
+  readonly peers: () => readonly Peer[];
+  readonly batchMs: number;
+  readonly timeoutMs: number;
+}
+
+export interface FlushResult {
+  readonly changes: number;
+  readonly failed: ReadonlyArray<{ nodeId: string; reason: string }>;
+}
+
+export interface Broadcaster {
+  publish(change: PeerChange): void;
+  /** Sends what is pending now (the timer does this by itself); resolves when every peer answered or failed. */
+  flush(): Promise<FlushResult>;
+  close(): Promise<void>;
+}
+
+const stampOf = (c: PeerChange) => ({ epoch: c.epoch, version: c.health.health.version });
+
+export function createBroadcaster(opts: BroadcasterOptions): Broadcaster {
+  const agent = new Agent({ connect: { timeout: opts.timeoutMs }, headersTimeout: opts.timeoutMs, bodyTimeout: opts.timeoutMs });
+  let pending = new Map<string, PeerChange>();
+  let timer: NodeJS.Timeout | undefined;
+
+  async function send(peer: Peer, body: string): Promise<string | undefined> {
+    try {
+      const headers = { 'content-type': 'application/json', ...signPeerRequest(opts.secret, opts.nodeId, { method: 'POST', path: PEER_CHANGES_PATH, body }) };
+      const res = await request(new URL(PEER_CHANGES_PATH, peer.url), { method: 'POST', headers, body, dispatcher: agent });
+      await res.body.dump();
+      return res.statusCode === 200 ? undefined : `status ${res.statusCode}`;
+    } catch (err) {
+      return (err as { code?: string }).code ?? (err as Error).message;
+    }
+  }
+
+  async function flush(): Promise<FlushResult> {
+    if (timer) clearTimeout(timer);
+    timer = undefined;
+    const batch = [...pending.values()];
+    pending = new Map();
+    if (batch.length === 0) return { changes: 0, failed: [] };
+    const body = JSON.stringify({ changes: batch });
+    const peers = opts.peers().filter((p) => p.nodeId !== opts.nodeId);
+    const reasons = await Promise.all(peers.map((p) => send(p, body)));
+    const failed = peers.flatMap((p, i) => (reasons[i] === undefined ? [] : [{ nodeId: p.nodeId, reason: reasons[i]! }]));
+    return { changes: batch.length, failed };
+  }
+
+  return {
+    publish(change) {
+      const held = pending.get(change.key);
+      if (held && !isNewer(stampOf(change), stampOf(held))) return;
+      pending.set(change.key, change);
+      timer ??= setTimeout(() => void flush(), opts.batchMs).unref();
+    },
+    flush,
+    async close() {
+      await flush();
+      await agent.close();
+    },
+  };
+}

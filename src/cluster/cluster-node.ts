@@ -1,0 +1,196 @@
+/**
+ * One vigil node's cluster duty in one object, for the daemon to start and the scheduler to ask:
+ * join (secret check), the lease round every `leaseRenewMs`, the trailing-window poll every
+ * `pollMs`, fenced publication of health with broadcast, the peer route and the members view.
+ * It holds no registry: changes that arrive (broadcast or poll) go to the `sink` the daemon gives
+ * it, which is where the registry's one `apply` path plugs in.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { READ } from '../api/access.js';
+import { isVigilError, VigilError } from '../errors.js';
+import type { MysqlStore } from '../registry/mysql-store.js';
+import type { StoredHealth } from '../registry/store.js';
+import { createBroadcaster, type FlushResult } from './broadcaster.js';
+import { createChangePoller, type ChangePoller, type ChangeSink } from './change-poller.js';
+import { createLeaseStore } from './leases.js';
+import { createMembership } from './membership.js';
+import { registerPeerRoutes } from './peer-route.js';
+import { createShardKeeper, type RoundResult } from './shard-keeper.js';
+import { shardOf } from './shards.js';
+import type { Stamp } from './stamp.js';
+
+export interface ClusterNodeOptions {
+  readonly store: MysqlStore;
+  readonly nodeId: string;
+  readonly secret: string;
+  readonly advertiseUrl: string;
+  readonly memberTimeoutMs: number;
+  readonly leaseRenewMs: number;
+  readonly leaseMarginMs: number;
+  readonly pollMs: number;
+  readonly pollWindowMs: number;
+  readonly batchMs: number;
+  readonly peerTimeoutMs: number;
+  /** Full reconcile (and purge of old tombstones) every this often. */
+  readonly reconcileMs: number;
+  /** Tombstones are kept this long: far longer than a poll window or a plausible node pause. */
+  readonly tombstoneRetentionMs: number;
+  /** Monotonic ms (performance.now in the daemon). */
+  readonly clock: () => number;
+  readonly logger: Logger;
+  readonly sink: ChangeSink;
+  /** Run the round and the poll on timers (the daemon); tests may drive them by hand. */
+  readonly autoRun?: boolean;
+}
+
+export interface MemberInfo {
+  readonly nodeId: string;
+  readonly url: string;
+  readonly alive: boolean;
+  readonly admitted: boolean;
+  /** Database time (ms) of its last heartbeat. */
+  readonly lastSeen: number;
+  /** Unexpired shard leases it held at the last round. */
+  readonly shards: number;
+}
+
+export interface ClusterNode {
+  start(): Promise<void>;
+  /**
+   * Clean stop: release leases and leave, so the others take over at their next round. With
+   * `{ graceful: false }` it only stops its timers and sends nothing, as a crash would (tests, bench).
+   */
+  stop(opts?: { graceful?: boolean }): Promise<void>;
+  round(): Promise<RoundResult>;
+  poll(): Promise<void>;
+  /** Full repair from the store, then purge of old tombstones. */
+  reconcile(): Promise<void>;
+  /** Sends pending broadcasts now instead of at the end of the batch window. */
+  flush(): Promise<FlushResult>;
+  ownsKey(key: string): boolean;
+  /** Writes under the shard's epoch, then broadcasts; refuses (STALE_EPOCH) when this node does not hold the shard. */
+  publishHealth(key: string, health: StoredHealth): Promise<Stamp>;
+  members(): MemberInfo[];
+  registerRoutes(app: FastifyInstance): void;
+}
+
+export function createClusterNode(opts: ClusterNodeOptions): ClusterNode {
+  const { store, nodeId, logger } = opts;
+  const membership = createMembership({ db: store.db, nodeId, url: opts.advertiseUrl, memberTimeoutMs: opts.memberTimeoutMs, secret: opts.secret });
+  const keeper = createShardKeeper({
+    nodeId,
+    membership,
+    leases: createLeaseStore({ db: store.db, nodeId, ttlMs: opts.memberTimeoutMs }),
+    clock: opts.clock,
+    ttlMs: opts.memberTimeoutMs,
+    marginMs: opts.leaseMarginMs,
+    onRefused: (m) => logger.warn({ peer: m.nodeId, url: m.url }, 'a node heartbeats with another cluster secret; it is not counted as a member'),
+  });
+  let last: RoundResult | undefined;
+  let poller: ChangePoller | undefined;
+  const peers = () => (last ? last.view.members.filter((m) => m.alive && m.admitted && m.nodeId !== nodeId) : []);
+  const broadcaster = createBroadcaster({ nodeId, secret: opts.secret, peers, batchMs: opts.batchMs, timeoutMs: opts.peerTimeoutMs });
+  const stops: Array<() => void> = [];
+
+  async function round(): Promise<RoundResult> {
+    last = await keeper.round();
+    return last;
+  }
+
+  async function poll(): Promise<void> {
+    await poller?.poll();
+  }
+
+  async function reconcile(): Promise<void> {
+    if (!poller) return;
+    const r = await poller.reconcile();
+    if (r.instances + r.health + r.removed > 0) logger.info(r, 'reconcile repaired what the poll had missed');
+    await store.purgeTombstones(opts.tombstoneRetentionMs);
+  }
+
+  function members(): MemberInfo[] {
+    if (!last) return [];
+    const { view, leases } = last;
+    return view.members.map((m) => ({
+      nodeId: m.nodeId,
+      url: m.url,
+      alive: m.alive,
+      admitted: m.admitted,
+      lastSeen: m.lastSeen,
+      shards: leases.filter((l) => l.owner === m.nodeId && l.expiresAt > view.now).length,
+    }));
+  }
+
+  /** Runs `fn` every `ms`, never overlapping itself; logs the first failure of a streak and the recovery. */
+  function every(ms: number, name: string, fn: () => Promise<unknown>): void {
+    let stopped = false;
+    let failing = false;
+    let timer: NodeJS.Timeout;
+    const tick = async () => {
+      try {
+        await fn();
+        if (failing) logger.info(`cluster ${name} works again`);
+        failing = false;
+      } catch (err) {
+        if (!failing) logger.warn({ err }, `cluster ${name} failed; retrying every ${ms} ms`);
+        failing = true;
+      }
+      if (!stopped) timer = setTimeout(() => void tick(), ms);
+    };
+    timer = setTimeout(() => void tick(), ms);
+    stops.push(() => {
+      stopped = true;
+      clearTimeout(timer);
+    });
+  }
+
+  return {
+    async start() {
+      await membership.join();
+      const first = await round();
+      // The daemon loaded the registry before starting; the window covers what changed meanwhile.
+      poller = createChangePoller({ source: store, sink: opts.sink, windowMs: opts.pollWindowMs, since: first.view.now });
+      if (opts.autoRun) {
+        every(opts.leaseRenewMs, 'lease round', round);
+        every(opts.pollMs, 'poll', poll);
+        every(opts.reconcileMs, 'reconcile', reconcile);
+      }
+    },
+    async stop({ graceful = true } = {}) {
+      for (const stop of stops.splice(0)) stop();
+      if (!graceful) return;
+      await broadcaster.close();
+      await keeper.releaseAll().catch((err: unknown) => logger.warn({ err }, 'could not release shard leases; they lapse by themselves'));
+      await membership.leave().catch(() => undefined);
+    },
+    round,
+    poll,
+    reconcile,
+    flush: () => broadcaster.flush(),
+    ownsKey: (key) => keeper.ownsKey(key),
+    async publishHealth(key, health) {
+      const epoch = keeper.epochForKey(key);
+      if (epoch === undefined) throw new VigilError('VIGIL_ERR_CLUSTER_STALE_EPOCH', `${nodeId} does not hold the shard of ${key}`, 'epoch');
+      try {
+        await store.putFencedHealth(key, health, { nodeId, epoch });
+      } catch (err) {
+        // Lost the shard: stop publishing it now rather than at the lease's local deadline.
+        if (isVigilError(err, 'VIGIL_ERR_CLUSTER_STALE_EPOCH')) keeper.table.drop([shardOf(key)]);
+        throw err;
+      }
+      broadcaster.publish({ key, epoch, decidedByNode: nodeId, health });
+      return { epoch, version: health.health.version };
+    },
+    members,
+    registerRoutes(app) {
+      registerPeerRoutes(app, {
+        secret: opts.secret,
+        isMember: (id) => peers().some((m) => m.nodeId === id),
+        sink: opts.sink,
+        onRefused: (r) => logger.warn({ code: r.code, peer: r.nodeId, field: r.field }, `peer request refused: ${r.message}`),
+      });
+      app.get('/v1/cluster/members', READ, async () => ({ members: members() }));
+    },
+  };
+}

@@ -1,0 +1,178 @@
+/**
+ * The shared store: the registry in MySQL/MariaDB tables (migrations.ts), behind the asynchronous
+ * store contract (async-store.ts), plus what several nodes need on top of it:
+ *
+ * - `putFencedHealth`: a health write that lands only while the writer holds the instance's shard
+ *   lease with the epoch it names. The check and the write are one INSERT … SELECT from the lease
+ *   row; InnoDB takes a shared lock on the lease row it reads, so an acquisition by another node
+ *   (an UPDATE of that row) cannot slip between the check and the write.
+ * - `changesSince`: every instance and health row changed at or after a database time, for the
+ *   trailing-window poll that repairs a lost broadcast. Deregistrations leave a tombstone so that
+ *   the poll sees them.
+ */
+import { shardOf } from '../cluster/shards.js';
+import { VigilError } from '../errors.js';
+import type { AsyncStore } from './async-store.js';
+import type { Instance } from './model.js';
+import { DB_NOW_MS, openMysql, type MysqlDb, type MysqlOptions, type Sql } from './mysql/db.js';
+import { migrate } from './mysql/migrate.js';
+import type { StoredHealth, StoreSnapshot } from './store.js';
+
+export interface Fence {
+  readonly nodeId: string;
+  readonly epoch: number;
+}
+
+export interface HealthRow {
+  readonly key: string;
+  readonly health: StoredHealth;
+  readonly epoch: number;
+  /** The node that decided it (null: written without a fence, e.g. at registration). */
+  readonly decidedByNode: string | null;
+  readonly updatedAt: number;
+}
+
+export interface Changes {
+  /** Database time of the read: pass it (minus the window) to the next call. */
+  readonly now: number;
+  readonly instances: ReadonlyArray<{ key: string; instance: Instance | null; updatedAt: number }>;
+  readonly health: readonly HealthRow[];
+}
+
+export interface MysqlStore extends AsyncStore {
+  putFencedHealth(key: string, health: StoredHealth, fence: Fence): Promise<void>;
+  changesSince(dbTime: number): Promise<Changes>;
+  /** Deletes tombstones older than `retentionMs` (database time); returns how many. */
+  purgeTombstones(retentionMs: number): Promise<number>;
+  /** The pool, for the cluster tables (membership, leases) on the same database. */
+  readonly db: MysqlDb;
+}
+
+const KV = { checker: 'vigil_checker_configs', whitelist: 'vigil_whitelist', switches: 'vigil_switches' } as const;
+
+/**
+ * An instance row's `updated_at` strictly increases with every change, even two in one millisecond,
+ * so that pollers can order a registration and a deregistration by it alone.
+ */
+const NEXT_TIME = `GREATEST(${DB_NOW_MS}, updated_at + 1)`;
+
+const HEALTH_UPSERT = `ON DUPLICATE KEY UPDATE epoch = VALUES(epoch), version = VALUES(version),
+  decided_by_node = VALUES(decided_by_node), value = VALUES(value), updated_at = VALUES(updated_at)`;
+
+/** Opens the pool and brings the schema up to date (migrate.ts) before anything is read or written. */
+export async function openMysqlStore(opts: MysqlOptions): Promise<MysqlStore> {
+  const db = openMysql(opts);
+  try {
+    await migrate(db);
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
+  return createMysqlStore(db);
+}
+
+export function createMysqlStore(db: MysqlDb): MysqlStore {
+  const putKv = (table: string, k: string, value: unknown) =>
+    db.run(`INSERT INTO ${table} (k, value, updated_at) VALUES (?, ?, ${DB_NOW_MS}) ON DUPLICATE KEY UPDATE value = VALUES(value), updated_at = VALUES(updated_at)`, [
+      k,
+      JSON.stringify(value),
+    ]);
+  const delKv = (table: string, k: string) => db.run(`DELETE FROM ${table} WHERE k = ?`, [k]);
+  const kvRows = async (sql: Sql, table: string) =>
+    (await sql.rows<{ k: string; value: string }>(`SELECT k, value FROM ${table} ORDER BY k`)).map((r) => ({ key: r.k, value: JSON.parse(r.value) as unknown }));
+
+  async function diagnose(key: string, fence: Fence): Promise<VigilError> {
+    const [inst] = await db.rows<{ n: number }>('SELECT COUNT(*) AS n FROM vigil_instances WHERE ikey = ? AND deleted = 0', [key]);
+    if (!inst?.n) return new VigilError('VIGIL_ERR_NOT_FOUND', `no persistent instance ${key}`, 'key');
+    const [lease] = await db.rows<{ owner: string | null; epoch: number; live: number }>(
+      `SELECT owner, epoch, expires_at > ${DB_NOW_MS} AS live FROM vigil_shard_leases WHERE shard = ?`,
+      [shardOf(key)],
+    );
+    const held = lease ? `${lease.owner ?? 'nobody'} at epoch ${lease.epoch}${lease.live ? '' : ' (lapsed)'}` : 'no lease row';
+    return new VigilError('VIGIL_ERR_CLUSTER_STALE_EPOCH', `health write for ${key} by ${fence.nodeId} at epoch ${fence.epoch} refused: shard ${shardOf(key)} is held by ${held}`, 'epoch');
+  }
+
+  return {
+    db,
+    // One transaction, so every table is read from the same snapshot.
+    load: () => db.transaction(async (tx): Promise<StoreSnapshot> => {
+      const rows = await tx.rows<{ k: string; value: string; health: string | null }>(
+        'SELECT i.ikey AS k, i.value, h.value AS health FROM vigil_instances i LEFT JOIN vigil_health h ON h.ikey = i.ikey WHERE i.deleted = 0 ORDER BY i.ikey',
+      );
+      const instances = rows.map((r) => ({
+        key: r.k,
+        instance: JSON.parse(r.value) as Instance,
+        ...(r.health === null ? {} : { health: JSON.parse(r.health) as StoredHealth }),
+      }));
+      return {
+        instances,
+        checkerConfigs: (await kvRows(tx, KV.checker)).map((r) => ({ key: r.key, ...(r.value as object) }) as StoreSnapshot['checkerConfigs'][number]),
+        whitelist: (await kvRows(tx, KV.whitelist)).map((r) => r.value) as StoreSnapshot['whitelist'],
+        switches: Object.fromEntries((await kvRows(tx, KV.switches)).map((r) => [r.key, r.value])),
+      };
+    }),
+    async putInstance(key, instance, health) {
+      const shard = shardOf(key);
+      await db.transaction(async (tx) => {
+        await tx.run(
+          `INSERT INTO vigil_instances (ikey, shard, value, deleted, updated_at) VALUES (?, ?, ?, 0, ${DB_NOW_MS})
+           ON DUPLICATE KEY UPDATE value = VALUES(value), deleted = 0, updated_at = ${NEXT_TIME}`,
+          [key, shard, JSON.stringify(instance)],
+        );
+        // Only a new instance takes the given health; an existing record is its decider's (async-store.ts).
+        await tx.run(
+          `INSERT INTO vigil_health (ikey, shard, epoch, version, decided_by_node, value, updated_at)
+           VALUES (?, ?, 0, ?, NULL, ?, ${DB_NOW_MS}) ON DUPLICATE KEY UPDATE ikey = ikey`,
+          [key, shard, health.health.version, JSON.stringify(health)],
+        );
+      });
+    },
+    async putHealth(key, health) {
+      await db.run(
+        `INSERT INTO vigil_health (ikey, shard, epoch, version, decided_by_node, value, updated_at)
+         VALUES (?, ?, 0, ?, NULL, ?, ${DB_NOW_MS}) ${HEALTH_UPSERT}`,
+        [key, shardOf(key), health.health.version, JSON.stringify(health)],
+      );
+    },
+    async putFencedHealth(key, health, fence) {
+      const written = await db.run(
+        `INSERT INTO vigil_health (ikey, shard, epoch, version, decided_by_node, value, updated_at)
+         SELECT i.ikey, l.shard, l.epoch, ?, l.owner, ?, ${DB_NOW_MS}
+         FROM vigil_shard_leases l JOIN vigil_instances i ON i.ikey = ? AND i.deleted = 0
+         WHERE l.shard = ? AND l.owner = ? AND l.epoch = ? AND l.expires_at > ${DB_NOW_MS}
+         ${HEALTH_UPSERT}`,
+        [health.health.version, JSON.stringify(health), key, shardOf(key), fence.nodeId, fence.epoch],
+      );
+      if (written === 0) throw await diagnose(key, fence);
+    },
+    async deleteInstance(key) {
+      await db.transaction(async (tx) => {
+        await tx.run(`UPDATE vigil_instances SET value = NULL, deleted = 1, updated_at = ${NEXT_TIME} WHERE ikey = ? AND deleted = 0`, [key]);
+        await tx.run('DELETE FROM vigil_health WHERE ikey = ?', [key]);
+      });
+    },
+    async changesSince(dbTime) {
+      const [clock] = await db.rows<{ now: number }>(`SELECT ${DB_NOW_MS} AS now`);
+      const inst = await db.rows<{ k: string; value: string | null; updatedAt: number }>(
+        'SELECT ikey AS k, value, updated_at AS updatedAt FROM vigil_instances WHERE updated_at >= ? ORDER BY updated_at, ikey',
+        [dbTime],
+      );
+      const health = await db.rows<{ k: string; value: string; epoch: number; node: string | null; updatedAt: number }>(
+        'SELECT ikey AS k, value, epoch, decided_by_node AS node, updated_at AS updatedAt FROM vigil_health WHERE updated_at >= ? ORDER BY updated_at, ikey',
+        [dbTime],
+      );
+      return {
+        now: clock?.now ?? 0,
+        instances: inst.map((r) => ({ key: r.k, instance: r.value === null ? null : (JSON.parse(r.value) as Instance), updatedAt: r.updatedAt })),
+        health: health.map((r) => ({ key: r.k, health: JSON.parse(r.value) as StoredHealth, epoch: r.epoch, decidedByNode: r.node, updatedAt: r.updatedAt })),
+      };
+    },
+    purgeTombstones: (retentionMs) => db.run(`DELETE FROM vigil_instances WHERE deleted = 1 AND updated_at < ${DB_NOW_MS} - ?`, [retentionMs]),
+    putCheckerConfig: async (key, value) => void (await putKv(KV.checker, key, value)),
+    deleteCheckerConfig: async (key) => void (await delKv(KV.checker, key)),
+    putWhitelist: async (entry) => void (await putKv(KV.whitelist, entry.id, entry)),
+    deleteWhitelist: async (id) => void (await delKv(KV.whitelist, id)),
+    putSwitch: async (name, value) => void (await putKv(KV.switches, name, value)),
+    close: () => db.close(),
+  };
+}
