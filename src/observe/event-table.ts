@@ -69,6 +69,11 @@ export const EVENT_TABLE: Table = {
       lastProbe: probeOf(e.record.lastProbe),
     },
   }),
+  'override-changed': (e) => ({
+    type: e.record.health.override ? 'override-set' : 'override-cleared',
+    scope: scopeOf(e.record.instance, e.key),
+    data: { key: e.key, instance: idOf(e.record.instance), healthy: e.record.health.healthy, override: e.record.health.override ?? null, version: e.record.health.version },
+  }),
   'checker-config-changed': (e) => ({
     type: 'checker-config-changed',
     data: { key: e.key, scope: e.scope, type: e.config?.type ?? null },
@@ -91,6 +96,8 @@ export const EVENT_TYPES: readonly string[] = [
   'instance-deregistered',
   'instance-expired',
   'health-changed',
+  'override-set',
+  'override-cleared',
   'checker-config-changed',
   'whitelist-added',
   'whitelist-removed',

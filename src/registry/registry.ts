@@ -24,6 +24,8 @@ export type RegistryEvent =
   | { readonly type: 'instance-updated'; readonly key: string; readonly record: InstanceRecord; readonly previous: Instance }
   | { readonly type: 'instance-deregistered'; readonly key: string; readonly instance: Instance; readonly cause?: DeregisterCause }
   | { readonly type: 'health-changed'; readonly key: string; readonly record: InstanceRecord; readonly change: HealthChange }
+  /** An operator override was set, changed or cleared without flipping health (a flip is `health-changed`). */
+  | { readonly type: 'override-changed'; readonly key: string; readonly record: InstanceRecord }
   | { readonly type: 'checker-config-changed'; readonly key: string; readonly scope: CheckerScope; readonly config: CheckerConfig | null }
   | { readonly type: 'whitelist-changed'; readonly entry: WhitelistEntry; readonly removed: boolean }
   | { readonly type: 'switch-changed'; readonly name: string; readonly value: unknown }
@@ -249,10 +251,12 @@ export function createRegistry(deps: RegistryDeps): Registry {
     setHealth(key, health, change, lastProbe) {
       const rec = records.get(key);
       if (!rec) return;
+      const overrideBefore = rec.health.override;
       rec.health = health;
       if (lastProbe) rec.lastProbe = lastProbe;
       persist(key, rec);
       if (change) emit({ type: 'health-changed', key, record: snapshot(rec), change });
+      else if (health.override !== overrideBefore) emit({ type: 'override-changed', key, record: snapshot(rec) });
     },
     recordProbe(key, lastProbe, health) {
       const rec = records.get(key);

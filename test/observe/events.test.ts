@@ -90,6 +90,22 @@ describe('GET /v1/events', () => {
     expect(names.filter((n) => n.includes('beta'))).toEqual([]);
   });
 
+  it('announces an override that does not flip health, and its clearing', async () => {
+    const id = { service: 'held', ip: '127.0.0.1', port: 9 };
+    await api(t.url, 'POST', '/v1/instances', { ...id, checker: { type: 'tcp' } });
+    await waitFor(async () => (await api(t.url, 'GET', '/v1/instances?service=held')).body.instances[0].health.healthy === false);
+    const stream = await sse(`${t.url}/v1/events?service=held&types=override-set,override-cleared,health-changed`);
+    expect((await api(t.url, 'PUT', '/v1/overrides', { ...id, healthy: false, reason: 'disk swap' })).status).toBe(200);
+    const set = await stream.next();
+    expect(set.event).toBe('override-set');
+    expect(set.data.data).toMatchObject({ healthy: false, override: { healthy: false, reason: 'disk swap' } });
+    expect((await api(t.url, 'DELETE', '/v1/overrides?service=held&ip=127.0.0.1&port=9')).status).toBe(200);
+    const cleared = await stream.next();
+    expect(cleared.event).toBe('override-cleared');
+    expect(cleared.data.data.override).toBeNull();
+    expect(stream.events.map((e) => e.event)).toEqual(['override-set', 'override-cleared']);
+  });
+
   it('refuses unknown filters and malformed ids with a 400 naming the field', async () => {
     const cases: Array<[string, Record<string, string>, string, string]> = [
       ['?color=red', {}, 'VIGIL_ERR_EVENTS_FILTER', 'color'],

@@ -63,6 +63,8 @@ describe('event hub', () => {
       { type: 'instance-deregistered', key: 'k', instance },
       { type: 'instance-deregistered', key: 'k', instance, cause: 'expired' },
       { type: 'health-changed', key: 'k', record, change },
+      { type: 'override-changed', key: 'k', record: { instance, health: { ...health, override: { healthy: true, reason: 'r' } } } },
+      { type: 'override-changed', key: 'k', record },
       { type: 'checker-config-changed', key: 'k', scope: { namespace: 'public', group: 'G', service: 's' }, config: null },
       { type: 'whitelist-changed', entry, removed: false },
       { type: 'whitelist-changed', entry, removed: true },
