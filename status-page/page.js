@@ -4,8 +4,11 @@ const $ = (id) => document.getElementById(id);
 const state = { instances: [], history: new Map(), beat: null, timer: 0, lastEventId: '' };
 const BAR = 30;
 
+// Either the API token (sent as a bearer token) or a Nacos-style user's accessToken from a login.
 const token = () => sessionStorage.getItem('vigil-token') || '';
-const authHeaders = () => (token() ? { authorization: `Bearer ${token()}` } : {});
+const accessToken = () => sessionStorage.getItem('vigil-access') || '';
+const signedIn = () => Boolean(token() || accessToken());
+const authHeaders = () => (accessToken() ? { accesstoken: accessToken() } : token() ? { authorization: `Bearer ${token()}` } : {});
 
 async function api(method, path, body) {
   const res = await fetch(path, {
@@ -100,10 +103,10 @@ function row(i) {
     type: 'button',
     'data-testid': 'maintenance',
     text: inMaintenance ? 'End maintenance' : 'Maintenance',
-    title: token() ? '' : 'enter a write token above',
+    title: signedIn() ? '' : 'sign in above (token, or user and password)',
     onclick: () => toggleMaintenance(i),
   });
-  if (button && !token()) button.disabled = true;
+  if (button && !signedIn()) button.disabled = true;
   return el('tr', { 'data-key': keyOf(i), 'data-health': up ? 'up' : 'down' },
     el('td', { class: 'inst' }, el('span', { class: `dot ${up ? 'up' : 'down'}` }), el('strong', { text: `${i.ip}:${i.port}` }), el('span', { class: 'muted', text: ` ${i.cluster} · ${i.ephemeral ? 'ephemeral' : 'persistent'}` })),
     el('td', {}, el('span', { class: `state ${up ? 'up' : 'down'}`, 'data-testid': 'state', text: up ? 'UP' : 'DOWN' }), role ? el('span', { class: `role ${role}`, text: role }) : null),
@@ -211,14 +214,31 @@ async function live() {
   }
 }
 
-$('token').value = token();
-$('token').addEventListener('input', () => {
-  sessionStorage.setItem('vigil-token', $('token').value.trim());
+/** A user name given: log in with the password for an accessToken; else the field is the API token. */
+async function signIn() {
+  const user = $('user').value.trim();
+  const secret = $('token').value.trim();
+  sessionStorage.removeItem('vigil-access');
+  sessionStorage.setItem('vigil-token', user ? '' : secret);
+  if (user && secret) {
+    const res = await fetch('/nacos/v1/auth/users/login', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ username: user, password: secret }) });
+    const data = await res.json().catch(() => ({}));
+    if (!res.ok || !data.accessToken) throw new Error(`sign-in failed: ${data.code || res.status}`);
+    sessionStorage.setItem('vigil-access', data.accessToken);
+  }
   // Reads may need the credential too (api.anonymousReads: false): load again with it.
-  load().catch(showError);
+  await load();
+}
+$('token').value = token();
+// A token applies as it is typed; a password waits for Enter (one login, not one per keystroke).
+$('token').addEventListener('input', () => {
+  if (!$('user').value.trim()) signIn().catch(showError);
+});
+$('controls').addEventListener('submit', (e) => {
+  e.preventDefault();
+  signIn().catch(showError);
 });
 for (const id of ['search', 'show', 'sort']) $(id).addEventListener('input', render);
-$('controls').addEventListener('submit', (e) => e.preventDefault());
 // Heartbeat bars move with every probe, not only with flips: refresh them now and then.
 setInterval(() => load().catch(showError), 10000);
 load().catch(showError);

@@ -134,6 +134,31 @@ describeWithBinary('chromium', 'chromium', 'the status page in a real browser', 
     }
   }, 60_000);
 
+  it('signs a Nacos-style user in with a password and toggles maintenance with its accessToken', async () => {
+    const users = [{ username: 'ops', password: 'ops-password-123', role: 'write' }];
+    const closed = await startApp({ api: { token: TOKEN, anonymousReads: false, users }, checks: { enabled: false } });
+    try {
+      await api(closed.url, 'POST', '/v1/instances', { service: 'private', ip: '127.0.0.1', port: 7200 }, { authorization: `Bearer ${TOKEN}` });
+      const tab = await browser.newPage();
+      tab.on('request', (r) => requests.push(r.url()));
+      await tab.goto(closed.url);
+      await tab.fill('#user', 'ops');
+      await tab.fill('#token', 'wrong-password');
+      await tab.press('#token', 'Enter');
+      await expect.poll(() => tab.locator('#banners').textContent()).toContain('sign-in failed');
+      await tab.fill('#token', 'ops-password-123');
+      await tab.press('#token', 'Enter');
+      await expect.poll(() => tab.locator('tr[data-key]').count()).toBe(1);
+      await tab.getByTestId('maintenance').click();
+      await expect.poll(() => tab.locator('td.exempt').textContent()).toContain('maintenance');
+      const entries = (await api(closed.url, 'GET', '/v1/whitelist', undefined, { authorization: `Bearer ${TOKEN}` })).body.entries;
+      expect(entries).toMatchObject([{ port: 7200, reason: 'maintenance (status page)' }]);
+      await tab.close();
+    } finally {
+      await closed.stop();
+    }
+  }, 60_000);
+
   it('made no request to any host but the daemon on loopback', () => {
     expect(requests.length).toBeGreaterThan(3);
     const hosts = new Set(requests.map((u) => new URL(u).hostname));
