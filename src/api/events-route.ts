@@ -98,7 +98,8 @@ export function registerEventsRoute(app: FastifyInstance, deps: EventsRouteDeps)
     const replay = deps.hub.replay(after);
     reply.hijack();
     const res = reply.raw;
-    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    // `connection: close`: a stream is the connection's last response, so it never idles in a pool.
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'close', 'x-accel-buffering': 'no' });
     const c: Client = { res, filter, pending: '' };
     clients.add(c);
     deps.onClients?.(clients.size);
@@ -123,7 +124,9 @@ export function registerEventsRoute(app: FastifyInstance, deps: EventsRouteDeps)
       closed = true;
       unsubscribe();
       clearInterval(keepAlive);
-      for (const c of clients) c.res.end();
+      // Destroyed, not ended: an ended stream's socket turns into an idle keep-alive connection
+      // after the server has closed its idle ones, and the server would wait keepAliveTimeout for it.
+      for (const c of clients) c.res.destroy();
       clients.clear();
       deps.onClients?.(0);
     },
