@@ -62,7 +62,7 @@ try {
       memberTimeoutMs: 6000, leaseRenewMs: 1000, leaseMarginMs: 1000, pollMs: 1000, pollWindowMs: 5000, batchMs: 20, peerTimeoutMs: 2000, reconcileMs: 60_000, tombstoneRetentionMs: 3_600_000,
       clock: () => performance.now(), logger: pino({ level: 'silent' }), autoRun: true,
     });
-    const app = apiServer();
+    const app = await apiServer();
     node.registerRoutes(app);
     await app.listen({ port, host: '127.0.0.1' });
     await node.start();

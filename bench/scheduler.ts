@@ -61,7 +61,7 @@ async function main(): Promise<void> {
       };
       store.putInstance(instanceKey(inst), inst, { health: initialState(now) });
     }
-    store.close();
+    await store.close();
     const seedMs = performance.now() - seed0;
 
     // The same addresses the instances use, so both pay the same kernel route and socket costs.

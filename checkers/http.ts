@@ -13,6 +13,7 @@ import { regexSource, textMatcher, type TextMatcher } from '../src/health/option
 import { classifyError } from '../src/health/classify.js';
 import { defineChecker, type CheckContext, type CheckOutcome, type Target } from '../src/health/contract.js';
 import { targetKey } from '../src/health/resources.js';
+import { MAX_LIST_ITEMS, MAX_TEXT_CHARS } from '../src/registry/limits.js';
 
 /** Idle time of a kept-alive socket when the server sends no `Keep-Alive: timeout` hint; under the common 5 s server idle timeout. */
 const KEEP_ALIVE_IDLE_MS = 4_000;
@@ -29,18 +30,24 @@ const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 type Range = readonly [number, number];
 type Matcher = TextMatcher;
 
-function toRange(item: number | string): Range {
+function toRange(item: number | string | Range): Range {
   if (typeof item === 'number') return [item, item];
+  if (typeof item !== 'string') return item;
   const [, lo = '', hi = lo] = STATUS_PATTERN.exec(item) ?? [];
   return [Number(lo), Number(hi)];
 }
 
-/** Status numbers and `NNN-NNN` ranges, as an array or one comma-separated string (`"200-299,404"`). */
+const status = z.number().int().min(100).max(599);
+
+/**
+ * Status numbers and `NNN-NNN` ranges, as an array or one comma-separated string (`"200-299,404"`).
+ * The normalized form, `[lo, hi]` pairs, is accepted too: it is what the store keeps and revalidates.
+ */
 function statusList(minItems: number) {
   return z
     .preprocess(
       (v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()) : typeof v === 'number' ? [v] : v),
-      z.array(z.union([z.number().int().min(100).max(599), z.string().regex(STATUS_PATTERN, 'expected NNN or NNN-NNN')])).min(minItems),
+      z.array(z.union([status, z.string().regex(STATUS_PATTERN, 'expected NNN or NNN-NNN'), z.tuple([status, status])])).min(minItems).max(MAX_LIST_ITEMS),
     )
     .transform((items) => items.map(toRange))
     .refine((ranges) => ranges.every(([lo, hi]) => lo <= hi), { error: 'a range must run from low to high' });
@@ -50,24 +57,25 @@ const options = z
   .strictObject({
     scheme: z.enum(['http', 'https']).default('http'),
     method: z.enum(['GET', 'HEAD']).default('GET'),
-    path: z.string().regex(/^\/[^\s]*$/, 'must start with / and contain no whitespace').default('/'),
+    path: z.string().max(2048).regex(/^\/[^\s]*$/, 'must start with / and contain no whitespace').default('/'),
     headers: z
-      .record(z.string().regex(HEADER_NAME, 'not a valid header name'), z.string().regex(/^[^\r\n\0]*$/, 'no line breaks'))
+      .record(z.string().max(256).regex(HEADER_NAME, 'not a valid header name'), z.string().max(MAX_TEXT_CHARS).regex(/^[^\r\n\0]*$/, 'no line breaks'))
+      .refine((h) => Object.keys(h).length <= MAX_LIST_ITEMS, { error: `at most ${MAX_LIST_ITEMS} headers` })
       .refine((h) => Object.keys(h).every((k) => k.toLowerCase() !== 'host'), { error: 'set the Host header with the host option' })
       .default({}),
-    host: z.string().regex(/^[^\s/]+$/, 'a host name, optionally with :port').optional(),
+    host: z.string().max(261).regex(/^[^\s/]+$/, 'a host name, optionally with :port').optional(),
     expectStatus: statusList(1).prefault(['200-299']),
     failStatus: statusList(0).prefault([302, 503]),
     /** `fail-now` (default): a refused connection flips at once; `fail`: it is counted like a timeout. */
     refused: z.enum(['fail-now', 'fail']).default('fail-now'),
-    bodyContains: z.string().min(1).optional(),
+    bodyContains: z.string().min(1).max(MAX_TEXT_CHARS).optional(),
     bodyRegex: regexSource().optional(),
     maxBodyBytes: z.number().int().positive().max(16_777_216).default(65_536),
     followRedirects: z.boolean().default(false),
     maxRedirects: z.number().int().min(1).max(20).default(3),
     connectTimeoutMs: z.number().int().positive().default(1000),
     tlsVerify: z.boolean().default(true),
-    servername: z.string().min(1).optional(),
+    servername: z.string().min(1).max(253).optional(),
     connection: z.enum(['keepalive', 'fresh']).default('keepalive'),
   })
   .refine((o) => o.bodyContains === undefined || o.bodyRegex === undefined, {
@@ -154,10 +162,19 @@ function endpointOf(plan: Plan, target: Target): Endpoint {
     const o = plan.options;
     const hostPort = targetKey(target.host, target.port);
     const origin = `${o.scheme}://${hostPort}`;
-    at = { origin, key: `${hostPort}|${o.scheme}|${o.servername ?? ''}|${o.tlsVerify}`, create: () => createClient(origin, o) };
+    at = { origin, key: clientKey(hostPort, o), create: () => createClient(origin, o) };
     plan.endpoints.set(target, at);
   }
   return at;
+}
+
+/**
+ * The kept-alive client is shared by every probe of the same key, so the key holds every option
+ * that shapes the client or its connections (two configs on one target that differ only in
+ * `connectTimeoutMs` must not share the first one's client). Keep it in step with createClient.
+ */
+function clientKey(hostPort: string, o: Pick<Options, 'scheme' | 'servername' | 'tlsVerify' | 'connectTimeoutMs'>): string {
+  return `${hostPort}|${o.scheme}|${o.servername ?? ''}|${o.tlsVerify}|${o.connectTimeoutMs}`;
 }
 
 function createClient(origin: string, o: Options): Client {

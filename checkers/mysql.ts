@@ -9,6 +9,7 @@ import { isVigilError } from '../src/errors.js';
 import { classifyError } from '../src/health/classify.js';
 import { defineChecker, type CheckOutcome, type Credential, type Fact } from '../src/health/contract.js';
 import { targetKey } from '../src/health/resources.js';
+import { MAX_TEXT_CHARS } from '../src/registry/limits.js';
 import { isInsecureAuth, safeAuthPlugins } from '../src/security/mysql-auth.js';
 import { passwordSourceShape, resolvePassword, sourceCount } from '../src/security/secret-source.js';
 
@@ -17,15 +18,15 @@ const ms = z.number().int().positive().max(600_000);
 const options = z
   .strictObject({
     /** Default `root`, or the named credential's user. */
-    user: z.string().min(1).optional(),
+    user: z.string().min(1).max(256).optional(),
     ...passwordSourceShape,
     /** A named credential from the operator's config (user, password, pinned server key, allowed hosts). */
     credential: z.string().min(1).optional(),
-    database: z.string().min(1).optional(),
+    database: z.string().min(1).max(256).optional(),
     requirePrimary: z.boolean().default(true),
-    query: z.string().min(1).optional(),
+    query: z.string().min(1).max(MAX_TEXT_CHARS).optional(),
     // `expect=1` on the command line arrives as a number; compare it by its text.
-    expect: z.union([z.string(), z.number()]).transform(String).optional(),
+    expect: z.union([z.string().max(MAX_TEXT_CHARS), z.number()]).transform(String).optional(),
     connectTimeoutMs: ms.default(1000),
     queryTimeoutMs: ms.default(1000),
   })

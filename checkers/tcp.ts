@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { regexSource, textMatcher, type TextMatcher } from '../src/health/option-schemas.js';
 import { classifyError } from '../src/health/classify.js';
 import { defineChecker, type CheckOutcome } from '../src/health/contract.js';
+import { MAX_TEXT_CHARS } from '../src/registry/limits.js';
 
 /** Longest excerpt of the target's answer put into `detail`. */
 const DETAIL_CHARS = 120;
@@ -17,8 +18,8 @@ const options = z
     /** 0: whatever the resolver returns first; 4 or 6: that family only. */
     family: z.union([z.literal(0), z.literal(4), z.literal(6)]).default(0),
     /** Written once connected. Control characters are taken as they are (no `\r\n` unescaping). */
-    send: z.string().min(1).optional(),
-    expect: z.string().min(1).optional(),
+    send: z.string().min(1).max(MAX_TEXT_CHARS).optional(),
+    expect: z.string().min(1).max(MAX_TEXT_CHARS).optional(),
     expectRegex: regexSource().optional(),
     maxReadBytes: z.number().int().positive().max(1_048_576).default(4096),
   })

@@ -18,6 +18,7 @@ import { ACTIVE_CHECKS_SWITCH, createScheduler, type SchedulerStats } from './he
 import { isExpired } from './health/whitelist.js';
 import type { CheckerConfig } from './registry/model.js';
 import { createNacos } from './nacos/index.js';
+import { createHealthWriter } from './registry/health-writer.js';
 import { createRegistry } from './registry/registry.js';
 import { openSqliteStore } from './registry/sqlite-store.js';
 import { parseCheckerConfig, type CheckerPolicy } from './registry/validate.js';
@@ -25,6 +26,11 @@ import { redact, knownSecrets, type KnownSecrets } from './security/redact.js';
 import { resolveSecurity } from './security/setup.js';
 import { createObservability } from './observe/observability.js';
 import { resolveWebhooks } from './observe/webhook-config.js';
+import type { Store } from './registry/store.js';
+import { lockDataDir } from './runtime/data-dir-lock.js';
+import { createFdAlarm, isFdExhaustion } from './runtime/fd-alarm.js';
+import { reservePort } from './runtime/reserve-port.js';
+import { apiConnectionCap, readFdLimit } from './runtime/fd-limits.js';
 
 export interface AppOptions {
   /** Folder that relative plugin paths resolve against (the config file's). */
@@ -34,7 +40,7 @@ export interface AppOptions {
 }
 
 export interface App {
-  /** Loads plugins, opens the store, starts probing and listening; resolves with the API's URL. */
+  /** Loads plugins, locks the data dir, binds the port, opens the store, starts probing and listening; resolves with the API's URL. */
   start(): Promise<{ url: string }>;
   stop(): Promise<void>;
   /** Probe-loop figures, for benchmarks and /healthz; undefined before start. */
@@ -68,9 +74,36 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
         return undefined;
       }
     };
-    const store = openSqliteStore({ dataDir: config.store.dataDir, synchronous: config.store.synchronous });
-    const registry = createRegistry({ store, now, initialHealthy: config.checks.initialHealthy, reviveChecker: revive });
+    // One daemon per data dir, and the port bound before the store is opened: a second start or a
+    // taken port ends here with one line, having touched nothing.
+    const lock = lockDataDir(config.store.dataDir);
+    const reservation = await reservePort(config.api.host, config.api.port).catch((err: unknown) => {
+      lock.release();
+      throw err;
+    });
+    let store: Store;
+    try {
+      store = openSqliteStore({ dataDir: config.store.dataDir, synchronous: config.store.synchronous });
+    } catch (err) {
+      await reservation.release();
+      lock.release();
+      throw err;
+    }
+    const healthWriter = createHealthWriter({
+      store,
+      logger: logger.child({ module: 'store' }),
+      batchMs: config.persistence.healthBatchMs,
+      maxBatch: config.persistence.healthMaxBatch,
+    });
+    /** Writes the health changes still queued, then closes; a failure here is logged, not thrown. */
+    const closeStore = async (): Promise<void> => {
+      await healthWriter.close().catch(() => {});
+      await store.close();
+      lock.release();
+    };
+    const registry = createRegistry({ store, healthWriter, now, initialHealthy: config.checks.initialHealthy, reviveChecker: revive });
     if (!config.checks.enabled && registry.getSwitch(ACTIVE_CHECKS_SWITCH) === undefined) registry.setSwitch(ACTIVE_CHECKS_SWITCH, false);
+    const fdAlarm = createFdAlarm({ logger: logger.child({ module: 'fds' }) });
     const resources = createResourcePool(now);
     const runner = createRunner({ credentials: security.credentials });
     const beats = createBeatModule({ registry, config: config.beat, logger: logger.child({ module: 'beat' }), now });
@@ -83,6 +116,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
       resources,
       now,
       defaults: { ...config.checks, checker: defaultChecker },
+      onFdExhausted: () => fdAlarm.record('probe'),
     });
     schedulerStats = scheduler.stats;
     const log = logger.child({ module: 'health' });
@@ -92,8 +126,17 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
       }
     });
 
-    const server = createServer({ logger, gate: { auth: security.auth, anonymousReads: config.api.anonymousReads }, known });
-    registerNativeRoutes(server, { registry, checkers, defaultChecker, now, scheduler, limits: config.registry, policy: apiPolicy });
+    const fdLimit = readFdLimit();
+    const maxConnections = apiConnectionCap(config.server.maxConnections, fdLimit, config.server.reservedFds);
+    const server = await createServer({
+      logger,
+      gate: { auth: security.auth, anonymousReads: config.api.anonymousReads },
+      known,
+      limits: config.server,
+      maxConnections,
+      readsPerSecond: config.server.readsPerSecond,
+    });
+    registerNativeRoutes(server, { registry, checkers, defaultChecker, now, scheduler, limits: config.registry, policy: apiPolicy, listingConcurrency: config.server.listingConcurrency });
     observe.register(server);
     const nacos = createNacos({ registry, checkers, beats, config: config.nacos, limits: config.registry, policy: apiPolicy, auth: security.auth, known, logger: logger.child({ module: 'nacos' }), now });
     registerBeatRoutes(server, beats);
@@ -102,13 +145,19 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     scheduler.start();
     let address: string;
     try {
-      address = await server.listen({ host: config.api.host, port: config.api.port });
+      await reservation.release();
+      address = await server.listen({ host: config.api.host, port: reservation.port });
     } catch (err) {
       await scheduler.stop();
       await observe.stop();
-      store.close();
+      await closeStore();
       throw err;
     }
+    // After listen, which reports its own errors (EADDRINUSE) by rejecting.
+    server.server.on('error', (err) => {
+      if (isFdExhaustion(err)) fdAlarm.record('accept');
+      else logger.error({ err }, 'API server error');
+    });
     beats.start();
     await nacos.start(config.api.host);
     // Housekeeping is cron-shaped: prune expired whitelist entries, close idle connections.
@@ -118,7 +167,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
       }),
       cron.schedule('*/30 * * * * *', () => void resources.sweepIdle(config.checks.resourceIdleMs)),
     ];
-    logger.info({ address, instances: registry.size, dataDir: config.store.dataDir }, 'vigil started');
+    logger.info({ address, instances: registry.size, dataDir: config.store.dataDir, maxConnections, fdLimit }, 'vigil started');
 
     stopFn = async () => {
       for (const j of jobs) await j.stop();
@@ -128,7 +177,8 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
       await scheduler.stop();
       await server.close();
       await observe.stop();
-      store.close();
+      fdAlarm.close();
+      await closeStore();
       logger.info('vigil stopped');
     };
     return { url: address };

@@ -21,9 +21,21 @@ async function api(method, path, body) {
   return data;
 }
 
+/** Every instance, following the listing's pages (`limit` at most 5000, `nextCursor`). */
+async function allInstances() {
+  const out = [];
+  let cursor = null;
+  do {
+    const page = await api('GET', `/v1/instances?limit=5000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+    out.push(...page.instances);
+    cursor = page.nextCursor;
+  } while (cursor);
+  return { instances: out };
+}
+
 async function load() {
   const [inst, hist, beat] = await Promise.all([
-    api('GET', '/v1/instances'),
+    allInstances(),
     api('GET', `/v1/history?last=${BAR}`),
     api('GET', '/v1/beat/status').catch(() => null),
   ]);

@@ -18,6 +18,7 @@ import { redactOptions } from '../../src/health/options.js';
 import { loadPlugin } from '../../src/health/plugin-loader.js';
 import { createResourcePool } from '../../src/health/resources.js';
 import { createRunner } from '../../src/health/runner.js';
+import { inCI } from '../../test/helpers/ci.js';
 
 const PLUGIN = fileURLToPath(new URL('./index.ts', import.meta.url));
 const PASSWORD = 'correct horse battery staple';
@@ -144,9 +145,9 @@ describe('redis-role plugin: without a Redis server', () => {
 // --- Real redis-server processes -------------------------------------------------------------
 
 const haveRedis = spawnSync('redis-server', ['--version']).error === undefined;
-const inCI = ['true', '1'].includes(process.env.CI ?? '');
+const ci = inCI();
 const ENABLE = 'install it to run them: apt-get install redis-server';
-if (!haveRedis && !inCI) {
+if (!haveRedis && !ci) {
   console.warn(`redis-role: redis-server not found, skipping the tests against a real Redis; ${ENABLE}`);
 }
 
@@ -205,7 +206,7 @@ async function stopRedis(redis: Redis | undefined): Promise<void> {
   await rm(redis.dir, { recursive: true, force: true });
 }
 
-describe.skipIf(!haveRedis && !inCI)('redis-role plugin: against real redis-server processes', () => {
+describe.skipIf(!haveRedis && !ci)('redis-role plugin: against real redis-server processes', () => {
   let primary: Redis | undefined;
   let replica: Redis | undefined;
   let locked: Redis | undefined;

@@ -9,6 +9,8 @@ import { setOverride } from '../health/state-machine.js';
 import { validateEntry } from '../health/whitelist.js';
 import { DEFAULT_GROUP, DEFAULT_NAMESPACE, instanceKey } from '../registry/model.js';
 import { instanceIdShape, nameSchema, parseCheckerConfig, parseInstance, parseOrThrow, portSchema, type CheckerPolicy, type ValidationLimits } from '../registry/validate.js';
+import { DEFAULT_PAGE, instancePage, MAX_PAGE } from './instance-page.js';
+import { createListingGate } from './listing-gate.js';
 import { checkerView, instanceView, type ViewDeps } from './views.js';
 
 export interface NativeDeps extends ViewDeps {
@@ -16,6 +18,8 @@ export interface NativeDeps extends ViewDeps {
   readonly limits: ValidationLimits;
   /** Checker configs here come from the API: no file or env options, credentials by name only. */
   readonly policy: CheckerPolicy;
+  /** Listings built at once (server.listingConcurrency); the rest wait. */
+  readonly listingConcurrency?: number;
 }
 
 const serviceSel = {
@@ -24,7 +28,16 @@ const serviceSel = {
 };
 const portish = z.union([portSchema, z.string().regex(/^\d+$/).transform(Number).pipe(portSchema)]);
 const instanceSel = z.object({ ...instanceIdShape, port: portish });
-const listQuery = z.object({ namespace: nameSchema.optional(), group: nameSchema.optional(), service: nameSchema.optional(), cluster: nameSchema.optional() });
+const listQuery = z.object({
+  namespace: nameSchema.optional(),
+  group: nameSchema.optional(),
+  service: nameSchema.optional(),
+  cluster: nameSchema.optional(),
+  healthy: z.enum(['true', 'false']).transform((v) => v === 'true').optional(),
+  kind: z.enum(['persistent', 'ephemeral']).optional(),
+  limit: z.string().regex(/^\d{1,6}$/, 'must be a whole number').transform(Number).pipe(z.number().int().min(1).max(MAX_PAGE)).optional(),
+  cursor: z.string().min(1).max(1024).optional(),
+});
 const checkerBody = z.strictObject({ ...serviceSel, service: nameSchema, cluster: nameSchema.optional(), checker: z.unknown().nullable() });
 const overrideBody = z.strictObject({
   ...instanceIdShape,
@@ -69,9 +82,12 @@ export function registerNativeRoutes(app: FastifyInstance, deps: NativeDeps): vo
     return { deleted: instanceKey(id) };
   });
 
-  app.get('/v1/instances', READ, async (req) => {
-    const q = parseOrThrow(listQuery, req.query);
-    return { instances: registry.list(stripUndef(q)).map((r) => instanceView(deps, r)) };
+  const listings = createListingGate(deps.listingConcurrency ?? 2);
+  app.get('/v1/instances', READ, async (req, reply) => {
+    const { limit, cursor, ...filter } = parseOrThrow(listQuery, req.query);
+    const page = instancePage(registry, stripUndef(filter), cursor, limit ?? DEFAULT_PAGE);
+    const body = await listings.json('instances', page.records, ({ record }) => instanceView(deps, record), { nextCursor: page.nextCursor });
+    return reply.type('application/json; charset=utf-8').send(body);
   });
 
   app.get('/v1/services', READ, async () => ({

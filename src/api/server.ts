@@ -7,6 +7,8 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import formbody from '@fastify/formbody';
 import type { Logger } from 'pino';
 import { VigilError, type ErrorCode } from '../errors.js';
+import { checkJsonBounds } from '../registry/limits.js';
+import { registerReadRateLimit } from './rate-limit.js';
 import { redact, type KnownSecrets } from '../security/redact.js';
 import { installAccessGate, type GateOptions } from './access.js';
 
@@ -20,6 +22,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   VIGIL_ERR_CLUSTER_STALE_EPOCH: 409,
   VIGIL_ERR_CLUSTER_UNAUTHORIZED: 401,
   VIGIL_ERR_CLUSTER_UNKNOWN_NODE: 403,
+  VIGIL_ERR_RATE_LIMITED: 429,
   VIGIL_ERR_EVENTS_CLIENTS: 503,
 };
 
@@ -28,20 +31,51 @@ export interface ServerOptions {
   readonly gate: GateOptions;
   /** Exact secrets from the config, scrubbed from every error message. */
   readonly known?: KnownSecrets;
+  /** Timeouts and keep-alive limits (config `server`); node's defaults when absent (tests). */
+  readonly limits?: ServerLimits;
+  /** API connections accepted at once (already lowered below the descriptor limit). */
+  readonly maxConnections?: number;
+  /** GET requests a second per client (0 or absent: no limit). */
+  readonly readsPerSecond?: number;
 }
 
-export function createServer(opts: ServerOptions): FastifyInstance {
+export interface ServerLimits {
+  readonly requestTimeoutMs: number;
+  readonly headersTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
+  readonly timeoutCheckIntervalMs: number;
+  readonly maxRequestsPerSocket: number;
+}
+
+/** Async because plugins that hook every route (the rate limit) must be loaded before routes are added. */
+export async function createServer(opts: ServerOptions): Promise<FastifyInstance> {
+  const limits = opts.limits;
   const app = Fastify({
     loggerInstance: opts.logger as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
     // Keep-alive connections from beating clients stay open between beats.
-    keepAliveTimeout: 65_000,
+    keepAliveTimeout: limits?.keepAliveTimeoutMs ?? 65_000,
     return503OnClosing: true,
+    // fastify turns node's request timeout off by default: a body sent a byte at a time would hold
+    // its socket forever. Node checks the timeouts every `connectionsCheckingInterval` ms.
+    ...(limits
+      ? {
+          requestTimeout: limits.requestTimeoutMs,
+          maxRequestsPerSocket: limits.maxRequestsPerSocket,
+          http: { headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs, connectionsCheckingInterval: limits.timeoutCheckIntervalMs },
+        }
+      : {}),
   });
+  if (opts.maxConnections !== undefined) app.server.maxConnections = opts.maxConnections;
   void app.register(formbody);
   installAccessGate(app, opts.gate);
   const safe = (body: object) => redact(body, opts.known ? { known: opts.known } : {});
+  await registerReadRateLimit(app, opts.readsPerSecond ?? 0);
+  // Every JSON body, on every route: nesting is bounded before any handler walks it.
+  app.addHook('preValidation', async (req) => {
+    if (req.body !== null && typeof req.body === 'object') checkJsonBounds(req.body, 'body');
+  });
 
   app.setErrorHandler((err: FastifyError | VigilError, req, reply) => {
     if (err instanceof VigilError) {

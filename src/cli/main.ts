@@ -3,16 +3,20 @@
  * The `vigil` entry point: the only module that reads process.argv, installs signal handlers or
  * exits. Each subcommand lives in its own file and returns an exit status.
  */
-import { isVigilError } from '../errors.js';
 import { redact } from '../security/redact.js';
+import { errorText } from './errors.js';
+import { version } from './version.js';
 
-const USAGE = `usage: vigil <command> [options]
+const USAGE = `usage: vigil <command> [options]       vigil <command> --help for its options
+       vigil --version                     print the version
 
 commands:
   start     run the daemon            vigil start [--config FILE] [--host H] [--port N] [--data DIR]
   status    show services and health  vigil status [--url URL] [--json]   (a token for a daemon with auth: env VIGIL_TOKEN)
   check     one-off probe             vigil check <type> <host:port> [--option k=v ...] [--timeout MS] [--plugin SPEC ...] [--json]
   checkers  list loaded probe types   vigil checkers [--json] [--plugin SPEC ...]
+
+Errors print one line (vigil: CODE: message); add --debug to any command for the stack.
 `;
 
 type Command = (args: string[]) => Promise<number>;
@@ -34,6 +38,10 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return name === undefined ? 2 : 0;
   }
+  if (name === '--version' || name === '-V' || name === 'version') {
+    process.stdout.write(`vigil ${version()}\n`);
+    return 0;
+  }
   const load = commands[name];
   if (!load) {
     process.stderr.write(`vigil: unknown command "${name}"\n${USAGE}`);
@@ -42,13 +50,15 @@ async function main(argv: string[]): Promise<number> {
   return (await load())(args);
 }
 
-main(process.argv.slice(2)).then(
+const argv = process.argv.slice(2);
+const debug = argv.includes('--debug');
+const rest = argv.filter((a) => a !== '--debug');
+main(rest).then(
   (code) => {
     process.exitCode = code;
   },
   (err: unknown) => {
-    const text = isVigilError(err) ? `${err.code}: ${err.message}` : String((err as Error)?.stack ?? err);
-    process.stderr.write(`vigil: ${redact(text)}\n`);
+    process.stderr.write(redact(errorText(err, debug, rest[0])));
     process.exitCode = 2;
   },
 );

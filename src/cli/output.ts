@@ -23,7 +23,7 @@ export const Exit = { ok: 0, failed: 1, usage: 2 } as const;
 /**
  * Prints a deliberate error as `CODE: message` and returns the usage/config exit status; a bad
  * command line (node's parseArgs) prints its message and the usage. Anything else is a bug and is
- * rethrown for `main` to print with its stack.
+ * rethrown for `main` to print (one line; the stack with `--debug`).
  */
 export function reportError(io: CliIO, err: unknown, usage: string): number {
   if (isVigilError(err)) {

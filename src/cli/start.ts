@@ -5,6 +5,17 @@ import { buildApp } from '../app.js';
 import { loadConfig } from '../config/load.js';
 import { VigilError } from '../errors.js';
 
+const USAGE = `usage: vigil start [--config FILE] [--host H] [--port N] [--data DIR]
+
+  -c, --config FILE  YAML configuration (docs/configuration.md); relative paths in it resolve against its folder
+  --host H           address the API binds to (default 127.0.0.1)
+  --port N           API port (default 8848; 0 picks a free one)
+  --data DIR         data directory of the embedded store (default ./vigil-data); one daemon per directory
+  --debug            print the stack of an error that stops the daemon
+
+Runs until SIGTERM or SIGINT, then stops gracefully. Prints "vigil: listening on URL" once ready.
+`;
+
 export async function startCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
@@ -13,9 +24,14 @@ export async function startCommand(args: string[]): Promise<number> {
       host: { type: 'string' },
       port: { type: 'string' },
       data: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
   });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
   let port: number | undefined;
   if (values.port !== undefined) {
     port = Number(values.port);
@@ -29,11 +45,9 @@ export async function startCommand(args: string[]): Promise<number> {
   });
   // Set before the heap grows: V8 reads it as it sizes its spaces from here on.
   if (config.runtime.optimizeForSize) setFlagsFromString('--optimize-for-size');
-  const app = buildApp(config, { baseDir });
-  const { url } = await app.start();
-  // One plain line whatever the log level, for people and for scripts waiting on the port.
-  process.stderr.write(`vigil: listening on ${url}\n`);
-  await new Promise<void>((resolve) => {
+  // Handlers go in before the "listening" line: a supervisor (or a test) that signals as soon as it
+  // reads the line must reach them, not node's default of dying on the spot with the store open.
+  const signalled = new Promise<void>((resolve) => {
     const onSignal = () => {
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);
@@ -42,6 +56,11 @@ export async function startCommand(args: string[]): Promise<number> {
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
+  const app = buildApp(config, { baseDir });
+  const { url } = await app.start();
+  // One plain line whatever the log level, for people and for scripts waiting on the port.
+  process.stderr.write(`vigil: listening on ${url}\n`);
+  await signalled;
   await app.stop();
   return 0;
 }

@@ -20,20 +20,54 @@ export function table(rows: string[][]): string {
   return rows.map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n') + '\n';
 }
 
+const USAGE = `usage: vigil status [--url URL] [--json]
+
+  --url URL   the daemon's API (default http://127.0.0.1:8848)
+  --json      print the instances as JSON
+
+A daemon with auth on needs a token: pass it in the environment, VIGIL_TOKEN=… (never as a flag).
+
+exit status: 0 answered, 1 the daemon could not be reached or answered an error
+`;
+
 export async function statusCommand(args: string[], env: NodeJS.ProcessEnv = {}, out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { url: { type: 'string', default: 'http://127.0.0.1:8848' }, json: { type: 'boolean', default: false } },
+    options: {
+      url: { type: 'string', default: 'http://127.0.0.1:8848' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
     strict: true,
   });
+  if (values.help) {
+    out(USAGE);
+    return 0;
+  }
   // The token comes from the environment, never a flag (flags show in `ps`).
   const headers = env.VIGIL_TOKEN ? { authorization: `Bearer ${env.VIGIL_TOKEN}` } : {};
-  const res = await request(new URL('/v1/instances', values.url), { headers, headersTimeout: 5000, bodyTimeout: 5000 });
-  if (res.statusCode !== 200) {
-    out(redact(`vigil status: ${values.url} answered ${res.statusCode}: ${await res.body.text()}\n`));
-    return 1;
+  const instances: InstanceRow[] = [];
+  // The listing is paged: follow the cursor to the last page.
+  for (let cursor: string | null | undefined; cursor !== null; ) {
+    const url = new URL('/v1/instances', values.url);
+    url.searchParams.set('limit', '5000');
+    if (cursor) url.searchParams.set('cursor', cursor);
+    let res: Awaited<ReturnType<typeof request>>;
+    try {
+      res = await request(url, { headers, headersTimeout: 5000, bodyTimeout: 5000 });
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? (err as Error).name;
+      process.stderr.write(`vigil status: cannot reach ${values.url} (${code}): is the daemon running? (vigil start)\n`);
+      return 1;
+    }
+    if (res.statusCode !== 200) {
+      out(redact(`vigil status: ${values.url} answered ${res.statusCode}: ${await res.body.text()}\n`));
+      return 1;
+    }
+    const page = (await res.body.json()) as { instances: InstanceRow[]; nextCursor?: string | null };
+    instances.push(...page.instances);
+    cursor = page.nextCursor ?? null;
   }
-  const { instances } = (await res.body.json()) as { instances: InstanceRow[] };
   if (values.json) {
     out(JSON.stringify(instances, null, 2) + '\n');
     return 0;

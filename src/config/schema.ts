@@ -157,6 +157,28 @@ export const configSchema = z.strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     })
     .prefault({}),
+  /** Limits of the HTTP server, so slow or idle clients cannot hold its sockets (and descriptors) forever. */
+  server: z
+    .strictObject({
+      requestTimeoutMs: ms.default(10000),
+      headersTimeoutMs: ms.default(5000),
+      keepAliveTimeoutMs: ms.default(65000),
+      timeoutCheckIntervalMs: ms.default(1000),
+      maxRequestsPerSocket: z.number().int().min(0).default(10000),
+      maxConnections: z.number().int().positive().default(4096),
+      reservedFds: z.number().int().min(0).default(256),
+      readsPerSecond: z.number().int().min(0).default(0),
+      listingConcurrency: z.number().int().min(1).max(64).default(2),
+    })
+    .prefault({})
+    .refine((s) => s.headersTimeoutMs <= s.requestTimeoutMs, { message: 'must not exceed server.requestTimeoutMs', path: ['headersTimeoutMs'] }),
+  /** Group commit of health changes (registrations are written before they are acknowledged). */
+  persistence: z
+    .strictObject({
+      healthBatchMs: z.number().int().min(1).max(1000).default(20),
+      healthMaxBatch: z.number().int().min(1).max(100000).default(1000),
+    })
+    .prefault({}),
   observe: z
     .strictObject({
       metrics: z

@@ -4,6 +4,9 @@
  */
 import type { CheckOutcome, Verdict } from './contract.js';
 
+/** The reason of a probe that failed because vigil had no file descriptor left. */
+export const FD_EXHAUSTED = 'local-fds-exhausted';
+
 const BY_CODE: Readonly<Record<string, readonly [Verdict, string]>> = {
   ECONNREFUSED: ['fail-now', 'refused'],
   ETIMEDOUT: ['fail', 'timeout'],
@@ -26,6 +29,9 @@ const BY_CODE: Readonly<Record<string, readonly [Verdict, string]>> = {
   EAI_AGAIN: ['fail', 'dns'],
   PROTOCOL_SEQUENCE_TIMEOUT: ['fail', 'timeout'],
   ER_CON_COUNT_ERROR: ['fail', 'overloaded'],
+  // vigil itself is out of descriptors: says nothing about the target (the scheduler discards it).
+  EMFILE: ['fail', FD_EXHAUSTED],
+  ENFILE: ['fail', FD_EXHAUSTED],
   ER_ACCESS_DENIED_ERROR: ['fail-now', 'auth'],
   ER_ACCESS_DENIED_NO_PASSWORD_ERROR: ['fail-now', 'auth'],
   ER_HOST_NOT_PRIVILEGED: ['fail-now', 'auth'],

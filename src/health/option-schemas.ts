@@ -11,7 +11,7 @@ function compiles(source: string): boolean {
 }
 
 /** The source of a regular expression, refused at validation time when it does not compile. */
-export const regexSource = () => z.string().min(1).refine(compiles, { error: 'not a valid regular expression' });
+export const regexSource = () => z.string().min(1).max(1024).refine(compiles, { error: 'not a valid regular expression' });
 
 export type TextMatcher = (text: string) => boolean;
 

@@ -16,6 +16,11 @@ export interface ProbeRequest {
   readonly resources: ResourceCache;
   /** Aborts this probe early (a one-off caller's cancel). The daemon uses `abortAll` instead. */
   readonly signal?: AbortSignal;
+  /**
+   * Called when the checker's own attempt has ended, which may be after the answer (a checker that
+   * ignores its signal): the scheduler starts no second attempt on a target before this.
+   */
+  readonly onCheckerSettled?: () => void;
 }
 
 export interface RunnerStats {
@@ -130,7 +135,7 @@ function onDeadline(flight: Flight): void {
 }
 
 /** Settles `flight` with what the checker's attempt comes to; never rejects. Always a microtask after the attempt settles. */
-async function watch(flight: Flight, type: string, attempt: unknown): Promise<void> {
+async function watch(flight: Flight, type: string, attempt: unknown, onSettled: (() => void) | undefined): Promise<void> {
   let outcome: CheckOutcome;
   try {
     outcome = checkShape(type, await attempt);
@@ -138,6 +143,7 @@ async function watch(flight: Flight, type: string, attempt: unknown): Promise<vo
     outcome = classifyError(err);
   }
   flight.settle(outcome);
+  onSettled?.();
 }
 
 /** Named credentials by name, each knowing which hosts may receive it (security/credentials.ts). */
@@ -171,7 +177,10 @@ export function createRunner(deps: RunnerDeps = {}): Runner {
     const { checker, timeoutMs, signal: external } = req;
     const startedAt = Date.now();
     const started = performance.now();
-    if (external?.aborted) return Promise.resolve(resultOf(ABORTED, checker.type, 0, startedAt));
+    if (external?.aborted) {
+      req.onCheckerSettled?.();
+      return Promise.resolve(resultOf(ABORTED, checker.type, 0, startedAt));
+    }
     const credential = credentialFor(deps, req.options, req.target.host);
     if (credential !== undefined && 'status' in credential) return Promise.resolve(resultOf(credential, checker.type, 0, startedAt));
     const controller = new AbortController();
@@ -192,7 +201,7 @@ export function createRunner(deps: RunnerDeps = {}): Runner {
       } catch (err) {
         attempt = Promise.reject(err);
       }
-      void watch(flight, checker.type, attempt);
+      void watch(flight, checker.type, attempt, req.onCheckerSettled);
     });
   }
 

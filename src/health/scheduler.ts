@@ -1,15 +1,18 @@
 /**
  * One probe task per persistent instance, filed on a timing wheel: a random first delay spreads
  * start-up, then the interval (fast while health is changing, slow while down, or
- * adaptive), with jitter. A task whose previous probe is still running skips and backs off. A
- * global cap and per-type caps bound concurrency, and when the queue in front of the global cap
- * is full a due probe is shed (counted) instead of queued, so overload costs lag, not memory.
+ * adaptive), with jitter. At most one probe of an instance runs at any time, whatever happens to
+ * its task meanwhile (re-registration, config change, override): a due probe whose instance is
+ * still being probed skips and backs off. Per-type caps are taken before the global cap, so a slow
+ * type waits in its own queue without holding global slots; when a queue is full a due probe is
+ * shed (counted) instead of queued, so overload costs lag, not memory.
  * Decisions are the pure functions of schedule.ts and state-machine.ts; this file owns the wiring.
  */
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { Registry, RegistryEvent } from '../registry/registry.js';
 import { groupedName, type CheckerConfig, type Instance } from '../registry/model.js';
 import type { CheckerRegistry } from './checker-registry.js';
+import { FD_EXHAUSTED } from './classify.js';
 import type { Checker, ProbeResult, ResourceCache, Target } from './contract.js';
 import { createHistogram } from './lag-histogram.js';
 import type { ResourcePool } from './resources.js';
@@ -43,6 +46,8 @@ export interface SchedulerDeps {
   readonly defaults: CheckDefaults;
   readonly random?: () => number;
   readonly now?: () => number;
+  /** Told of each probe that failed because vigil ran out of descriptors (its result is discarded). */
+  readonly onFdExhausted?: () => void;
   /** Told of every completed probe and how late it started (metrics, history); must not throw. */
   readonly onProbe?: ProbeObserver;
 }
@@ -102,6 +107,14 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
   const random = deps.random ?? Math.random;
   const now = deps.now ?? Date.now;
   const tasks = new Map<string, Task>();
+  /** Instances with a probe in flight; outlives a task replaced meanwhile (deregistered and registered again). */
+  const busy = new Set<string>();
+  /**
+   * Instances whose last checker attempt has not ended although the runner answered at its
+   * deadline (a plugin that ignores its signal): no new attempt is started on them, so such a
+   * plugin holds at most one hanging attempt per instance; each due probe counts as a timeout.
+   */
+  const stuck = new Set<string>();
   const wheel = createTimingWheel<Task>(WHEEL_SLOT_MS, now());
   let pump: NodeJS.Timeout | undefined;
   const global = pLimit(defaults.maxConcurrent);
@@ -202,7 +215,7 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
     }
     const plan = planOf(task, rec.instance);
     const delay = nextDelay(plan.policy, health, random, task.ewma);
-    if (task.running) {
+    if (task.running || busy.has(task.key)) {
       task.skips++;
       skipped++;
       return schedule(task, backoffAfterSkip(delay, task.skips, plan.policy.downIntervalMs * 4));
@@ -212,19 +225,28 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
       exempt++;
       return schedule(task, delay);
     }
-    if (global.pendingCount >= defaults.maxConcurrent) {
+    if (stuck.has(task.key)) {
+      schedule(task, delay);
+      const detail = 'the previous attempt has not ended (the checker ignores its abort signal)';
+      return applyResult(task, plan, { status: 'fail', reason: 'timeout', detail, type: plan.cfg.type, latencyMs: plan.timeoutMs, startedAt: at });
+    }
+    if (global.pendingCount >= defaults.maxConcurrent || (plan.limit && plan.limit.pendingCount >= defaults.maxConcurrent)) {
       shed++;
       return schedule(task, delay);
     }
     const dueAt = task.dueAt;
     schedule(task, delay);
     task.running = true;
+    busy.add(task.key);
     inflight++;
-    void global(() => (plan.limit ? plan.limit(probe, task, plan, dueAt) : probe(task, plan, dueAt)));
+    // The type's slot first, then a global one: waiting for the type never holds a global slot.
+    const run = (): Promise<void> => global(probe, task, plan, dueAt);
+    void (plan.limit ? plan.limit(run) : run());
   }
 
   function done(task: Task): void {
     task.running = false;
+    busy.delete(task.key);
     if (--inflight === 0) drained?.();
   }
 
@@ -245,10 +267,26 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
     const lagMs = startedAt - dueAt;
     lag.record(lagMs);
     probes++;
+    const key = task.key;
+    if (plan.checker) stuck.add(key);
     const result: ProbeResult = plan.checker
-      ? await runner.run({ checker: plan.checker, target: plan.target, options: plan.cfg.options, timeoutMs: plan.timeoutMs, resources: plan.resources })
+      ? await runner.run({
+          checker: plan.checker,
+          target: plan.target,
+          options: plan.cfg.options,
+          timeoutMs: plan.timeoutMs,
+          resources: plan.resources,
+          onCheckerSettled: () => stuck.delete(key),
+        })
       : { status: 'fail', reason: 'checker-unavailable', detail: `checker type "${plan.cfg.type}" is not loaded`, type: plan.cfg.type, latencyMs: 0, startedAt };
     if (result.reason === 'aborted' || tasks.get(task.key) !== task) return;
+    // Our own descriptor shortage says nothing about the target: it must not flip anything.
+    if (result.reason === FD_EXHAUSTED) return deps.onFdExhausted?.();
+    applyResult(task, plan, result, lagMs);
+  }
+
+  /** Counts a result and feeds it to the state machine; re-plans when the interval changes. */
+  function applyResult(task: Task, plan: Plan, result: ProbeResult, lagMs = 0): void {
     const outcomeKey = `${result.type} ${result.status} ${result.reason}`;
     outcomes.set(outcomeKey, (outcomes.get(outcomeKey) ?? 0) + 1);
     deps.onProbe?.(task.key, result, lagMs);

@@ -5,6 +5,7 @@
  */
 import { isIP } from 'node:net';
 import type { InstanceId } from '../registry/model.js';
+import { isName, NAME_RULE } from '../registry/names.js';
 
 export interface WhitelistEntry {
   readonly id: string;
@@ -182,10 +183,13 @@ export function validateEntry(input: unknown, now?: number): EntryValidation {
   for (const k of ['namespace', 'service', 'cluster', 'ip', 'cidr'] as const) {
     if (given(k) && (typeof o[k] !== 'string' || o[k] === '')) return bad(k, 'must be a non-empty string');
   }
+  // Names follow the registry's one rule: an entry that can never match is refused, not kept.
+  if (given('namespace') && !isName(o.namespace)) return bad('namespace', NAME_RULE);
+  if (given('cluster') && !isName(o.cluster)) return bad('cluster', NAME_RULE);
   const service = o.service as string | undefined;
-  if (service !== undefined && service.includes(SEP)) {
+  if (service !== undefined) {
     const parts = service.split(SEP);
-    if (parts.length !== 2 || parts[0] === '' || parts[1] === '') return bad('service', 'must be name or group@@name');
+    if (parts.length > 2 || !parts.every(isName)) return bad('service', `must be name or group@@name, each ${NAME_RULE.replace('must be ', '')}`);
   }
   if (given('cluster') && !given('service')) return bad('cluster', 'requires service');
   const ip = o.ip as string | undefined;

@@ -11,7 +11,7 @@
  *   NONE  → no active check (see cluster.ts: a whitelist entry for the cluster)
  * vigil extension: intervalMs, timeoutMs, rise, fall may ride along in the same JSON.
  */
-import { invalid } from './params.js';
+import { invalid, jsonObjectParam } from './params.js';
 
 export type NacosChecker = { readonly kind: 'none' } | { readonly kind: 'checker'; readonly input: Record<string, unknown> };
 
@@ -31,14 +31,7 @@ export interface PortChoice {
 }
 
 export function parseHealthChecker(json: string, ports: PortChoice): NacosChecker {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(json);
-  } catch {
-    throw invalid(P, 'not valid JSON');
-  }
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw invalid(P, 'must be a JSON object with a type', json);
-  const o = raw as Record<string, unknown>;
+  const o = jsonObjectParam(json, P, 'must be a JSON object with a type');
   const type = typeof o.type === 'string' ? o.type.toUpperCase() : '';
   const allowed = KEYS[type];
   if (!allowed) throw invalid(P, 'type must be TCP, HTTP, MYSQL or NONE', String(o.type));

@@ -7,11 +7,12 @@ import { isIP } from 'node:net';
 import type { FastifyRequest } from 'fastify';
 import { VigilError } from '../errors.js';
 import { DEFAULT_CLUSTER, DEFAULT_GROUP, DEFAULT_NAMESPACE } from '../registry/model.js';
+import { jsonDepth, MAX_JSON_DEPTH } from '../registry/limits.js';
+import { isName, NAME_PATTERN, NAME_RULE } from '../registry/names.js';
 
 export type Params = Readonly<Record<string, string>>;
 
-/** Same rule as the registry's names (registry/validate.ts `nameSchema`). */
-const NAME = /^[A-Za-z0-9_.:-]{1,128}$/;
+const NAME = NAME_PATTERN;
 const MAX_ECHO = 80;
 
 export function paramsOf(req: FastifyRequest): Params {
@@ -44,13 +45,11 @@ export function invalid(name: string, why: string, value?: string): VigilError {
 export function nameParam(p: Params, name: string, dflt: string): string {
   const v = p[name];
   if (v === undefined || v === '') return dflt;
-  if (!NAME.test(v)) throw invalid(name, 'must be 1-128 of A-Z a-z 0-9 _ . : -', v);
+  if (!NAME.test(v)) throw invalid(name, NAME_RULE, v);
   return v;
 }
 
-export function isName(s: string): boolean {
-  return NAME.test(s);
-}
+export { isName };
 
 export function namespaceOf(p: Params): string {
   return nameParam(p, 'namespaceId', DEFAULT_NAMESPACE);
@@ -136,19 +135,28 @@ export function optionalInt(p: Params, param: string, min: number, max: number):
   return n;
 }
 
+/**
+ * A JSON object sent as one parameter (beat, healthChecker, selector, metadata): parsed and bounded
+ * in nesting (registry/limits.ts) before anything walks it, or refused naming the parameter.
+ */
+export function jsonObjectParam(text: string, param: string, what = 'must be a JSON object'): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // Not echoed: a half-sent JSON parameter may hold a credential.
+    throw invalid(param, 'not valid JSON');
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw invalid(param, what, text);
+  if (jsonDepth(parsed) > MAX_JSON_DEPTH) throw invalid(param, `nested deeper than ${MAX_JSON_DEPTH} levels`);
+  return parsed as Record<string, unknown>;
+}
+
 /** Metadata as JSON (`{"k":"v"}`, what clients send) or `k=v,k2=v2` (Nacos's console and docs). */
 export function metadataValue(v: string, param = 'metadata'): Record<string, string> {
   const s = v.trim();
   if (s === '') return {};
-  if (s.startsWith('{')) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(s);
-    } catch {
-      throw invalid(param, 'not valid JSON', v);
-    }
-    return stringMap(parsed, param);
-  }
+  if (s.startsWith('{')) return stringMap(jsonObjectParam(s, param), param);
   const out: Record<string, string> = {};
   for (const pair of s.split(',')) {
     const eq = pair.indexOf('=');

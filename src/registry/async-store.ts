@@ -37,13 +37,14 @@ export function asyncStore(store: Store): AsyncStore {
     // The embedded store overwrites the health of an existing instance; on one node the registry
     // always passes the current record, so the rule above holds there without a read per write.
     putInstance: lift((key: string, instance: Instance, health: StoredHealth) => store.putInstance(key, instance, health)),
-    putHealth: lift((key: string, health: StoredHealth) => store.putHealth(key, health)),
+    // The embedded store writes health in batches (off the event loop); one record is a batch of one.
+    putHealth: (key: string, health: StoredHealth) => store.putHealthBatch([{ key, health }]),
     deleteInstance: lift((key: string) => store.deleteInstance(key)),
     putCheckerConfig: lift((key: string, value: StoredCheckerConfig) => store.putCheckerConfig(key, value)),
     deleteCheckerConfig: lift((key: string) => store.deleteCheckerConfig(key)),
     putWhitelist: lift((entry: WhitelistEntry) => store.putWhitelist(entry)),
     deleteWhitelist: lift((id: string) => store.deleteWhitelist(id)),
     putSwitch: lift((name: string, value: unknown) => store.putSwitch(name, value)),
-    close: lift(() => store.close()),
+    close: () => store.close(),
   };
 }

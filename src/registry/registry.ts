@@ -1,7 +1,9 @@
 /**
  * The registry: instances with their health records, checker configs per service/cluster, the
- * whitelist and switches. Persistent data is written to the store before a call returns (and so
- * before any API acknowledges it); every change is announced to listeners as one event.
+ * whitelist and switches. Persistent data is written to the store before memory changes and before
+ * a call returns (so before any API acknowledges it; a failed write throws and changes nothing).
+ * Health records go to the store in batches through the health writer, which retries until the
+ * store has them. Every change is announced to listeners as one event.
  */
 import type { ProbeResult } from '../health/contract.js';
 import { initialState, type HealthChange, type HealthState } from '../health/state-machine.js';
@@ -17,6 +19,7 @@ import {
   type InstanceRecord,
   type ServiceId,
 } from './model.js';
+import type { HealthWriter } from './health-writer.js';
 import type { Store } from './store.js';
 
 export type RegistryEvent =
@@ -92,6 +95,8 @@ export interface Registry {
 
 export interface RegistryDeps {
   readonly store: Store;
+  /** Where health changes of persistent instances go (batched, asynchronous). */
+  readonly healthWriter: Pick<HealthWriter, 'put' | 'forget'>;
   readonly now?: () => number;
   /** Default initial health of new instances (Nacos: healthy). */
   readonly initialHealthy?: boolean;
@@ -109,7 +114,7 @@ function flat(s: string): string {
 }
 
 export function createRegistry(deps: RegistryDeps): Registry {
-  const { store } = deps;
+  const { store, healthWriter } = deps;
   const now = deps.now ?? Date.now;
   const records = new Map<string, MutableRecord>();
   const byService = new Map<string, Set<string>>();
@@ -126,7 +131,7 @@ export function createRegistry(deps: RegistryDeps): Registry {
   const snapshot = (r: MutableRecord): InstanceRecord =>
     r.lastProbe ? { instance: r.instance, health: r.health, lastProbe: r.lastProbe } : { instance: r.instance, health: r.health };
   const persist = (key: string, r: MutableRecord): void => {
-    if (!r.instance.ephemeral) store.putHealth(key, r.lastProbe ? { health: r.health, lastProbe: r.lastProbe } : { health: r.health });
+    if (!r.instance.ephemeral) healthWriter.put(key, r.lastProbe ? { health: r.health, lastProbe: r.lastProbe } : { health: r.health });
   };
   const index = (key: string, inst: Instance): void => {
     const sk = serviceKey(inst);
@@ -178,7 +183,10 @@ export function createRegistry(deps: RegistryDeps): Registry {
         const previous = existing.instance;
         const merged: Instance = { ...instance, registeredAt: previous.registeredAt };
         if (!merged.ephemeral) store.putInstance(key, merged, { health: existing.health });
-        else if (!previous.ephemeral) store.deleteInstance(key);
+        else if (!previous.ephemeral) {
+          store.deleteInstance(key);
+          healthWriter.forget(key);
+        }
         existing.instance = merged;
         generation++;
         const record = snapshot(existing);
@@ -197,7 +205,10 @@ export function createRegistry(deps: RegistryDeps): Registry {
       const key = instanceKey(id);
       const rec = records.get(key);
       if (!rec) return undefined;
-      if (!rec.instance.ephemeral) store.deleteInstance(key);
+      if (!rec.instance.ephemeral) {
+        store.deleteInstance(key);
+        healthWriter.forget(key);
+      }
       records.delete(key);
       unindex(key, rec.instance);
       emit(cause ? { type: 'instance-deregistered', key, instance: rec.instance, cause } : { type: 'instance-deregistered', key, instance: rec.instance });

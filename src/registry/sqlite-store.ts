@@ -1,12 +1,15 @@
 /**
  * The embedded store: SQLite through better-sqlite3, in WAL mode. Each write is its own committed
  * transaction before the call returns; `synchronous=FULL` (default) also survives power loss,
- * `NORMAL` survives a process crash (kill -9) but not power loss, and is faster.
+ * `NORMAL` survives a process crash (kill -9) but not power loss, and is faster. Health batches
+ * are committed by a worker thread on its own connection (sqlite-health-worker.ts). A failed write
+ * throws VIGIL_ERR_STORE (503) and the caller changes nothing in memory.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { VigilError } from '../errors.js';
+import { startHealthWorker } from './sqlite-health-worker.js';
 import type { Store, StoreSnapshot } from './store.js';
 
 export interface SqliteStoreOptions {
@@ -18,11 +21,13 @@ const TABLES = ['instances', 'checker_configs', 'whitelist', 'switches'] as cons
 
 export function openSqliteStore(opts: SqliteStoreOptions): Store {
   let db: Database.Database;
+  const file = join(opts.dataDir, 'vigil.db');
+  const synchronous = opts.synchronous === 'normal' ? 'NORMAL' : 'FULL';
   try {
     mkdirSync(opts.dataDir, { recursive: true });
-    db = new Database(join(opts.dataDir, 'vigil.db'));
+    db = new Database(file);
     db.pragma('journal_mode = WAL');
-    db.pragma(`synchronous = ${opts.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+    db.pragma(`synchronous = ${synchronous}`);
     db.pragma('busy_timeout = 5000');
     for (const t of TABLES) db.exec(`CREATE TABLE IF NOT EXISTS ${t} (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
     db.exec('CREATE TABLE IF NOT EXISTS health (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
@@ -53,6 +58,18 @@ export function openSqliteStore(opts: SqliteStoreOptions): Store {
     stmts.delHealth.run(key);
   });
 
+  const healthWorker = startHealthWorker(file, synchronous);
+  /** A synchronous write that fails becomes VIGIL_ERR_STORE, so the API answers 503 and memory stays as it was. */
+  const guarded =
+    <A extends unknown[]>(what: string, fn: (...args: A) => unknown) =>
+    (...args: A): void => {
+      try {
+        fn(...args);
+      } catch (err) {
+        throw new VigilError('VIGIL_ERR_STORE', `${what} failed: ${(err as Error).message}`, 'store', { cause: err });
+      }
+    };
+
   function rows(table: string): Array<{ key: string; value: unknown }> {
     return (all(table).all() as Array<{ key: string; value: string }>).map((r) => ({ key: r.key, value: JSON.parse(r.value) }));
   }
@@ -67,15 +84,16 @@ export function openSqliteStore(opts: SqliteStoreOptions): Store {
         switches: Object.fromEntries(rows('switches').map((r) => [r.key, r.value])),
       };
     },
-    putInstance: (key, instance, health) => putInstanceTx(key, JSON.stringify(instance), JSON.stringify(health)),
-    putHealth: (key, health) => void stmts.putHealth.run(key, JSON.stringify(health)),
-    deleteInstance: (key) => deleteInstanceTx(key),
-    putCheckerConfig: (key, value) => void stmts.putChecker.run(key, JSON.stringify(value)),
-    deleteCheckerConfig: (key) => void stmts.delChecker.run(key),
-    putWhitelist: (entry) => void stmts.putWhitelist.run(entry.id, JSON.stringify(entry)),
-    deleteWhitelist: (id) => void stmts.delWhitelist.run(id),
-    putSwitch: (name, value) => void stmts.putSwitch.run(name, JSON.stringify(value)),
-    close: () => {
+    putInstance: guarded('storing an instance', (key: string, instance, health) => putInstanceTx(key, JSON.stringify(instance), JSON.stringify(health))),
+    putHealthBatch: (entries) => healthWorker.write(entries),
+    deleteInstance: guarded('deleting an instance', (key: string) => deleteInstanceTx(key)),
+    putCheckerConfig: guarded('storing a checker config', (key: string, value) => stmts.putChecker.run(key, JSON.stringify(value))),
+    deleteCheckerConfig: guarded('deleting a checker config', (key: string) => stmts.delChecker.run(key)),
+    putWhitelist: guarded('storing a whitelist entry', (entry: { id: string }) => stmts.putWhitelist.run(entry.id, JSON.stringify(entry))),
+    deleteWhitelist: guarded('deleting a whitelist entry', (id: string) => stmts.delWhitelist.run(id)),
+    putSwitch: guarded('storing a switch', (name: string, value: unknown) => stmts.putSwitch.run(name, JSON.stringify(value))),
+    async close() {
+      await healthWorker.close();
       if (db.open) db.close();
     },
   };

@@ -1,7 +1,11 @@
 /**
- * The durable store behind the registry. Writes are synchronous and committed before the caller
- * acknowledges anything, so an acknowledged write survives kill -9. Only persistent data lives
- * here: ephemeral instances are owned by the beat module and rebuilt from beats.
+ * The durable store behind the registry. Writes of instances, checker configs, the whitelist and
+ * switches are synchronous and committed before the caller acknowledges anything, so an
+ * acknowledged write survives kill -9. Health records are the exception: they are derived from
+ * probes, change in bursts (a rack going down flips thousands at once) and are written in batches
+ * through `putHealthBatch`, asynchronously, off the event loop (registry/health-writer.ts). A
+ * health row is written only while its instance is stored. Only persistent data lives here:
+ * ephemeral instances are owned by the beat module and rebuilt from beats.
  */
 import type { ProbeResult } from '../health/contract.js';
 import type { HealthState } from '../health/state-machine.js';
@@ -26,15 +30,22 @@ export interface StoreSnapshot {
   readonly switches: Readonly<Record<string, unknown>>;
 }
 
+export interface HealthBatchEntry {
+  readonly key: string;
+  readonly health: StoredHealth;
+}
+
 export interface Store {
   load(): StoreSnapshot;
   putInstance(key: string, instance: Instance, health: StoredHealth): void;
-  putHealth(key: string, health: StoredHealth): void;
+  /** Writes many health records in one transaction without blocking the caller's thread; rejects with VIGIL_ERR_STORE. */
+  putHealthBatch(entries: readonly HealthBatchEntry[]): Promise<void>;
   deleteInstance(key: string): void;
   putCheckerConfig(key: string, value: StoredCheckerConfig): void;
   deleteCheckerConfig(key: string): void;
   putWhitelist(entry: WhitelistEntry): void;
   deleteWhitelist(id: string): void;
   putSwitch(name: string, value: unknown): void;
-  close(): void;
+  /** Waits for health batches in flight, then closes. */
+  close(): Promise<void>;
 }

@@ -8,10 +8,11 @@ import { VigilError } from '../errors.js';
 import type { CheckerRegistry } from '../health/checker-registry.js';
 import type { Checker } from '../health/contract.js';
 import { fieldOf } from '../health/options.js';
+import { checkJsonBounds, MAX_OPTIONS_BYTES } from './limits.js';
+import { NAME_PATTERN, NAME_RULE } from './names.js';
 import { DEFAULT_CLUSTER, DEFAULT_GROUP, DEFAULT_NAMESPACE, type CheckerConfig, type Instance } from './model.js';
 
-const NAME = /^[A-Za-z0-9_.:-]{1,128}$/;
-export const nameSchema = z.string().regex(NAME, 'must be 1-128 of A-Z a-z 0-9 _ . : -');
+export const nameSchema = z.string().regex(NAME_PATTERN, NAME_RULE);
 export const ipSchema = z.string().refine((s) => isIP(s) !== 0, 'must be an IPv4 or IPv6 address');
 export const portSchema = z.number().int().min(1).max(65535);
 export const weightSchema = z.number().min(0).max(10000);
@@ -64,15 +65,9 @@ export interface ValidationLimits {
   readonly maxMetadataBytes: number;
 }
 
-export function checkMetadataSize(metadata: Record<string, string>, limits: ValidationLimits): void {
-  const bytes = Buffer.byteLength(JSON.stringify(metadata));
-  if (bytes > limits.maxMetadataBytes) {
-    throw new VigilError(
-      'VIGIL_ERR_REQUEST_INVALID',
-      `metadata: ${bytes} bytes exceeds the limit of ${limits.maxMetadataBytes}`,
-      'metadata',
-    );
-  }
+/** Instance and service metadata, and Nacos selectors: at most `registry.maxMetadataBytes` as JSON. */
+export function checkMetadataSize(metadata: unknown, limits: ValidationLimits, field = 'metadata'): void {
+  checkJsonBounds(metadata, field, limits.maxMetadataBytes);
 }
 
 /**
@@ -110,6 +105,8 @@ export function parseCheckerConfig(checkers: CheckerRegistry, input: unknown, po
   if (raw.timeoutMs !== undefined && raw.intervalMs !== undefined && raw.timeoutMs >= raw.intervalMs) {
     throw new VigilError('VIGIL_ERR_REQUEST_INVALID', `${prefix}.timeoutMs must be shorter than intervalMs`, `${prefix}.timeoutMs`);
   }
+  // Bounded for every checker, plugins included, before the checker's own schema sees them.
+  checkJsonBounds(raw.options, `${prefix}.options`, MAX_OPTIONS_BYTES);
   const { options, ...rest } = raw;
   refuseOptions(checkers.get(raw.type), options, policy, prefix);
   const parsed = checkers.parseOptions(raw.type, options, `${prefix}.options`);

@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import pino from 'pino';
 import { buildApp, type App } from '../../src/app.js';
 import { parseConfig } from '../../src/config/load.js';
@@ -7,6 +9,9 @@ import { api, removeDir, tempDir } from '../helpers/daemon.js';
 let app: App;
 let url: string;
 let dataDir: string;
+
+/** `{ a: { a: … } }`, `depth` objects deep. */
+const nested = (depth: number): unknown => Array.from({ length: depth }).reduce<unknown>((inner) => ({ a: inner }), 'x');
 
 const good = { service: 'orders-db', ip: '127.0.0.1', port: 3306, checker: { type: 'tcp' } };
 
@@ -36,6 +41,9 @@ const cases: Array<[string, unknown, string, string]> = [
   ['an unknown checker type', { ...good, checker: { type: 'gopher' } }, 'checker.type', 'VIGIL_ERR_CHECKER_UNKNOWN_TYPE'],
   ['an unknown checker option', { ...good, checker: { type: 'tcp', options: { colour: 'red' } } }, 'checker.options.colour', 'VIGIL_ERR_CHECKER_OPTION_INVALID'],
   ['a checker option of the wrong type', { ...good, checker: { type: 'http', options: { path: 42 } } }, 'checker.options.path', 'VIGIL_ERR_CHECKER_OPTION_INVALID'],
+  ['an HTTP path of 3,000 characters', { ...good, checker: { type: 'http', options: { path: `/${'a'.repeat(3000)}` } } }, 'checker.options.path', 'VIGIL_ERR_CHECKER_OPTION_INVALID'],
+  ['checker options of 20 KB', { ...good, checker: { type: 'tcp', options: { send: 'x'.repeat(20_000) } } }, 'checker.options', 'VIGIL_ERR_REQUEST_INVALID'],
+  ['a body nested 40 deep', { ...good, metadata: nested(40) }, 'body', 'VIGIL_ERR_REQUEST_INVALID'],
   ['a timeout not shorter than the interval', { ...good, checker: { type: 'tcp', intervalMs: 1000, timeoutMs: 1000 } }, 'checker.timeoutMs', 'VIGIL_ERR_REQUEST_INVALID'],
 ];
 
@@ -64,11 +72,40 @@ describe('bad registrations', () => {
     expect((await api(url, 'GET', '/v1/whitelist')).body.entries).toEqual([]);
   });
 
+  it.each([
+    ['service', { service: 'a b', reason: 'x' }],
+    ['service', { service: 'grp@@a b', reason: 'x' }],
+    ['namespace', { namespace: 'x/y', service: 'svc', reason: 'x' }],
+    ['cluster', { service: 'svc', cluster: 'c'.repeat(200), reason: 'x' }],
+  ])('refuses a whitelist entry whose %s is not a valid name', async (field, entry) => {
+    const res = await api(url, 'POST', '/v1/whitelist', entry);
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ code: 'VIGIL_ERR_REQUEST_INVALID', field });
+    expect((await api(url, 'GET', '/v1/whitelist')).body.entries).toEqual([]);
+  });
+
   it('refuses a service checker config with an unknown option, naming the field, and stores nothing', async () => {
     const res = await api(url, 'PUT', '/v1/checker-configs', { service: 'orders-db', checker: { type: 'http', options: { verb: 'GET' } } });
     expect(res.status).toBe(400);
     expect(res.body).toMatchObject({ code: 'VIGIL_ERR_CHECKER_OPTION_INVALID', field: 'checker.options.verb' });
     expect((await api(url, 'GET', '/v1/checker-configs')).body.checkerConfigs).toEqual([]);
+  });
+
+  it('answers 503 VIGIL_ERR_STORE when the store cannot take a registration, and keeps memory as the store is', async () => {
+    const before = (await api(url, 'GET', '/v1/instances')).body;
+    const other = new Database(join(dataDir, 'vigil.db'));
+    other.exec('ALTER TABLE instances RENAME TO instances_away'); // a real store failure
+    try {
+      const res = await api(url, 'POST', '/v1/instances', { ...good, port: 3307 });
+      expect(res.status).toBe(503);
+      expect(res.body).toMatchObject({ code: 'VIGIL_ERR_STORE', field: 'store' });
+      expect((await api(url, 'GET', '/v1/instances')).body).toEqual(before);
+    } finally {
+      other.exec('ALTER TABLE instances_away RENAME TO instances');
+      other.close();
+    }
+    expect((await api(url, 'POST', '/v1/instances', { ...good, port: 3307 })).status).toBe(201);
+    expect((await api(url, 'DELETE', '/v1/instances?service=orders-db&ip=127.0.0.1&port=3307')).status).toBe(200);
   });
 
   it('answers 404 with VIGIL_ERR_NOT_FOUND when deregistering an unknown instance', async () => {

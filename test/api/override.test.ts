@@ -42,13 +42,15 @@ afterAll(async () => {
 
 describe('operator override', () => {
   it('sets health by hand and suspends probing until the override expires', async () => {
-    const res = await api(url, 'PUT', '/v1/overrides', { ...key(), healthy: false, ttlMs: 600, reason: 'replacing the disk' });
+    const res = await api(url, 'PUT', '/v1/overrides', { ...key(), healthy: false, ttlMs: 3000, reason: 'replacing the disk' });
     expect(res.status).toBe(200);
     expect(res.body.health).toMatchObject({ healthy: false, decidedBy: 'operator' });
     expect(res.body.exempt).toMatchObject({ by: 'override', reason: 'replacing the disk' });
-    await new Promise((r) => setTimeout(r, 50)); // a probe already in flight may still land
+    await waitFor(() => app.stats()!.running === 0); // a probe already in flight may still land
     const during = connections;
-    await new Promise((r) => setTimeout(r, 350)); // several intervals inside the override
+    // Events, not sleeps: two due probes of this instance were skipped as exempt.
+    const exempt = app.stats()!.exempt;
+    await waitFor(() => app.stats()!.exempt >= exempt + 2);
     expect(connections).toBe(during);
     expect((await instance()).health.healthy).toBe(false);
 
@@ -56,7 +58,7 @@ describe('operator override', () => {
     const back = await waitFor(async () => {
       const i = await instance();
       return i.health.healthy && !i.health.override ? i : undefined;
-    }, 5000);
+    }, 15_000);
     expect(back.exempt).toBeNull();
     expect(connections).toBeGreaterThan(during);
   });
@@ -74,12 +76,13 @@ describe('operator override', () => {
 describe('the global switch', () => {
   it('stops every active check while off, says so, and resumes when on again', async () => {
     expect((await api(url, 'PUT', '/v1/switches', { activeChecks: false })).body).toEqual({ activeChecks: false });
-    await new Promise((r) => setTimeout(r, 150)); // let a probe already in flight finish
+    await waitFor(() => app.stats()!.running === 0); // let a probe already in flight finish
     const before = connections;
-    await new Promise((r) => setTimeout(r, 400));
+    const exempt = app.stats()!.exempt;
+    await waitFor(() => app.stats()!.exempt >= exempt + 2); // two due probes skipped
     expect(connections).toBe(before);
     expect((await instance()).exempt).toMatchObject({ by: 'switch' });
     await api(url, 'PUT', '/v1/switches', { activeChecks: true });
-    await waitFor(() => connections > before, 5000);
+    await waitFor(() => connections > before, 15_000);
   });
 });

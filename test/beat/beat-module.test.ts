@@ -10,6 +10,7 @@ import { parseConfig } from '../../src/config/load.js';
 import { instanceKey, type Instance } from '../../src/registry/model.js';
 import { createRegistry, type Registry, type RegistryEvent } from '../../src/registry/registry.js';
 import { openSqliteStore } from '../../src/registry/sqlite-store.js';
+import { createHealthWriter } from '../../src/registry/health-writer.js';
 import type { Store } from '../../src/registry/store.js';
 import { removeDir, tempDir } from '../helpers/daemon.js';
 
@@ -48,14 +49,14 @@ beforeEach(() => {
   dir = tempDir('vigil-beat-');
   store = openSqliteStore({ dataDir: dir });
   clock = T0;
-  registry = createRegistry({ store, now: () => clock });
+  registry = createRegistry({ store, healthWriter: createHealthWriter({ store, logger: pino({ level: 'silent' }), batchMs: 10, maxBatch: 100 }), now: () => clock });
   events = [];
   registry.subscribe((e) => events.push(e));
 });
 
-afterEach(() => {
+afterEach(async () => {
   beats.stop();
-  store.close();
+  await store.close();
   removeDir(dir);
 });
 

@@ -28,7 +28,7 @@ interface Receiver {
 
 async function receiver(id: string): Promise<Receiver> {
   // Auth on, reads closed: peers carry no API credential, so the peer route must be public.
-  const app = apiServer({ token: 'api-token', anonymousReads: false });
+  const app = await apiServer({ token: 'api-token', anonymousReads: false });
   const held = new Map<string, { stamp: Stamp; node: string | null }>();
   const refusals: PeerRefusal[] = [];
   registerPeerRoutes(app, {

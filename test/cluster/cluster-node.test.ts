@@ -69,7 +69,7 @@ describeMariaDb('cluster node: membership, leases, fenced publication, broadcast
       memberTimeoutMs, leaseRenewMs: 100, leaseMarginMs: memberTimeoutMs / 4, pollMs: 100, pollWindowMs: 5000, batchMs, peerTimeoutMs: 2000, reconcileMs: 60_000, tombstoneRetentionMs: 3_600_000,
       clock: () => performance.now(), logger: pino({ level: 'silent' }), autoRun,
     });
-    const app = apiServer();
+    const app = await apiServer();
     node.registerRoutes(app);
     await app.listen({ port, host: '127.0.0.1' });
     await node.start();

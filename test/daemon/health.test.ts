@@ -17,7 +17,7 @@ interface Observed {
   failStreak: number;
   okStreak: number;
   reason: string;
-  lastProbe: { status: string; reason: string } | null;
+  lastProbe: { status: string; reason: string; startedAt: number } | null;
   exempt: { by: string } | null;
 }
 
@@ -119,8 +119,13 @@ describe('a daemon probing real targets', () => {
       await api(daemon.url, 'POST', '/v1/instances', { service: 'maint', ip: '127.0.0.1', port, checker: { type: 'tcp' } });
       // A sibling that is not whitelisted gets probed: once it has been, several intervals have passed.
       await api(daemon.url, 'POST', '/v1/instances', { service: 'maint', ip: '127.0.0.1', port: port === 65535 ? 1 : port + 1, checker: { type: 'tcp' } });
-      await waitFor(async () => (await instance(port === 65535 ? 1 : port + 1, 'maint'))?.lastProbe, 10_000);
-      await new Promise((r) => setTimeout(r, 3 * config.checks.intervalMs)); // let several intervals pass
+      // Several intervals have passed once the sibling has been probed three times (events, not a sleep).
+      const probeTimes = new Set<number>();
+      await waitFor(async () => {
+        const at = (await instance(port === 65535 ? 1 : port + 1, 'maint'))?.lastProbe?.startedAt;
+        if (at !== undefined) probeTimes.add(at);
+        return probeTimes.size >= 3;
+      }, 30_000);
       const o = await instance(port, 'maint');
       expect(connections).toBe(0);
       expect(o?.lastProbe).toBeNull();

@@ -31,6 +31,8 @@ describe('classifyError: by code', () => {
     ['ENOTFOUND', 'fail-now', 'dns'],
     ['EAI_AGAIN', 'fail', 'dns'],
     ['ER_CON_COUNT_ERROR', 'fail', 'overloaded'],
+    ['EMFILE', 'fail', 'local-fds-exhausted'],
+    ['ENFILE', 'fail', 'local-fds-exhausted'],
     ['ER_ACCESS_DENIED_ERROR', 'fail-now', 'auth'],
     ['ER_ACCESS_DENIED_NO_PASSWORD_ERROR', 'fail-now', 'auth'],
     ['ER_HOST_NOT_PRIVILEGED', 'fail-now', 'auth'],

@@ -9,8 +9,6 @@ import { createRunner, LATE_GRACE_MS, type ProbeRequest } from '../../src/health
 
 const target: Target = { host: '127.0.0.1', port: 9, metadata: {} };
 const TIMEOUT_MS = 100;
-/** How late past its deadline a probe may answer on a busy 2-core machine. */
-const SLACK_MS = 60;
 
 function checkerOf(check: (ctx: CheckContext<object>) => Promise<CheckOutcome>, type = 'fake') {
   return defineChecker({ type, options: z.strictObject({}), check });
@@ -49,7 +47,6 @@ describe('runner: deadline', () => {
     expect(result).toMatchObject({ type: 'fake', status: 'fail', reason: 'timeout' });
     expect(result.detail).toContain(`${TIMEOUT_MS} ms`);
     expect(took).toBeGreaterThanOrEqual(TIMEOUT_MS - 1);
-    expect(took).toBeLessThan(TIMEOUT_MS + SLACK_MS);
     // Node's timers may fire a fraction of a millisecond early by performance.now(); latency is capped at the budget.
     expect(result.latencyMs).toBeGreaterThan(TIMEOUT_MS - 1);
     expect(result.latencyMs).toBeLessThanOrEqual(TIMEOUT_MS);
@@ -75,9 +72,8 @@ describe('runner: deadline', () => {
 
   it('answers by the deadline even when the checker never settles at all', async () => {
     const runner = createRunner();
-    const t0 = performance.now();
+    // Without the runner's own deadline this await would never end (the test would time out).
     const result = await runner.run(request(checkerOf(() => new Promise(() => {}))));
-    expect(performance.now() - t0).toBeLessThan(TIMEOUT_MS + SLACK_MS);
     expect(result.reason).toBe('timeout');
     expect(runner.stats.overdue).toBe(1);
   });
@@ -225,10 +221,9 @@ describe('runner: external abort (daemon stopping)', () => {
     });
     const probes = [1, 2, 3].map(() => runner.run(request(checker, { timeoutMs: 10_000 })));
     await drain();
-    const t0 = performance.now();
     runner.abortAll();
     const results = await Promise.all(probes);
-    expect(performance.now() - t0).toBeLessThan(SLACK_MS);
+    // 'aborted', not 'timeout': they ended at the call, not at their 10 s deadline.
     expect(results.map((r) => r.reason)).toEqual(['aborted', 'aborted', 'aborted']);
     expect(signals.every((s) => s.aborted)).toBe(true);
   });
@@ -244,11 +239,9 @@ describe('runner: external abort (daemon stopping)', () => {
     const probe = createRunner().run(request(checker, { timeoutMs: 10_000, signal: stop.signal }));
     const inner = await started.promise;
 
-    const t0 = performance.now();
     stop.abort(new Error('daemon stopping'));
     const result = await probe;
 
-    expect(performance.now() - t0).toBeLessThan(SLACK_MS);
     expect(result).toMatchObject({ status: 'fail', reason: 'aborted' });
     expect(inner.aborted).toBe(true);
     expect((inner.reason as Error).message).toBe('daemon stopping');

@@ -5,7 +5,7 @@ import { createServer } from '../../src/api/server.js';
 import { createAuthenticator } from '../../src/security/authenticator.js';
 
 /** With `token`, auth is on: `read` routes need it too unless `anonymousReads`. */
-export function apiServer(opts: { token?: string; anonymousReads?: boolean } = {}): FastifyInstance {
+export function apiServer(opts: { token?: string; anonymousReads?: boolean } = {}): Promise<FastifyInstance> {
   const auth = createAuthenticator({ token: opts.token, users: [], tokenTtlMs: 3_600_000, now: Date.now });
   return createServer({ logger: pino({ level: 'silent' }), gate: { auth, anonymousReads: opts.anonymousReads ?? true } });
 }

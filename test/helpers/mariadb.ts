@@ -21,6 +21,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { createConnection, type Connection, type ConnectionOptions } from 'mysql2';
 import { describe } from 'vitest';
+import { inCI } from './ci.js';
 
 export const TEST_USER = { user: 'vigil', password: 's3cret' } as const;
 
@@ -101,7 +102,7 @@ export function describeMariaDb(name: string, fn: () => void): void {
     return;
   }
   const why = 'mariadbd / mariadb-install-db not found on PATH or in /usr/sbin';
-  if (process.env.CI === 'true') throw new Error(`${name}: ${why}; CI=true requires the MariaDB tests to run (apt-get install mariadb-server)`);
+  if (inCI()) throw new Error(`${name}: ${why}; CI=true requires the MariaDB tests to run (apt-get install mariadb-server)`);
   console.warn(`[mariadb] skipping "${name}": ${why}. Enable with: apt-get install mariadb-server`);
   describe.skip(`${name} (skipped: apt-get install mariadb-server to enable)`, fn);
 }

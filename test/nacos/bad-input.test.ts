@@ -39,6 +39,9 @@ type Case = readonly [method: string, path: string, params: Record<string, strin
 const beat = (b: Record<string, unknown>) => JSON.stringify({ serviceName: SVC, ip: '127.0.0.1', port: 8080, cluster: 'DEFAULT', ...b });
 const hc = (h: unknown) => (typeof h === 'string' ? h : JSON.stringify(h));
 
+/** A selector nested `depth` objects deep (a hostile client; it once caused a RangeError and 500s). */
+const deepSelector = (depth: number): string => '{"a":'.repeat(depth) + '1' + '}'.repeat(depth);
+
 const CASES: Case[] = [
   ['POST', '/instance', { ip: '127.0.0.1', port: 8080 }, 'serviceName'],
   ['POST', '/instance', { ...OK, port: 'abc' }, 'port'],
@@ -86,6 +89,14 @@ const CASES: Case[] = [
   ['POST', '/service', { serviceName: 'new2', metadata: '{"x":' }, 'metadata'],
   ['POST', '/service', { serviceName: 'new3', selector: '[1]' }, 'selector'],
   ['POST', '/service', { serviceName: 'made' }, 'serviceName'],
+  ['POST', '/service', { serviceName: 'new4', selector: deepSelector(30) }, 'selector'],
+  ['PUT', '/instance/beat', { serviceName: SVC, beat: deepSelector(30) }, 'beat'],
+  ['PUT', '/cluster', { serviceName: SVC, clusterName: 'DEFAULT', healthChecker: deepSelector(30) }, 'healthChecker'],
+  ['POST', '/instance', { ...OK, metadata: deepSelector(30) }, 'metadata'],
+  ['POST', '/service', { serviceName: 'new5', selector: JSON.stringify({ type: 'label', expression: 'x'.repeat(5000) }) }, 'selector'],
+  ['POST', '/service', { serviceName: 'new6', metadata: JSON.stringify({ blob: 'x'.repeat(5000) }) }, 'metadata'],
+  ['PUT', '/service', { serviceName: 'made', metadata: JSON.stringify({ blob: 'x'.repeat(5000) }) }, 'metadata'],
+  ['PUT', '/cluster', { serviceName: SVC, clusterName: 'DEFAULT', healthChecker: hc({ type: 'HTTP', path: `/${'a'.repeat(3000)}` }) }, 'healthChecker'],
   ['GET', '/service', {}, 'serviceName'],
   ['PUT', '/service', { protectThreshold: 0.1 }, 'serviceName'],
   ['PUT', '/service', { serviceName: 'made', protectThreshold: 'abc' }, 'protectThreshold'],

@@ -64,7 +64,9 @@ describe('udp push', () => {
     await listFrom('127.0.0.3', vigil.url, { serviceName: 'DEFAULT_GROUP@@push', clusters: 'DEFAULT', udpPort: real.port, clientIP: '127.0.0.2' });
     await register(vigil.url, 7001);
     await until(() => real.got.length > 0, 3000, 10);
-    await new Promise((r) => setTimeout(r, 200));
+    // Done pushing (the real subscriber never acks, so the push ends as failed after its retries):
+    // whatever vigil was going to send, it has sent.
+    await until(async () => (await nacos(vigil!.url, 'GET', '/operator/metrics')).json.push.pending === 0, 10_000, 50);
     expect(decoy.got).toHaveLength(0);
     const { json } = real.got[0]!;
     expect(json.type).toBe('dom');
@@ -85,7 +87,8 @@ describe('udp push', () => {
     for (const sub of [acking, silent]) await nacos(vigil.url, 'GET', '/instance/list', { serviceName: 'DEFAULT_GROUP@@push', udpPort: sub.port });
     await register(vigil.url, 7002);
     await until(() => silent.got.length >= 3, 3000, 10);
-    await new Promise((r) => setTimeout(r, 600));
+    // vigil gave up on the silent subscriber: no further resend can come.
+    await until(async () => (await nacos(vigil!.url, 'GET', '/operator/metrics')).json.push.failed === 1, 10_000, 20);
     expect(acking.got).toHaveLength(1);
     expect(silent.got).toHaveLength(3);
     expect(new Set(silent.got.map((g) => g.json.lastRefTime)).size).toBe(1);
@@ -123,18 +126,22 @@ describe('udp push', () => {
     await nacos(vigil.url, 'GET', '/instance/list', { serviceName: 'DEFAULT_GROUP@@push', udpPort: sub.port });
     await Promise.all([7010, 7011, 7012, 7013].map((p) => register(vigil!.url, p)));
     await until(() => sub.got.length > 0, 3000, 10);
-    await new Promise((r) => setTimeout(r, 300));
-    expect(sub.got).toHaveLength(1);
-    expect(JSON.parse(sub.got[0]!.json.data).hosts).toHaveLength(4);
+    // A later change is pushed after the burst's packet: anything the burst still sent came before it.
+    await register(vigil.url, 7014);
+    await until(() => sub.got.some((g) => JSON.parse(g.json.data).hosts.length === 5), 5000, 10);
+    expect(sub.got.map((g) => JSON.parse(g.json.data).hosts.length)).toEqual([4, 5]);
   });
 
   it('stops pushing to a subscriber that stopped polling', async () => {
     vigil = await startVigil({ nacos: { push: { subscriberTtlMs: 300 } } });
     const sub = await udp('127.0.0.1');
     await nacos(vigil.url, 'GET', '/instance/list', { serviceName: 'DEFAULT_GROUP@@push', udpPort: sub.port });
-    await new Promise((r) => setTimeout(r, 500));
+    await new Promise((r) => setTimeout(r, 500)); // the TTL (300 ms) passing is the condition under test
+    // A subscriber that polls now is the marker: once it has the push, the stale one would have too.
+    const fresh = await udp('127.0.0.1');
+    await nacos(vigil.url, 'GET', '/instance/list', { serviceName: 'DEFAULT_GROUP@@push', udpPort: fresh.port });
     await register(vigil.url, 7020);
-    await new Promise((r) => setTimeout(r, 300));
+    await until(() => fresh.got.length > 0, 5000, 10);
     expect(sub.got).toHaveLength(0);
   });
 });

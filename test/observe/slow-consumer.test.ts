@@ -8,29 +8,34 @@ import { createEventHub } from '../../src/observe/event-hub.js';
 import { createAuthenticator } from '../../src/security/authenticator.js';
 import { createRegistry, type Registry } from '../../src/registry/registry.js';
 import { openSqliteStore } from '../../src/registry/sqlite-store.js';
+import { createHealthWriter } from '../../src/registry/health-writer.js';
 import { removeDir, tempDir } from '../helpers/daemon.js';
 import { connectSse } from '../helpers/sse.js';
 
 describe('a slow event stream consumer', () => {
   const dataDir = tempDir();
   const store = openSqliteStore({ dataDir, synchronous: 'normal' });
-  const registry: Registry = createRegistry({ store });
+  const registry: Registry = createRegistry({ store, healthWriter: createHealthWriter({ store, logger: pino({ level: 'silent' }), batchMs: 10, maxBatch: 100 }) });
   const hub = createEventHub({ registry, now: Date.now, historySize: 100 });
-  const app = createServer({ logger: pino({ level: 'silent' }), gate: { auth: createAuthenticator({ users: [], tokenTtlMs: 60_000, now: Date.now }), anonymousReads: true } });
+  const appReady = createServer({ logger: pino({ level: 'silent' }), gate: { auth: createAuthenticator({ users: [], tokenTtlMs: 60_000, now: Date.now }), anonymousReads: true } });
+  let app: Awaited<typeof appReady>;
   let dropped = 0;
   let clients = 0;
-  const route = registerEventsRoute(app, {
+  let route: ReturnType<typeof registerEventsRoute>;
+  const routeOptions = {
     hub,
     logger: pino({ level: 'silent' }),
     maxClients: 10,
     maxBufferedBytes: 256 * 1024,
     keepAliveMs: 60_000,
     onDropped: () => dropped++,
-    onClients: (n) => (clients = n),
-  });
+    onClients: (n: number) => (clients = n),
+  };
   let url: string;
 
   beforeAll(async () => {
+    app = await appReady;
+    route = registerEventsRoute(app, routeOptions);
     hub.start();
     url = await app.listen({ host: '127.0.0.1', port: 0 });
   });
@@ -38,7 +43,7 @@ describe('a slow event stream consumer', () => {
     route.close();
     hub.stop();
     await app.close();
-    store.close();
+    await store.close();
     removeDir(dataDir);
   });
 

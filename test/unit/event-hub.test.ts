@@ -7,6 +7,8 @@ import { backoffDelay } from '../../src/observe/webhooks.js';
 import { sign, verify } from '../../src/observe/webhook-signature.js';
 import { createRegistry } from '../../src/registry/registry.js';
 import { openSqliteStore } from '../../src/registry/sqlite-store.js';
+import { createHealthWriter } from '../../src/registry/health-writer.js';
+import pino from 'pino';
 import { removeDir, tempDir } from '../helpers/daemon.js';
 
 const dirs: string[] = [];
@@ -15,7 +17,8 @@ afterEach(() => dirs.splice(0).forEach(removeDir));
 function hubWith(historySize: number) {
   const dir = tempDir();
   dirs.push(dir);
-  const registry = createRegistry({ store: openSqliteStore({ dataDir: dir, synchronous: 'normal' }) });
+  const store = openSqliteStore({ dataDir: dir, synchronous: 'normal' });
+  const registry = createRegistry({ store, healthWriter: createHealthWriter({ store, logger: pino({ level: 'silent' }), batchMs: 10, maxBatch: 100 }) });
   const hub = createEventHub({ registry, now: () => 1000, historySize, boot: 'b' });
   hub.start();
   const fire = (n: number) => {

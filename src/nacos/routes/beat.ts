@@ -10,7 +10,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { DEFAULT_CLUSTER, instanceKey, type InstanceId } from '../../registry/model.js';
 import type { NacosContext } from '../context.js';
 import { makeInstance } from '../instances.js';
-import { clusterOf, invalid, ipOf, isName, paramsOf, portOf, serviceOf, stringMap, weightValue, type ServiceRef } from '../params.js';
+import { clusterOf, invalid, ipOf, jsonObjectParam, isName, paramsOf, portOf, serviceOf, stringMap, weightValue, type ServiceRef } from '../params.js';
 
 export const CODE_OK = 10200;
 export const CODE_NOT_FOUND = 20404;
@@ -25,14 +25,7 @@ interface BeatBody {
 
 /** Parses the `beat` JSON: {serviceName, ip, port, cluster, weight, metadata, scheduled}. */
 export function parseBeat(json: string): BeatBody {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(json);
-  } catch {
-    throw invalid('beat', 'not valid JSON', json);
-  }
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw invalid('beat', 'must be a JSON object', json);
-  const b = raw as Record<string, unknown>;
+  const b = jsonObjectParam(json, 'beat');
   if (typeof b.ip !== 'string' || isIP(b.ip) === 0) throw invalid('beat', 'ip must be an IPv4 or IPv6 address', String(b.ip));
   const port = typeof b.port === 'number' ? b.port : typeof b.port === 'string' && /^\d{1,5}$/.test(b.port) ? Number(b.port) : NaN;
   if (!Number.isInteger(port) || port < 1 || port > 65535) {

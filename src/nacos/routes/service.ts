@@ -6,9 +6,10 @@ import { READ, WRITE } from '../../api/access.js';
 import type { FastifyInstance } from 'fastify';
 import { VigilError } from '../../errors.js';
 import { groupedName, type ServiceId } from '../../registry/model.js';
+import { checkMetadataSize, type ValidationLimits } from '../../registry/validate.js';
 import type { NacosContext } from '../context.js';
 import { nacosTypeOf } from '../health-checker.js';
-import { invalid, nameParam, namespaceOf, optionalInt, optionalMetadata, paramsOf, required, serviceOf, type Params } from '../params.js';
+import { invalid, jsonObjectParam, nameParam, namespaceOf, optionalInt, optionalMetadata, paramsOf, required, serviceOf, type Params } from '../params.js';
 import type { ServiceEntry } from '../service-store.js';
 import { noneWhitelistId } from './cluster.js';
 import { ok } from './instance.js';
@@ -21,20 +22,30 @@ function thresholdOf(p: Params): number | undefined {
   return n;
 }
 
-function selectorOf(p: Params): Record<string, unknown> | undefined {
+/** Service metadata and selector are bounded like instance metadata (`registry.maxMetadataBytes`, nesting depth). */
+function bounded<T>(value: T, param: string, limits: ValidationLimits): T {
+  try {
+    checkMetadataSize(value, limits, param);
+  } catch (err) {
+    throw invalid(param, (err as VigilError).message.replace(`${param}: `, ''));
+  }
+  return value;
+}
+
+function selectorOf(p: Params, limits: ValidationLimits): Record<string, unknown> | undefined {
   const v = p.selector;
   if (v === undefined || v === '') return undefined;
-  try {
-    const parsed: unknown = JSON.parse(v);
-    if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) return parsed as Record<string, unknown>;
-  } catch {
-    // reported below
-  }
-  throw invalid('selector', 'must be a JSON object', v);
+  return bounded(jsonObjectParam(v, 'selector'), 'selector', limits);
+}
+
+function metadataOf(p: Params, limits: ValidationLimits): Record<string, string> | undefined {
+  const m = optionalMetadata(p);
+  return m === undefined ? undefined : bounded(m, 'metadata', limits);
 }
 
 export function registerServiceRoutes(app: FastifyInstance, ctx: NacosContext, base: string): void {
   const { registry, services } = ctx;
+  const { limits } = ctx.instances;
   const idOf = (p: Params): ServiceId => {
     const s = serviceOf(p);
     return { namespace: s.namespace, group: s.group, service: s.service };
@@ -48,7 +59,7 @@ export function registerServiceRoutes(app: FastifyInstance, ctx: NacosContext, b
   app.post(`${base}/service`, WRITE, async (req, reply) => {
     const p = paramsOf(req);
     const id = idOf(p);
-    const entry: ServiceEntry = { ...id, protectThreshold: thresholdOf(p) ?? 0, metadata: optionalMetadata(p) ?? {}, selector: selectorOf(p) ?? { type: 'none' } };
+    const entry: ServiceEntry = { ...id, protectThreshold: thresholdOf(p) ?? 0, metadata: metadataOf(p, limits) ?? {}, selector: selectorOf(p, limits) ?? { type: 'none' } };
     if (current(id)) throw new VigilError('VIGIL_ERR_CONFLICT', `Param 'serviceName' is invalid: service ${groupedName(id)} exists already.`, 'serviceName');
     services.put(entry);
     return ok(reply);
@@ -58,8 +69,8 @@ export function registerServiceRoutes(app: FastifyInstance, ctx: NacosContext, b
     const p = paramsOf(req);
     const id = idOf(p);
     const threshold = thresholdOf(p);
-    const metadata = optionalMetadata(p);
-    const selector = selectorOf(p);
+    const metadata = metadataOf(p, limits);
+    const selector = selectorOf(p, limits);
     const cur = current(id);
     if (!cur) throw notFound(id);
     services.put({ ...cur, protectThreshold: threshold ?? cur.protectThreshold, metadata: metadata ?? cur.metadata, selector: selector ?? cur.selector });
