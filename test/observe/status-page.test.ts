@@ -15,6 +15,8 @@ const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '
 
 describeWithBinary('chromium', 'chromium', 'the status page in a real browser', () => describeMariaDb('with a MariaDB primary among the targets', () => {
   let t: TestApp;
+  /** A second daemon whose reads need a credential; stopped only after the browser closed. */
+  let closed: TestApp;
   let db: MariaDb;
   let web: TestServer;
   let spare: TestServer;
@@ -45,6 +47,8 @@ describeWithBinary('chromium', 'chromium', 'the status page in a real browser', 
     await reg('cache', cache.port, { type: 'tcp' });
     await reg('orders-db', db.port, { type: 'mysql', options: { ...TEST_USER } });
     await waitFor(async () => (await api(t.url, 'GET', '/v1/history')).body.instances.every((i: { results: unknown[] }) => i.results.length >= 5));
+    closed = await startApp({ api: { token: TOKEN, anonymousReads: false, users: [{ username: 'ops', password: 'ops-password-123', role: 'write' }] }, checks: { enabled: false } });
+    await api(closed.url, 'POST', '/v1/instances', { service: 'private', ip: '127.0.0.1', port: 7100 }, { authorization: `Bearer ${TOKEN}` });
     profile = mkdtempSync(join(tmpdir(), 'vigil-chromium-'));
     browser = await chromium.launchPersistentContext(profile, { executablePath: '/usr/bin/chromium', args: ARGS, headless: true, viewport: { width: 1280, height: 720 }, colorScheme: 'light' });
     page = browser.pages()[0] ?? (await browser.newPage());
@@ -58,6 +62,7 @@ describeWithBinary('chromium', 'chromium', 'the status page in a real browser', 
     await browser?.close();
     if (profile) rmSync(profile, { recursive: true, force: true });
     await t?.stop();
+    await closed?.stop();
     await Promise.all([web?.close(), spare?.close(), cache?.close(), db?.stop()]);
   });
 
@@ -117,46 +122,33 @@ describeWithBinary('chromium', 'chromium', 'the status page in a real browser', 
   });
 
   it('asks for a token when reads need one, then shows the data and goes live', async () => {
-    const closed = await startApp({ api: { token: TOKEN, anonymousReads: false }, checks: { enabled: false } });
-    try {
-      await api(closed.url, 'POST', '/v1/instances', { service: 'private', ip: '127.0.0.1', port: 7100 }, { authorization: `Bearer ${TOKEN}` });
-      const tab = await browser.newPage();
-      tab.on('request', (r) => requests.push(r.url()));
-      await tab.goto(closed.url);
-      await expect.poll(() => tab.locator('#banners').textContent()).toContain('VIGIL_ERR_UNAUTHORIZED');
-      expect(await tab.locator('tr[data-key]').count()).toBe(0);
-      await tab.fill('#token', TOKEN);
-      await expect.poll(() => tab.locator('tr[data-key]').count()).toBe(1);
-      await expect.poll(() => tab.locator('#live').textContent(), { timeout: 10_000 }).toBe('live');
-      await tab.close();
-    } finally {
-      await closed.stop();
-    }
+    const tab = await browser.newPage();
+    tab.on('request', (r) => requests.push(r.url()));
+    await tab.goto(closed.url);
+    await expect.poll(() => tab.locator('#banners').textContent()).toContain('VIGIL_ERR_UNAUTHORIZED');
+    expect(await tab.locator('tr[data-key]').count()).toBe(0);
+    await tab.fill('#token', TOKEN);
+    await expect.poll(() => tab.locator('tr[data-key]').count()).toBe(1);
+    await expect.poll(() => tab.locator('#live').textContent(), { timeout: 10_000 }).toBe('live');
+    await tab.close();
   }, 60_000);
 
   it('signs a Nacos-style user in with a password and toggles maintenance with its accessToken', async () => {
-    const users = [{ username: 'ops', password: 'ops-password-123', role: 'write' }];
-    const closed = await startApp({ api: { token: TOKEN, anonymousReads: false, users }, checks: { enabled: false } });
-    try {
-      await api(closed.url, 'POST', '/v1/instances', { service: 'private', ip: '127.0.0.1', port: 7200 }, { authorization: `Bearer ${TOKEN}` });
-      const tab = await browser.newPage();
-      tab.on('request', (r) => requests.push(r.url()));
-      await tab.goto(closed.url);
-      await tab.fill('#user', 'ops');
-      await tab.fill('#token', 'wrong-password');
-      await tab.press('#token', 'Enter');
-      await expect.poll(() => tab.locator('#banners').textContent()).toContain('sign-in failed');
-      await tab.fill('#token', 'ops-password-123');
-      await tab.press('#token', 'Enter');
-      await expect.poll(() => tab.locator('tr[data-key]').count()).toBe(1);
-      await tab.getByTestId('maintenance').click();
-      await expect.poll(() => tab.locator('td.exempt').textContent()).toContain('maintenance');
-      const entries = (await api(closed.url, 'GET', '/v1/whitelist', undefined, { authorization: `Bearer ${TOKEN}` })).body.entries;
-      expect(entries).toMatchObject([{ port: 7200, reason: 'maintenance (status page)' }]);
-      await tab.close();
-    } finally {
-      await closed.stop();
-    }
+    const tab = await browser.newPage();
+    tab.on('request', (r) => requests.push(r.url()));
+    await tab.goto(closed.url);
+    await tab.fill('#user', 'ops');
+    await tab.fill('#token', 'wrong-password');
+    await tab.press('#token', 'Enter');
+    await expect.poll(() => tab.locator('#banners').textContent()).toContain('sign-in failed');
+    await tab.fill('#token', 'ops-password-123');
+    await tab.press('#token', 'Enter');
+    await expect.poll(() => tab.locator('tr[data-key]').count()).toBe(1);
+    await tab.locator('tr[data-key$=":7100"]').getByTestId('maintenance').click();
+    await expect.poll(() => tab.locator('tr[data-key$=":7100"] td.exempt').textContent()).toContain('maintenance');
+    const entries = (await api(closed.url, 'GET', '/v1/whitelist', undefined, { authorization: `Bearer ${TOKEN}` })).body.entries;
+    expect(entries).toMatchObject([{ port: 7100, reason: 'maintenance (status page)' }]);
+    await tab.close();
   }, 60_000);
 
   it('made no request to any host but the daemon on loopback', () => {
