@@ -18,6 +18,11 @@ import { ACTIVE_CHECKS_SWITCH, createScheduler, type SchedulerStats } from './he
 import { isExpired } from './health/whitelist.js';
 import type { CheckerConfig } from './registry/model.js';
 import { createNacos } from './nacos/index.js';
+import type { Companion } from './companion/companion.js';
+import { registerCompanionRoutes } from './companion/routes.js';
+import { parseServerAddr } from './companion/http.js';
+import { credentialsOf, setupCompanion } from './companion/setup.js';
+import { workingStore } from './companion/working-store.js';
 import { createHealthWriter } from './registry/health-writer.js';
 import { createRegistry } from './registry/registry.js';
 import { openSqliteStore } from './registry/sqlite-store.js';
@@ -37,6 +42,8 @@ export interface AppOptions {
   readonly baseDir?: string;
   readonly logger?: Logger;
   readonly now?: () => number;
+  /** Environment for secrets named in the config (`source.nacos.passwordEnv`); the CLI passes process.env. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
 export interface App {
@@ -62,6 +69,12 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     const security = resolveSecurity(config, now);
     // Webhook secrets sign deliveries; like every configured secret they must never reach a log line.
     known = knownSecrets([...security.known.values, ...webhooks.map((h) => h.secret)]);
+    // Companion mode: its Nacos password joins the secrets every log line and answer is scrubbed of.
+    const companionMode = config.source.nacos.serverAddr !== undefined;
+    // Checked before anything is opened, so a bad address or secret leaves nothing behind.
+    if (companionMode) parseServerAddr(config.source.nacos.serverAddr ?? '');
+    const nacosCredentials = companionMode ? credentialsOf(config.source.nacos, opts.env ?? process.env) : undefined;
+    if (nacosCredentials) known = knownSecrets([...known.values, nacosCredentials.password]);
     const operatorPolicy: CheckerPolicy = { fromApi: false, anyTarget: true, credentials: security.credentials };
     // Stored configs came in over an API: they get the API's policy when they are read back.
     const apiPolicy: CheckerPolicy = { fromApi: true, credentials: security.credentials };
@@ -83,7 +96,8 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     });
     let store: Store;
     try {
-      store = openSqliteStore({ dataDir: config.store.dataDir, synchronous: config.store.synchronous });
+      const disk = openSqliteStore({ dataDir: config.store.dataDir, synchronous: config.store.synchronous });
+      store = companionMode ? workingStore(disk) : disk;
     } catch (err) {
       await reservation.release();
       lock.release();
@@ -139,8 +153,16 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     registerNativeRoutes(server, { registry, checkers, defaultChecker, now, scheduler, limits: config.registry, policy: apiPolicy, listingConcurrency: config.server.listingConcurrency });
     observe.register(server);
     const nacos = createNacos({ registry, checkers, beats, config: config.nacos, limits: config.registry, policy: apiPolicy, auth: security.auth, known, logger: logger.child({ module: 'nacos' }), now });
-    registerBeatRoutes(server, beats);
-    nacos.register(server);
+    // Companion mode: the Nacos server is the registry; vigil serves no registry API of its own.
+    let companion: Companion | undefined;
+    if (companionMode) {
+      const policies = { operator: operatorPolicy, server: apiPolicy };
+      companion = setupCompanion({ config, checkers, registry, defaultChecker, logger: logger.child({ module: 'companion' }), now, credentials: nacosCredentials, policies });
+      registerCompanionRoutes(server, companion);
+    } else {
+      registerBeatRoutes(server, beats);
+      nacos.register(server);
+    }
     observe.start();
     scheduler.start();
     let address: string;
@@ -148,6 +170,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
       await reservation.release();
       address = await server.listen({ host: config.api.host, port: reservation.port });
     } catch (err) {
+      await companion?.stop();
       await scheduler.stop();
       await observe.stop();
       await closeStore();
@@ -158,8 +181,11 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
       if (isFdExhaustion(err)) fdAlarm.record('accept');
       else logger.error({ err }, 'API server error');
     });
-    beats.start();
-    await nacos.start(config.api.host);
+    if (companion) companion.start();
+    else {
+      beats.start();
+      await nacos.start(config.api.host);
+    }
     // Housekeeping is cron-shaped: prune expired whitelist entries, close idle connections.
     const jobs: ScheduledTask[] = [
       cron.schedule('*/10 * * * * *', () => {
@@ -172,6 +198,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     stopFn = async () => {
       for (const j of jobs) await j.stop();
       unsubscribe();
+      await companion?.stop();
       beats.stop();
       await nacos.stop();
       await scheduler.stop();

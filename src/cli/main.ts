@@ -11,10 +11,11 @@ const USAGE = `usage: vigil <command> [options]       vigil <command> --help for
        vigil --version                     print the version
 
 commands:
-  start     run the daemon            vigil start [--config FILE] [--host H] [--port N] [--data DIR]
+  start     run the daemon            vigil start [--config FILE] [--host H] [--port N] [--data DIR] [--nacos-server HOST:PORT[,…]]
   status    show services and health  vigil status [--url URL] [--json]   (a token for a daemon with auth: env VIGIL_TOKEN)
   check     one-off probe             vigil check <type> <host:port> [--option k=v ...] [--timeout MS] [--plugin SPEC ...] [--json]
   checkers  list loaded probe types   vigil checkers [--json] [--plugin SPEC ...]
+  nacos     companion helpers         vigil nacos adopt <service> [--nacos-server HOST:PORT] [--config FILE] [--namespace NS] [--group G]
 
 Errors print one line (vigil: CODE: message); add --debug to any command for the stack.
 `;
@@ -30,6 +31,7 @@ const commands: Record<string, () => Promise<Command>> = {
   },
   check: async () => (await import('./check.js')).checkCommand,
   checkers: async () => (await import('./checkers.js')).checkersCommand,
+  nacos: async () => (await import('./nacos.js')).nacosCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

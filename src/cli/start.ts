@@ -5,12 +5,13 @@ import { buildApp } from '../app.js';
 import { loadConfig } from '../config/load.js';
 import { VigilError } from '../errors.js';
 
-const USAGE = `usage: vigil start [--config FILE] [--host H] [--port N] [--data DIR]
+const USAGE = `usage: vigil start [--config FILE] [--host H] [--port N] [--data DIR] [--nacos-server HOST:PORT[,…]]
 
   -c, --config FILE  YAML configuration (docs/configuration.md); relative paths in it resolve against its folder
   --host H           address the API binds to (default 127.0.0.1)
   --port N           API port (default 8848; 0 picks a free one)
   --data DIR         data directory of the embedded store (default ./vigil-data); one daemon per directory
+  --nacos-server A   companion mode beside an existing Nacos server at host:port[,host:port…] (docs/companion.md)
   --debug            print the stack of an error that stops the daemon
 
 Runs until SIGTERM or SIGINT, then stops gracefully. Prints "vigil: listening on URL" once ready.
@@ -24,6 +25,7 @@ export async function startCommand(args: string[]): Promise<number> {
       host: { type: 'string' },
       port: { type: 'string' },
       data: { type: 'string' },
+      'nacos-server': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -42,6 +44,7 @@ export async function startCommand(args: string[]): Promise<number> {
     ...(values.host !== undefined ? { host: values.host } : {}),
     ...(port !== undefined ? { port } : {}),
     ...(values.data !== undefined ? { data: values.data } : {}),
+    ...(values['nacos-server'] !== undefined ? { nacosServer: values['nacos-server'] } : {}),
   });
   // Set before the heap grows: V8 reads it as it sizes its spaces from here on.
   if (config.runtime.optimizeForSize) setFlagsFromString('--optimize-for-size');
@@ -56,7 +59,7 @@ export async function startCommand(args: string[]): Promise<number> {
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
-  const app = buildApp(config, { baseDir });
+  const app = buildApp(config, { baseDir, env: process.env });
   const { url } = await app.start();
   // One plain line whatever the log level, for people and for scripts waiting on the port.
   process.stderr.write(`vigil: listening on ${url}\n`);

@@ -23,6 +23,8 @@ export interface ConfigFlags {
   readonly host?: string;
   readonly port?: number;
   readonly data?: string;
+  /** `--nacos-server host:port[,…]`: companion mode against that Nacos server. */
+  readonly nacosServer?: string;
 }
 
 /** The file (when given) overlaid with the flags; relative paths resolve against the file's folder. */
@@ -49,7 +51,9 @@ export function loadConfig(flags: ConfigFlags, cwd = process.cwd()): { config: C
   if (flags.port !== undefined) api.port = flags.port;
   const store = { ...(raw.store as object | undefined) } as Record<string, unknown>;
   if (flags.data !== undefined) store.dataDir = flags.data;
-  const config = parseConfig({ ...raw, api, store });
+  const source = { ...(raw.source as object | undefined) } as Record<string, unknown>;
+  if (flags.nacosServer !== undefined) source.nacos = { ...(source.nacos as object | undefined), serverAddr: flags.nacosServer };
+  const config = parseConfig({ ...raw, api, store, ...(Object.keys(source).length > 0 ? { source } : {}) });
   const dataDir = resolve(flags.data !== undefined ? cwd : baseDir, config.store.dataDir);
   return { config: deepFreeze({ ...config, store: { ...config.store, dataDir } }), baseDir };
 }

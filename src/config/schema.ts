@@ -179,6 +179,32 @@ export const configSchema = z.strictObject({
       healthMaxBatch: z.number().int().min(1).max(100000).default(1000),
     })
     .prefault({}),
+  /** Companion mode: an existing Nacos server is the registry of record; vigil probes its persistent instances. */
+  source: z
+    .strictObject({
+      nacos: z
+        .strictObject({
+          /** `host:port[,host:port…]`; unset: vigil is the registry itself. */
+          serverAddr: z.string().min(1).optional(),
+          namespaces: z.array(z.string().min(1)).min(1).default(['public']),
+          groups: z.array(z.string().min(1)).min(1).default(['DEFAULT_GROUP']),
+          username: z.string().min(1).optional(),
+          ...passwordSourceShape,
+          pollIntervalMs: ms.default(10000),
+          requestTimeoutMs: ms.default(3000),
+          maxRequestsPerSecond: z.number().positive().default(50),
+          pageSize: z.number().int().min(1).max(10000).default(500),
+          refusalRetryMs: ms.default(60000),
+          firstProbeDecides: z.boolean().default(true),
+          /** Per service (`name` or `GROUP@@name`): any vigil checker config, plugins included. */
+          services: z.record(z.string(), z.unknown()).default({}),
+        })
+        .prefault({})
+        // No timeout-below-interval rule here: polls never overlap (the next starts after the last ended).
+        .refine((c) => sourceCount(c) <= 1, { message: 'give at most one of password, passwordEnv, passwordFile', path: ['password'] })
+        .refine((c) => sourceCount(c) === 0 || c.username !== undefined, { message: 'a password needs a username', path: ['username'] }),
+    })
+    .prefault({}),
   observe: z
     .strictObject({
       metrics: z

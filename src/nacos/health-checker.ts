@@ -30,6 +30,14 @@ export interface PortChoice {
   readonly useInstancePort4Check: boolean;
 }
 
+/**
+ * The keys of a Nacos `healthChecker` object that carry meaning for `type`; a server may send more
+ * (Nacos 2.x adds its own), which a reader of server answers drops before parsing.
+ */
+export function healthCheckerKeys(type: string): readonly string[] {
+  return KEYS[type.toUpperCase()] ?? COMMON;
+}
+
 export function parseHealthChecker(json: string, ports: PortChoice): NacosChecker {
   const o = jsonObjectParam(json, P, 'must be a JSON object with a type');
   const type = typeof o.type === 'string' ? o.type.toUpperCase() : '';
@@ -93,6 +101,28 @@ function mysqlOptions(o: Record<string, unknown>): Record<string, unknown> {
     if (cmd !== '') options.query = cmd;
   }
   return options;
+}
+
+/**
+ * The cluster's `healthChecker` object as `GET service` shows it, in Nacos's shape (what a
+ * companion reads back through parseHealthChecker). A MySQL password is never shown.
+ */
+export function nacosCheckerView(cfg: { type: string; options: object } | undefined): Record<string, unknown> {
+  const type = nacosTypeOf(cfg?.type);
+  const o = (cfg?.options ?? {}) as Record<string, unknown>;
+  if (type === 'HTTP') {
+    const headers = Object.entries((o.headers ?? {}) as Record<string, string>).map(([k, v]) => `${k}:${v}`);
+    if (typeof o.host === 'string') headers.unshift(`Host:${o.host}`);
+    // expectStatus holds codes or [low, high] ranges; Nacos has room for one code: the first.
+    const first: unknown = Array.isArray(o.expectStatus) ? o.expectStatus[0] : undefined;
+    const code = Array.isArray(first) ? first[0] : first;
+    return { type, path: typeof o.path === 'string' ? o.path : '/', headers: headers.join('|'), expectedResponseCode: typeof code === 'number' ? code : 200 };
+  }
+  if (type === 'MYSQL') {
+    const cmd = o.requirePrimary === false ? (typeof o.query === 'string' ? o.query : '') : READ_ONLY_SQL;
+    return { type, user: typeof o.user === 'string' ? o.user : '', cmd };
+  }
+  return { type };
 }
 
 /** The `healthChecker` shown by `GET service` for a stored vigil checker config. */

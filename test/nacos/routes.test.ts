@@ -130,7 +130,7 @@ describe('services, clusters and switches', () => {
     expect(wl).toEqual([expect.objectContaining({ id: 'nacos-none:public/DEFAULT_GROUP@@web/C1', service: 'DEFAULT_GROUP@@web', cluster: 'C1' })]);
     expect((await api(url, 'GET', '/v1/checker-configs')).body.checkerConfigs.find((c: any) => c.scope.service === 'web')).toBeUndefined();
     await nacos(url, 'POST', '/instance', { serviceName: 'web', clusterName: 'C1', ip: '127.0.0.1', port: 9040, ephemeral: false });
-    expect((await nacos(url, 'GET', '/service', { serviceName: 'web' })).json.clusters).toEqual([{ name: 'C1', healthChecker: { type: 'NONE' }, metadata: {} }]);
+    expect((await nacos(url, 'GET', '/service', { serviceName: 'web' })).json.clusters).toEqual([{ name: 'C1', healthChecker: { type: 'NONE' }, useInstancePortForCheck: true, metadata: {} }]);
 
     await nacos(url, 'PUT', '/cluster', { serviceName: 'web', clusterName: 'C1', healthChecker: '{"type":"TCP"}' });
     wl = (await api(url, 'GET', '/v1/whitelist')).body.entries;

@@ -8,7 +8,7 @@ import { VigilError } from '../../errors.js';
 import { groupedName, type ServiceId } from '../../registry/model.js';
 import { checkMetadataSize, type ValidationLimits } from '../../registry/validate.js';
 import type { NacosContext } from '../context.js';
-import { nacosTypeOf } from '../health-checker.js';
+import { nacosCheckerView } from '../health-checker.js';
 import { invalid, jsonObjectParam, nameParam, namespaceOf, optionalInt, optionalMetadata, paramsOf, required, serviceOf, type Params } from '../params.js';
 import type { ServiceEntry } from '../service-store.js';
 import { noneWhitelistId } from './cluster.js';
@@ -109,7 +109,8 @@ export function registerServiceRoutes(app: FastifyInstance, ctx: NacosContext, b
       clusters: [...clusters].sort().map((name) => {
         const cfg = registry.resolveChecker({ ...id, cluster: name, ip: '0.0.0.0', port: 1, weight: 1, enabled: true, ephemeral: false, metadata: {}, registeredAt: 0 });
         const none = registry.whitelist().some((e) => e.id === noneWhitelistId({ ...id, cluster: name }));
-        return { name, healthChecker: { type: none ? 'NONE' : nacosTypeOf(cfg?.type) }, metadata: {} };
+        const ports = cfg?.port !== undefined ? { healthyCheckPort: cfg.port, useInstancePortForCheck: false } : { useInstancePortForCheck: true };
+        return { name, healthChecker: none ? { type: 'NONE' } : nacosCheckerView(cfg), ...ports, metadata: {} };
       }),
     };
   });

@@ -1,0 +1,197 @@
+/**
+ * Companion overhead on the registry it serves: requests per second a companion sends to the Nacos
+ * API at steady state for N persistent instances, and the delay from a target's failure to the
+ * registry showing it unhealthy. Three processes: a vigil registry (checks off, Nacos API), a vigil
+ * companion pointed at it, loopback TCP targets. Reference, same run: the rate at which the same
+ * registry serves the companion's read mix (`GET service` + `instance/list`) to one client in a loop.
+ * The failure delay is split at the companion's own flip (its log): probe part and write part.
+ *
+ *   npm run build && node dist/bench/companion.js --instances 10000 --services 100 --cycles 4
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { request } from 'undici';
+
+const { values } = parseArgs({
+  options: {
+    instances: { type: 'string', default: '10000' },
+    services: { type: 'string', default: '100' },
+    cycles: { type: 'string', default: '4' },
+    failing: { type: 'string', default: '200' },
+    'poll-interval': { type: 'string', default: '10000' },
+    'probe-interval': { type: 'string', default: '5000' },
+    rps: { type: 'string', default: '50' },
+  },
+});
+const N = Number(values.instances);
+const S = Number(values.services);
+const F = Number(values.failing);
+const CLI = join(import.meta.dirname, '../src/cli/main.js');
+const tmp = mkdtempSync(join(tmpdir(), 'vigil-bench-companion-'));
+
+function daemon(name: string, config: object): Promise<{ url: string; proc: ChildProcess; lines: string[] }> {
+  const file = join(tmp, `${name}.json`);
+  writeFileSync(file, JSON.stringify(config));
+  const proc = spawn(process.execPath, [CLI, 'start', '--port', '0', '--data', join(tmp, name), '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(proc);
+  const lines: string[] = [];
+  let rest = '';
+  proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    const parts = (rest + d).split('\n');
+    rest = parts.pop()!;
+    lines.push(...parts);
+  });
+  return new Promise((resolve, reject) => {
+    let err = '';
+    proc.stderr!.setEncoding('utf8').on('data', (d: string) => {
+      err += d;
+      const m = /listening on (\S+)/.exec(err);
+      if (m) resolve({ url: m[1]!, proc, lines });
+    });
+    proc.once('exit', (code) => reject(new Error(`${name} exited ${code}: ${err}`)));
+  });
+}
+
+async function call(url: string, method: 'GET' | 'POST', path: string, params: Record<string, string | number | boolean>): Promise<string> {
+  const q = new URLSearchParams(Object.entries(params).map(([k, v]) => [k, String(v)] as [string, string]));
+  const res = await request(`${url}/nacos/v1/ns${path}?${q}`, { method });
+  const text = await res.body.text();
+  if (res.statusCode !== 200) throw new Error(`${method} ${path} answered ${res.statusCode}: ${text}`);
+  return text;
+}
+
+async function json(url: string, path: string): Promise<any> {
+  const res = await request(`${url}${path}`);
+  return res.body.json();
+}
+
+async function until(fn: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await fn())) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+function quantile(sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+}
+
+const children: ChildProcess[] = [];
+// Whatever happens, leave no daemon or target behind.
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
+async function main(): Promise<void> {
+  // Targets: a separate process for the healthy ones; the failing ones listen here so we can close them.
+  const targets = spawn(process.execPath, [join(import.meta.dirname, '../../bench/tcp-targets.mjs'), '1'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(targets);
+  const [okPort] = JSON.parse(await new Promise<string>((r) => targets.stdout!.setEncoding('utf8').once('data', r))) as number[];
+  const failing = net.createServer((s) => s.destroy());
+  await new Promise<void>((r) => failing.listen({ port: 0, host: '0.0.0.0', backlog: 4096 }, r));
+  const failPort = (failing.address() as net.AddressInfo).port;
+
+  const registry = await daemon('registry', { checks: { enabled: false }, store: { synchronous: 'normal' }, log: { level: 'info' } });
+  const addr = (i: number): string => `127.${1 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      while (next < N) {
+        const i = next++;
+        const failingOne = i < F;
+        await call(registry.url, 'POST', '/instance', {
+          serviceName: `DEFAULT_GROUP@@svc-${String(i % S).padStart(4, '0')}`, ip: addr(i), port: failingOne ? failPort : okPort!, ephemeral: false, namespaceId: 'public',
+        });
+      }
+    }),
+  );
+
+  const companion = await daemon('companion', {
+    checks: { intervalMs: Number(values['probe-interval']), timeoutMs: Math.min(2000, Number(values['probe-interval']) - 1) },
+    log: { level: 'info' },
+    source: {
+      nacos: {
+        serverAddr: new URL(registry.url).host,
+        pollIntervalMs: Number(values['poll-interval']),
+        maxRequestsPerSecond: Number(values.rps),
+      },
+    },
+  });
+  const t0 = Date.now();
+  await until(async () => (await json(companion.url, '/v1/companion')).instances === N, 600_000);
+  const firstPollMs = Date.now() - t0;
+  // Let every instance be probed once before measuring.
+  await new Promise((r) => setTimeout(r, Number(values['probe-interval']) + 1000));
+
+  // Measure over whole poll cycles: from the end of one poll to the end of the poll `cycles` later.
+  const pollsOk = async (): Promise<number> => (await json(companion.url, '/v1/companion')).polls.ok;
+  let mark0 = await pollsOk();
+  await until(async () => (await pollsOk()) > mark0, 600_000);
+  const before = await json(companion.url, '/v1/companion');
+  const m0 = Date.now();
+  mark0 = before.polls.ok;
+  await until(async () => (await pollsOk()) >= mark0 + Number(values.cycles), 600_000);
+  const after = await json(companion.url, '/v1/companion');
+  const steadyRps = (after.requests - before.requests) / ((Date.now() - m0) / 1000);
+  const steady = { seconds: Math.round((Date.now() - m0) / 1000), polls: after.polls.ok - before.polls.ok, failedPolls: after.polls.failed - before.polls.failed, writes: after.writes.sent - before.writes.sent };
+
+  // Failure → registry shows it: the registry logs every health change with its time.
+  const failedAt = Date.now();
+  await new Promise<void>((r) => failing.close(() => r()));
+  const mark = registry.lines.length;
+  const flips = (): Array<{ time: number; instance: string }> =>
+    registry.lines.slice(mark).map((l) => JSON.parse(l)).filter((l) => l.msg === 'health changed' && l.healthy === false);
+  await until(async () => flips().length >= F, 120_000);
+  const delays = flips().map((l) => l.time - failedAt).sort((a, b) => a - b);
+  const localFlips = new Map<string, number>(
+    companion.lines.map((l) => JSON.parse(l)).filter((l) => l.msg === 'health changed' && l.healthy === false && l.time >= failedAt).map((l) => [l.instance, l.time]),
+  );
+  const probePart = [...localFlips.values()].map((t) => t - failedAt).sort((a, b) => a - b);
+  const writePart = flips().flatMap((l) => (localFlips.has(l.instance) ? [l.time - localFlips.get(l.instance)!] : [])).sort((a, b) => a - b);
+
+  // Reference: one client reading the same mix in a loop, same registry, same run.
+  const refEnd = Date.now() + 5000;
+  let refRequests = 0;
+  for (let i = 0; Date.now() < refEnd; i++) {
+    const svc = `DEFAULT_GROUP@@svc-${String(i % S).padStart(4, '0')}`;
+    await call(registry.url, 'GET', '/service', { serviceName: svc, namespaceId: 'public' });
+    await call(registry.url, 'GET', '/instance/list', { serviceName: svc, namespaceId: 'public', healthyOnly: false, clusters: '' });
+    refRequests += 2;
+  }
+
+  const status = await json(companion.url, '/v1/companion');
+  console.log(
+    JSON.stringify({
+      instances: N,
+      services: S,
+      pollIntervalMs: Number(values['poll-interval']),
+      probeIntervalMs: Number(values['probe-interval']),
+      maxRequestsPerSecond: Number(values.rps),
+      firstPollMs,
+      lastPollDurationMs: status.polls.lastDurationMs,
+      requestsPerPoll: 1 + 2 * S,
+      steadyRequestsPerSecond: Math.round(steadyRps * 10) / 10,
+      steady,
+      referenceRegistryReadsPerSecond: Math.round(refRequests / 5),
+      failing: F,
+      failureToRegistryMs: { p50: quantile(delays, 0.5), p99: quantile(delays, 0.99), max: delays.at(-1) },
+      failureToCompanionFlipMs: { p50: quantile(probePart, 0.5), p99: quantile(probePart, 0.99) },
+      companionFlipToRegistryMs: { p50: quantile(writePart, 0.5), p99: quantile(writePart, 0.99) },
+      polls: status.polls,
+      writes: status.writes,
+      writesSent: status.writes.sent,
+    }),
+  );
+}
+
+try {
+  await main();
+} finally {
+  for (const c of children) c.kill('SIGKILL');
+  rmSync(tmp, { recursive: true, force: true });
+}
