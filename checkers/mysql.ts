@@ -3,6 +3,7 @@
  * (`read_only`, `super_read_only`, `innodb_read_only`) and an optional custom query per probe.
  * A read-only server is a live replica: a counted `fail` when a primary is required, else `ok`.
  */
+import { performance } from 'node:perf_hooks';
 import { createConnection, type Connection, type ConnectionOptions } from 'mysql2';
 import { z } from 'zod';
 import { isVigilError } from '../src/errors.js';
@@ -28,7 +29,8 @@ const options = z
     // `expect=1` on the command line arrives as a number; compare it by its text.
     expect: z.union([z.string().max(MAX_TEXT_CHARS), z.number()]).transform(String).optional(),
     connectTimeoutMs: ms.default(1000),
-    queryTimeoutMs: ms.default(1000),
+    // Absent: the rest of the probe's budget, so a stalled server costs one counted failure per budget.
+    queryTimeoutMs: ms.optional(),
   })
   .refine((o) => sourceCount(o) <= 1, { error: 'give at most one of password, passwordEnv, passwordFile', path: ['password'] })
   .refine((o) => o.credential === undefined || sourceCount(o) === 0, { error: 'a credential brings its own password', path: ['credential'] })
@@ -51,19 +53,26 @@ class Link {
   readonly ready: Promise<Connection>;
   /** Set once the connection failed or was closed; the next probe replaces it. */
   dead = false;
+  /**
+   * The role query timed out on this open connection and may still be waiting: the server is
+   * stalled (SIGSTOP, a long GC or I/O stall) or overloaded. The connection is kept once, so the
+   * next probe's query runs the moment the server answers again instead of reconnecting to a
+   * paused server (whose handshake would time out and count another failure); a second stall drops it.
+   */
+  stalled = false;
   /** Which password source opened it; compared (never shown) so a changed password reconnects. */
   readonly #credential: string;
   #conn: Connection | undefined;
   #secrets: string[];
 
-  constructor(o: Options, host: string, port: number, credential: Credential | undefined) {
+  constructor(o: Options, host: string, port: number, credential: Credential | undefined, onLost?: () => void) {
     this.#credential = credentialOf(o);
     this.#secrets = o.password ? [o.password] : [];
-    this.ready = this.#open(o, host, port, credential);
+    this.ready = this.#open(o, host, port, credential, onLost);
     this.ready.catch(() => (this.dead = true));
   }
 
-  async #open(o: Options, host: string, port: number, credential: Credential | undefined): Promise<Connection> {
+  async #open(o: Options, host: string, port: number, credential: Credential | undefined, onLost: (() => void) | undefined): Promise<Connection> {
     // The env var or file is read when a connection opens (operator config or CLI only: the API refuses them).
     const secret = credential ? credential.password : resolvePassword(o);
     if (secret) this.#secrets.push(secret);
@@ -80,8 +89,12 @@ class Link {
     // 'error' without a listener would crash the daemon.
     let pending: ((err: unknown) => void) | undefined;
     conn.on('error', (err: unknown) => {
+      // mysql2 hands errors during a query to the query; one here with no connect pending means
+      // the server closed the kept connection between probes (killed, restarted): say so now.
+      const betweenProbes = !this.dead && pending === undefined;
       this.dead = true;
       pending?.(err);
+      if (betweenProbes) onLost?.();
     });
     await new Promise<void>((resolve, reject) => {
       pending = reject;
@@ -160,7 +173,7 @@ function outcomeOf(err: unknown, o: Options): CheckOutcome {
   if (isInsecureAuth(err)) return { status: 'fail-now', reason: 'insecure-auth', detail: (err as Error).message };
   const code = (err as { code?: unknown } | undefined)?.code;
   if (code === 'PROTOCOL_SEQUENCE_TIMEOUT') {
-    return { status: 'fail', reason: 'timeout', detail: `no answer to a query within ${o.queryTimeoutMs} ms` };
+    return { status: 'fail', reason: 'timeout', detail: `no answer to a query within ${o.queryTimeoutMs ?? 'the probe budget of'} ms` };
   }
   if (code === 'ER_ACCESS_DENIED_NO_PASSWORD_ERROR' || code === 'ER_HOST_NOT_PRIVILEGED') {
     return { status: 'fail-now', reason: 'auth', detail: (err as Error).message };
@@ -169,6 +182,12 @@ function outcomeOf(err: unknown, o: Options): CheckOutcome {
   // A fatal mysql2 error without a code is a connection closed under us ("closed state").
   if (out.reason === 'error' && (err as { fatal?: unknown } | undefined)?.fatal === true) return { ...out, reason: 'reset' };
   return out;
+}
+
+/** No answer in time: mysql2's query timeout, or the runner's deadline (not a stop of the daemon). */
+function isStall(err: unknown, signal: AbortSignal): boolean {
+  if ((err as { code?: unknown } | undefined)?.code === 'PROTOCOL_SEQUENCE_TIMEOUT') return true;
+  return signal.aborted && (signal.reason as { name?: unknown } | undefined)?.name === 'TimeoutError';
 }
 
 /** A server error answered on a healthy connection (bad SQL) keeps it; anything else replaces it. */
@@ -186,7 +205,7 @@ export default defineChecker({
   async check(ctx) {
     const o = ctx.options;
     const key = `${targetKey(ctx.target.host, ctx.target.port)}|${o.credential ?? o.user ?? ''}|${o.database ?? ''}`;
-    const open = () => new Link(o, ctx.target.host, ctx.target.port, ctx.credential);
+    const open = () => new Link(o, ctx.target.host, ctx.target.port, ctx.credential, ctx.wake);
     let link = ctx.resources.use(key, open, disposeLink);
     if (link.dead || !link.openedWith(o)) {
       await ctx.resources.evict(key);
@@ -198,17 +217,23 @@ export default defineChecker({
       current.close();
       await ctx.resources.evict(key, current);
     };
+    // The rest of the budget, so mysql2's own timeout comes no earlier than the runner's deadline.
+    const queryTimeout = (): number => o.queryTimeoutMs ?? Math.max(1, Math.ceil(ctx.deadline - performance.now()));
+    let stage: 'connect' | 'role' | 'query' = 'connect';
     try {
       // mysql2 has no AbortSignal: abortable() settles the probe at once on abort, and the catch
       // below destroys the connection, since a waiting query would otherwise hold it.
       const conn = await abortable(current.ready, ctx.signal);
-      const facts = await abortable(readRole(conn, o.queryTimeoutMs), ctx.signal);
+      stage = 'role';
+      const facts = await abortable(readRole(conn, queryTimeout()), ctx.signal);
+      current.stalled = false;
+      stage = 'query';
       if (!facts) return { status: 'fail-now', reason: 'sql', detail: 'the server reports no read_only variable' };
       if (facts.role === 'replica' && o.requirePrimary) {
         return { status: 'fail', reason: 'replica', detail: 'server is read-only (a replica)', facts };
       }
       if (o.query !== undefined) {
-        const value = firstCell(await abortable(query(conn, o.query, o.queryTimeoutMs), ctx.signal));
+        const value = firstCell(await abortable(query(conn, o.query, queryTimeout()), ctx.signal));
         if (o.expect !== undefined && (value === undefined || textOf(value) !== o.expect)) {
           const got = value === undefined ? 'no rows' : `"${textOf(value).slice(0, 200)}"`;
           return { status: 'fail-now', reason: 'unexpected-value', detail: current.scrub(`expected "${o.expect}", got ${got}`), facts };
@@ -216,7 +241,8 @@ export default defineChecker({
       }
       return { status: 'ok', reason: String(facts.role), facts };
     } catch (err) {
-      if (current.dead || !connectionSurvives(err)) await drop();
+      if (stage === 'role' && !current.dead && !current.stalled && isStall(err, ctx.signal)) current.stalled = true;
+      else if (current.dead || !connectionSurvives(err)) await drop();
       const out = outcomeOf(err, o);
       return out.detail === undefined ? out : { ...out, detail: current.scrub(out.detail) };
     }

@@ -25,6 +25,9 @@ import { credentialsOf, setupCompanion } from './companion/setup.js';
 import { workingStore } from './companion/working-store.js';
 import { createHealthWriter } from './registry/health-writer.js';
 import { createRegistry } from './registry/registry.js';
+import { registerPrimaryRoute } from './primaries/route.js';
+import { createPrimaryTracker } from './primaries/tracker.js';
+import { instanceView } from './api/views.js';
 import { openSqliteStore } from './registry/sqlite-store.js';
 import { parseCheckerConfig, type CheckerPolicy } from './registry/validate.js';
 import { redact, knownSecrets, type KnownSecrets } from './security/redact.js';
@@ -122,14 +125,23 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     const runner = createRunner({ credentials: security.credentials });
     const beats = createBeatModule({ registry, config: config.beat, logger: logger.child({ module: 'beat' }), now });
     const observe = createObservability({ registry, config: config.observe, webhooks, logger, now, known, dataDir: config.store.dataDir, scheduler: () => schedulerStats, beats: () => beats.status() });
+    // The tracker asks the scheduler for probes; the scheduler reports every result to the tracker.
+    const primaries = createPrimaryTracker({
+      registry,
+      policy: config.primaries,
+      hurry: (key, delayMs) => scheduler.probeSoon(key, delayMs),
+      now,
+      logger: logger.child({ module: 'primaries' }),
+    });
     const scheduler = createScheduler({
-      onProbe: observe.onProbe,
+      observeProbe: observe.onProbe,
       registry,
       checkers,
       runner,
       resources,
       now,
       defaults: { ...config.checks, checker: defaultChecker },
+      onProbe: primaries.onProbe,
       onFdExhausted: () => fdAlarm.record('probe'),
     });
     schedulerStats = scheduler.stats;
@@ -150,9 +162,11 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
       maxConnections,
       readsPerSecond: config.server.readsPerSecond,
     });
-    registerNativeRoutes(server, { registry, checkers, defaultChecker, now, scheduler, limits: config.registry, policy: apiPolicy, listingConcurrency: config.server.listingConcurrency });
+    const viewDeps = { registry, checkers, defaultChecker, now, roleOf: primaries.roleOf };
+    registerNativeRoutes(server, { ...viewDeps, scheduler, limits: config.registry, policy: apiPolicy, listingConcurrency: config.server.listingConcurrency });
+    registerPrimaryRoute(server, { tracker: primaries, view: (rec) => instanceView(viewDeps, rec), maxWaitMs: config.primaries.maxWaitMs });
     observe.register(server);
-    const nacos = createNacos({ registry, checkers, beats, config: config.nacos, limits: config.registry, policy: apiPolicy, auth: security.auth, known, logger: logger.child({ module: 'nacos' }), now });
+    const nacos = createNacos({ registry, checkers, beats, config: config.nacos, limits: config.registry, policy: apiPolicy, auth: security.auth, known, logger: logger.child({ module: 'nacos' }), now, roleOf: primaries.roleOf });
     // Companion mode: the Nacos server is the registry; vigil serves no registry API of its own.
     let companion: Companion | undefined;
     if (companionMode) {
@@ -165,12 +179,14 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     }
     observe.start();
     scheduler.start();
+    primaries.start();
     let address: string;
     try {
       await reservation.release();
       address = await server.listen({ host: config.api.host, port: reservation.port });
     } catch (err) {
       await companion?.stop();
+      primaries.stop();
       await scheduler.stop();
       await observe.stop();
       await closeStore();
@@ -201,6 +217,8 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
       await companion?.stop();
       beats.stop();
       await nacos.stop();
+      // Long-polls answer now, so closing the server does not wait for them.
+      primaries.stop();
       await scheduler.stop();
       await server.close();
       await observe.stop();

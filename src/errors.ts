@@ -35,6 +35,8 @@ export const ErrorCodes = {
   VIGIL_ERR_EVENTS_LAST_ID: 'the Last-Event-ID of an event stream request is malformed',
   VIGIL_ERR_EVENTS_CLIENTS: 'the event stream already has as many clients as configured',
   VIGIL_ERR_WEBHOOK_CONFIG: 'a webhook configuration is invalid (duplicate name, unknown event type)',
+  VIGIL_ERR_PRIMARY_NONE: 'no instance of the service is a healthy writable primary',
+  VIGIL_ERR_PRIMARY_SPLIT_BRAIN: 'two or more instances of the service are writable (split brain)',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -97,19 +97,6 @@ export function registerNativeRoutes(app: FastifyInstance, deps: NativeDeps): vo
     }),
   }));
 
-  app.get<{ Params: { service: string } }>('/v1/services/:service/primary', READ, async (req) => {
-    const q = parseOrThrow(z.object(serviceSel), req.query);
-    const service = parseOrThrow(nameSchema, req.params.service, 'service');
-    const recs = registry.serviceInstances({ ...q, service });
-    const writable = recs.filter((r) => r.health.healthy && r.lastProbe?.facts?.role === 'primary');
-    return {
-      service,
-      primary: writable.length === 1 ? instanceView(deps, writable[0]!) : null,
-      splitBrain: writable.length > 1,
-      candidates: writable.map((r) => instanceView(deps, r)),
-    };
-  });
-
   app.put('/v1/checker-configs', WRITE, async (req) => {
     const body = parseOrThrow(checkerBody, req.body ?? {});
     const scope = stripUndef({ namespace: body.namespace, group: body.group, service: body.service, cluster: body.cluster });

@@ -1,7 +1,7 @@
 /** How instances, health and checker configs are shown by the API and `vigil status`. */
 import type { CheckerRegistry } from '../health/checker-registry.js';
 import { redactOptions } from '../health/options.js';
-import { instanceIdOf, type CheckerConfig, type InstanceRecord } from '../registry/model.js';
+import { instanceIdOf, instanceKey, type CheckerConfig, type InstanceRecord } from '../registry/model.js';
 import type { Registry } from '../registry/registry.js';
 import { ACTIVE_CHECKS_SWITCH } from '../health/scheduler.js';
 
@@ -15,6 +15,8 @@ export interface ViewDeps {
   readonly checkers: CheckerRegistry;
   readonly defaultChecker: CheckerConfig;
   readonly now: () => number;
+  /** The role of an instance as the primaries tracker last saw it (role, since when). */
+  readonly roleOf?: (key: string) => { readonly role: string; readonly since: number } | undefined;
 }
 
 export function checkerView(checkers: CheckerRegistry, cfg: CheckerConfig): Record<string, unknown> {
@@ -59,5 +61,12 @@ export function instanceView(deps: ViewDeps, rec: InstanceRecord): Record<string
       ? { status: p.status, reason: p.reason, latencyMs: p.latencyMs, startedAt: p.startedAt, type: p.type, detail: p.detail ?? null, facts: p.facts ?? {} }
       : null,
     exempt: exemptionOf(deps, rec, deps.now()),
+    role: roleView(deps, rec),
   };
+}
+
+/** `{ role, since }` for instances whose checker reports a role (MySQL); null for the others. */
+function roleView(deps: ViewDeps, rec: InstanceRecord): { role: string; since: number } | null {
+  const r = deps.roleOf?.(instanceKey(rec.instance));
+  return r ? { role: r.role, since: r.since } : null;
 }

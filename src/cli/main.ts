@@ -3,6 +3,7 @@
  * The `vigil` entry point: the only module that reads process.argv, installs signal handlers or
  * exits. Each subcommand lives in its own file and returns an exit status.
  */
+import { processIO } from './output.js';
 import { redact } from '../security/redact.js';
 import { errorText } from './errors.js';
 import { version } from './version.js';
@@ -15,6 +16,7 @@ commands:
   status    show services and health  vigil status [--url URL] [--json]   (a token for a daemon with auth: env VIGIL_TOKEN)
   check     one-off probe             vigil check <type> <host:port> [--option k=v ...] [--timeout MS] [--plugin SPEC ...] [--json]
   checkers  list loaded probe types   vigil checkers [--json] [--plugin SPEC ...]
+  primary   the writable primary      vigil primary <service> [--url URL] [--namespace NS] [--group G] [--cluster C] [--json]
   nacos     companion helpers         vigil nacos adopt <service> [--nacos-server HOST:PORT] [--config FILE] [--namespace NS] [--group G]
 
 Errors print one line (vigil: CODE: message); add --debug to any command for the stack.
@@ -31,6 +33,10 @@ const commands: Record<string, () => Promise<Command>> = {
   },
   check: async () => (await import('./check.js')).checkCommand,
   checkers: async () => (await import('./checkers.js')).checkersCommand,
+  primary: async () => {
+    const { primaryCommand } = await import('./primary.js');
+    return (args) => primaryCommand(args, { ...processIO(), env: process.env });
+  },
   nacos: async () => (await import('./nacos.js')).nacosCommand,
 };
 

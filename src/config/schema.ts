@@ -233,6 +233,16 @@ export const configSchema = z.strictObject({
       statusPage: z.strictObject({ enabled: z.boolean().default(true) }).prefault({}),
     })
     .prefault({}),
+  primaries: z
+    .strictObject({
+      intervalMs: ms.default(1000),
+      fastIntervalMs: ms.default(250),
+      settleMs: ms.default(3000),
+      holdMs: ms.default(60000),
+      maxWaitMs: ms.max(600000).default(30000),
+    })
+    .prefault({})
+    .refine((p) => p.fastIntervalMs <= p.intervalMs, { message: 'must not exceed primaries.intervalMs', path: ['fastIntervalMs'] }),
 });
 
 export type Config = z.output<typeof configSchema>;

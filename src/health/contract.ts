@@ -59,6 +59,12 @@ export interface CheckContext<O> {
   readonly resources: ResourceCache;
   /** Present when the options name a `credential` and this target may receive it. */
   readonly credential?: Credential;
+  /**
+   * Asks for another probe of this target soon. Call it when a connection kept between probes is
+   * closed by the other side: the target probably went away, and waiting for the next interval
+   * would leave the registry wrong meanwhile. Absent in one-off runs (`vigil check`).
+   */
+  readonly wake?: (() => void) | undefined;
 }
 
 export interface CheckOutcome {

@@ -16,6 +16,8 @@ export interface ProbeRequest {
   readonly resources: ResourceCache;
   /** Aborts this probe early (a one-off caller's cancel). The daemon uses `abortAll` instead. */
   readonly signal?: AbortSignal;
+  /** Passed to the checker as `ctx.wake`: asks the scheduler to probe this target again soon. */
+  readonly wake?: (() => void) | undefined;
   /**
    * Called when the checker's own attempt has ended, which may be after the answer (a checker that
    * ignores its signal): the scheduler starts no second attempt on a target before this.
@@ -196,7 +198,7 @@ export function createRunner(deps: RunnerDeps = {}): Runner {
       }
       let attempt: unknown;
       try {
-        const ctx = { target: req.target, options: req.options, signal: controller.signal, timeoutMs, deadline, resources: req.resources };
+        const ctx = { target: req.target, options: req.options, signal: controller.signal, timeoutMs, deadline, resources: req.resources, wake: req.wake };
         attempt = checker.check(credential === undefined ? ctx : { ...ctx, credential });
       } catch (err) {
         attempt = Promise.reject(err);

@@ -46,10 +46,12 @@ export interface SchedulerDeps {
   readonly defaults: CheckDefaults;
   readonly random?: () => number;
   readonly now?: () => number;
+  /** Called after each probe result is applied, with the health it left (the primaries tracker). */
+  readonly onProbe?: (key: string, result: ProbeResult, health: HealthState) => void;
   /** Told of each probe that failed because vigil ran out of descriptors (its result is discarded). */
   readonly onFdExhausted?: () => void;
   /** Told of every completed probe and how late it started (metrics, history); must not throw. */
-  readonly onProbe?: ProbeObserver;
+  readonly observeProbe?: ProbeObserver;
 }
 
 export type ProbeObserver = (key: string, result: ProbeResult, lagMs: number) => void;
@@ -65,6 +67,8 @@ interface Plan {
   readonly checker: Checker | undefined;
   readonly resources: ResourceCache;
   readonly limit: LimitFunction | undefined;
+  /** The checker's `ctx.wake`: probe this instance on the next slot. */
+  readonly wake: () => void;
 }
 
 interface Task extends WheelEntry {
@@ -94,11 +98,22 @@ export interface SchedulerStats {
 export interface Scheduler {
   start(): void;
   stop(): Promise<void>;
+  /**
+   * Asks for the next probe of `key` within `delayMs`; never delays one already due sooner. A
+   * running probe is left alone (its caller asks again when it ends, from `onProbe`).
+   */
+  probeSoon(key: string, delayMs: number): void;
   readonly stats: SchedulerStats;
 }
 
 /** The switch that turns all active checking off (whitelisting everything at once). */
 export const ACTIVE_CHECKS_SWITCH = 'activeChecks';
+
+/** A probe result and the health it left, for the onProbe hook. */
+interface Applied {
+  readonly result: ProbeResult;
+  readonly state: HealthState;
+}
 
 const isTransitioning = (s: HealthState): boolean => !s.healthy || s.failStreak > 0;
 
@@ -170,6 +185,7 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
       checker: checkers.has(cfg.type) ? checkers.get(cfg.type) : undefined,
       resources: resources.scope(cfg.type),
       limit: limiterFor(cfg.type),
+      wake: task.plan?.wake ?? (() => api.probeSoon(task.key, 0)),
     };
     return task.plan;
   }
@@ -228,7 +244,7 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
     if (stuck.has(task.key)) {
       schedule(task, delay);
       const detail = 'the previous attempt has not ended (the checker ignores its abort signal)';
-      return applyResult(task, plan, { status: 'fail', reason: 'timeout', detail, type: plan.cfg.type, latencyMs: plan.timeoutMs, startedAt: at });
+      return report(task.key, applyResult(task, plan, { status: 'fail', reason: 'timeout', detail, type: plan.cfg.type, latencyMs: plan.timeoutMs, startedAt: at }));
     }
     if (global.pendingCount >= defaults.maxConcurrent || (plan.limit && plan.limit.pendingCount >= defaults.maxConcurrent)) {
       shed++;
@@ -250,19 +266,36 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
     if (--inflight === 0) drained?.();
   }
 
+  function internalError(err: unknown): void {
+    const key = `internal-error ${(err as Error)?.message ?? String(err)}`;
+    outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
+  }
+
   async function probe(task: Task, plan: Plan, dueAt: number): Promise<void> {
+    let applied: Applied | undefined;
     try {
-      if (!stopped && tasks.get(task.key) === task) await probeOnce(task, plan, dueAt);
+      if (!stopped && tasks.get(task.key) === task) applied = await probeOnce(task, plan, dueAt);
     } catch (err) {
       // A bug here must not become an unhandled rejection that takes the daemon down.
-      const key = `internal-error ${(err as Error)?.message ?? String(err)}`;
-      outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
+      internalError(err);
     } finally {
       done(task);
     }
+    // After done(): the hook may ask for this instance's next probe (probeSoon skips running tasks).
+    report(task.key, applied);
   }
 
-  async function probeOnce(task: Task, plan: Plan, dueAt: number): Promise<void> {
+  /** Passes an applied result to the onProbe hook; a throw there is counted, never propagated. */
+  function report(key: string, applied: Applied | undefined): void {
+    if (!applied || !deps.onProbe) return;
+    try {
+      deps.onProbe(key, applied.result, applied.state);
+    } catch (err) {
+      internalError(err);
+    }
+  }
+
+  async function probeOnce(task: Task, plan: Plan, dueAt: number): Promise<Applied | undefined> {
     const startedAt = now();
     const lagMs = startedAt - dueAt;
     lag.record(lagMs);
@@ -277,22 +310,26 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
           timeoutMs: plan.timeoutMs,
           resources: plan.resources,
           onCheckerSettled: () => stuck.delete(key),
+          wake: plan.wake,
         })
       : { status: 'fail', reason: 'checker-unavailable', detail: `checker type "${plan.cfg.type}" is not loaded`, type: plan.cfg.type, latencyMs: 0, startedAt };
-    if (result.reason === 'aborted' || tasks.get(task.key) !== task) return;
+    if (result.reason === 'aborted' || tasks.get(task.key) !== task) return undefined;
     // Our own descriptor shortage says nothing about the target: it must not flip anything.
-    if (result.reason === FD_EXHAUSTED) return deps.onFdExhausted?.();
-    applyResult(task, plan, result, lagMs);
+    if (result.reason === FD_EXHAUSTED) {
+      deps.onFdExhausted?.();
+      return undefined;
+    }
+    return applyResult(task, plan, result, lagMs);
   }
 
   /** Counts a result and feeds it to the state machine; re-plans when the interval changes. */
-  function applyResult(task: Task, plan: Plan, result: ProbeResult, lagMs = 0): void {
+  function applyResult(task: Task, plan: Plan, result: ProbeResult, lagMs = 0): Applied | undefined {
     const outcomeKey = `${result.type} ${result.status} ${result.reason}`;
     outcomes.set(outcomeKey, (outcomes.get(outcomeKey) ?? 0) + 1);
-    deps.onProbe?.(task.key, result, lagMs);
+    deps.observeProbe?.(task.key, result, lagMs);
     if (plan.policy.adaptive) task.ewma = updateEwma(task.ewma, result.latencyMs, plan.policy.adaptive);
     const before = registry.peek(task.key)?.health;
-    if (!before) return;
+    if (!before) return undefined;
     const { state, change } = applyProbe(before, result.status, result.reason, now(), plan.thresholds);
     if (change) registry.setHealth(task.key, state, change, result);
     else registry.recordProbe(task.key, result, state);
@@ -300,6 +337,7 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
     if (change || isTransitioning(before) !== isTransitioning(state) || state.okStreak === 1) {
       schedule(task, nextDelay(plan.policy, state, random, task.ewma));
     }
+    return { result, state };
   }
 
   function onEvent(e: RegistryEvent): void {
@@ -310,7 +348,7 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
     } else if (e.type === 'instance-deregistered') remove(e.key, e.instance);
   }
 
-  return {
+  const api: Scheduler = {
     start() {
       unsubscribe = registry.subscribe(onEvent);
       pump = setInterval(() => {
@@ -328,6 +366,11 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
       // Queued probes see `stopped` and return at once, so every in-flight probe ends.
       if (inflight > 0) await new Promise<void>((resolve) => (drained = resolve));
       await resources.closeAll();
+    },
+    probeSoon(key, delayMs) {
+      const task = tasks.get(key);
+      if (!task || task.running || stopped) return;
+      if (task.dueAt > now() + delayMs) schedule(task, delayMs);
     },
     stats: {
       get tasks() {
@@ -353,4 +396,5 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
       resetLag: () => lag.reset(),
     },
   };
+  return api;
 }

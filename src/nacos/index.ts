@@ -38,6 +38,8 @@ export interface NacosDeps {
   readonly known?: KnownSecrets;
   readonly logger: Logger;
   readonly now?: () => number;
+  /** The role of an instance by its key (the primaries tracker), shown in its metadata. */
+  readonly roleOf?: NacosContext['roleOf'];
 }
 
 export interface Nacos {
@@ -90,6 +92,7 @@ export function createNacos(deps: NacosDeps): Nacos {
     logger: deps.logger,
     counters: { reregistered: 0, unknownBeats: 0 },
     policy: deps.policy,
+    roleOf: deps.roleOf,
   };
   const safe = (message: string) => redact(message, deps.known ? { known: deps.known } : {});
   let pruneTimer: NodeJS.Timeout | undefined;

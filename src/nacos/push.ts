@@ -8,7 +8,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { isIP } from 'node:net';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import type { Logger } from 'pino';
-import { serviceKey, type Instance } from '../registry/model.js';
+import { serviceKey, type ServiceId } from '../registry/model.js';
 import type { Registry, RegistryEvent } from '../registry/registry.js';
 import type { Subscriber, Subscribers } from './subscribers.js';
 
@@ -74,14 +74,16 @@ export function createPush(deps: PushDeps): Push {
   let acked = 0;
   let failed = 0;
 
-  const instanceOf = (e: RegistryEvent): Instance | undefined => {
+  const serviceOf = (e: RegistryEvent): ServiceId | undefined => {
     if (e.type === 'instance-registered' || e.type === 'instance-updated' || e.type === 'health-changed') return e.record.instance;
     if (e.type === 'instance-deregistered') return e.instance;
+    // The hosts' `role` metadata changed with the primary.
+    if (e.type === 'primary-changed') return e.service;
     return undefined;
   };
 
   function onEvent(e: RegistryEvent): void {
-    const inst = instanceOf(e);
+    const inst = serviceOf(e);
     if (!inst) return;
     const key = serviceKey(inst);
     if (subscribers.forService(key, now()).length === 0) return;

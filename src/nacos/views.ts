@@ -46,7 +46,21 @@ export function selectHosts(
   return { hosts, reached };
 }
 
-export function hostView(i: Instance, healthy: boolean, t: BeatTimeouts): Record<string, unknown> {
+/** What the primaries tracker last saw of an instance's role. */
+export interface RoleMeta {
+  readonly role: string;
+  readonly since: number;
+}
+
+/**
+ * The instance's metadata, plus `role` and `roleSince` (ms epoch, as text: Nacos metadata values
+ * are strings) when its checker reports a role, so Nacos clients see primaries without another API.
+ */
+export function metadataWithRole(i: Instance, role: RoleMeta | undefined): Readonly<Record<string, string>> {
+  return role ? { ...i.metadata, role: role.role, roleSince: String(role.since) } : i.metadata;
+}
+
+export function hostView(i: Instance, healthy: boolean, t: BeatTimeouts, role?: RoleMeta): Record<string, unknown> {
   return {
     instanceId: instanceIdOf(i),
     ip: i.ip,
@@ -57,7 +71,7 @@ export function hostView(i: Instance, healthy: boolean, t: BeatTimeouts): Record
     ephemeral: i.ephemeral,
     clusterName: i.cluster,
     serviceName: groupedName(i),
-    metadata: i.metadata,
+    metadata: metadataWithRole(i, role),
     instanceHeartBeatInterval: t.intervalMs,
     instanceHeartBeatTimeOut: t.heartbeatTimeoutMs,
     ipDeleteTimeout: t.deleteTimeoutMs,
@@ -83,13 +97,14 @@ export function listView(
   timeoutsOf: (rec: InstanceRecord) => BeatTimeouts,
   cacheMillis: number,
   now: number,
+  roleOf?: (rec: InstanceRecord) => RoleMeta | undefined,
 ): ListView {
   return {
     name: req.name,
     groupName: req.group,
     clusters: req.clusters,
     cacheMillis,
-    hosts: selected.hosts.map((h) => hostView(h.rec.instance, h.healthy, timeoutsOf(h.rec))),
+    hosts: selected.hosts.map((h) => hostView(h.rec.instance, h.healthy, timeoutsOf(h.rec), roleOf?.(h.rec))),
     lastRefTime: now,
     checksum: '',
     allIPs: false,
@@ -99,7 +114,7 @@ export function listView(
 }
 
 /** `GET instance` (detail): Nacos 1.x's shape. */
-export function detailView(rec: InstanceRecord): Record<string, unknown> {
+export function detailView(rec: InstanceRecord, role?: RoleMeta): Record<string, unknown> {
   const i = rec.instance;
   return {
     service: groupedName(i),
@@ -111,6 +126,6 @@ export function detailView(rec: InstanceRecord): Record<string, unknown> {
     enabled: i.enabled,
     ephemeral: i.ephemeral,
     instanceId: instanceIdOf(i),
-    metadata: i.metadata,
+    metadata: metadataWithRole(i, role),
   };
 }

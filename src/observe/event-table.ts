@@ -83,6 +83,16 @@ export const EVENT_TABLE: Table = {
     data: { entry: e.entry },
   }),
   'switch-changed': (e) => ({ type: 'switch-changed', data: { name: e.name, value: e.value } }),
+  'primary-changed': (e) => ({
+    type: 'primary-changed',
+    scope: { namespace: e.service.namespace, service: groupedName(e.service), kind: 'persistent' },
+    data: { service: e.service, from: e.from, to: e.to, reason: e.reason, version: e.version, at: e.at },
+  }),
+  'split-brain': (e) => ({
+    type: e.what === 'raised' ? 'split-brain-raised' : 'split-brain-cleared',
+    scope: { namespace: e.service.namespace, service: groupedName(e.service), kind: 'persistent' },
+    data: { service: e.service, candidates: e.candidates, version: e.version, at: e.at },
+  }),
   'beat-protection': (e) => ({
     type: e.what === 'stall-compensated' ? 'stall-compensated' : e.what === 'engaged' ? 'self-preservation-on' : 'self-preservation-off',
     data: { what: e.what, reason: e.reason, at: e.at, detail: e.detail },
@@ -102,6 +112,9 @@ export const EVENT_TYPES: readonly string[] = [
   'whitelist-added',
   'whitelist-removed',
   'switch-changed',
+  'primary-changed',
+  'split-brain-raised',
+  'split-brain-cleared',
   'self-preservation-on',
   'self-preservation-off',
   'stall-compensated',

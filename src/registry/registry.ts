@@ -32,7 +32,9 @@ export type RegistryEvent =
   | { readonly type: 'checker-config-changed'; readonly key: string; readonly scope: CheckerScope; readonly config: CheckerConfig | null }
   | { readonly type: 'whitelist-changed'; readonly entry: WhitelistEntry; readonly removed: boolean }
   | { readonly type: 'switch-changed'; readonly name: string; readonly value: unknown }
-  | BeatProtectionEvent;
+  | BeatProtectionEvent
+  | PrimaryChangedEvent
+  | SplitBrainEvent;
 
 /**
  * The beat module protecting ephemeral instances: self-preservation engaged, released, or released
@@ -48,6 +50,41 @@ export interface BeatProtectionEvent {
 
 /** Why an instance went away when it was not an explicit deregister (the beat module's expiry). */
 export type DeregisterCause = 'expired';
+/** One instance named in a primaries event. */
+export interface PrimaryRef {
+  readonly key: string;
+  readonly cluster: string;
+  readonly ip: string;
+  readonly port: number;
+}
+
+/**
+ * The writable primary of a service changed (docs/primaries.md). `to` null: no single primary now,
+ * `reason` says why (`split-brain`, `all-down`, `all-read-only`, `primary-down`, `not-probed`).
+ * `version` is what `GET /v1/services/{name}/primary` answers with from now on. Changes no state.
+ */
+export interface PrimaryChangedEvent {
+  readonly type: 'primary-changed';
+  readonly service: ServiceId;
+  readonly from: PrimaryRef | null;
+  readonly to: PrimaryRef | null;
+  readonly reason: string;
+  readonly version: string;
+  readonly at: number;
+}
+
+/** Two or more instances of a service are writable (`raised`, with all of them), or no longer (`cleared`). */
+export interface SplitBrainEvent {
+  readonly type: 'split-brain';
+  readonly what: 'raised' | 'cleared';
+  readonly service: ServiceId;
+  readonly candidates: readonly PrimaryRef[];
+  readonly version: string;
+  readonly at: number;
+}
+
+/** Events that report a decision and change no registry state, passed on by `announce`. */
+export type AnnouncedEvent = BeatProtectionEvent | PrimaryChangedEvent | SplitBrainEvent;
 
 export type Listener = (event: RegistryEvent) => void;
 
@@ -89,8 +126,8 @@ export interface Registry {
   setSwitch(name: string, value: unknown): void;
   getSwitch(name: string): unknown;
   subscribe(listener: Listener): () => void;
-  /** Passes an event that changes no registry state to the listeners (the beat module's protection). */
-  announce(event: BeatProtectionEvent): void;
+  /** Passes an event that changes no registry state to the listeners (beat protection, primaries). */
+  announce(event: AnnouncedEvent): void;
 }
 
 export interface RegistryDeps {

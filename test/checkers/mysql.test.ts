@@ -31,7 +31,7 @@ function daemon(): { runner: Runner; pool: ResourcePool; probe: (server: { host:
 
 describe('mysql checker options', () => {
   it('applies the documented defaults', () => {
-    expect(parseOptions(mysql, {})).toEqual({ requirePrimary: true, connectTimeoutMs: 1000, queryTimeoutMs: 1000 });
+    expect(parseOptions(mysql, {})).toEqual({ requirePrimary: true, connectTimeoutMs: 1000 });
   });
 
   it('rejects an unknown option, naming it', () => {
@@ -249,6 +249,61 @@ describeMariaDb('mysql checker against a real MariaDB', () => {
       expect(await probe(victim, {})).toMatchObject({ status: 'ok', reason: 'primary' });
       expect((await victim.status('Connections')) - connectionsBefore).toBe(1);
       expect(pool.size).toBe(1);
+    });
+
+    it('asks for a probe at once (ctx.wake) when the server drops the kept connection, not when vigil closes it', async () => {
+      const victim = await startMariaDb();
+      onTestFinished(() => victim.stop());
+      const runner = createRunner();
+      const pool = createResourcePool();
+      onTestFinished(() => pool.closeAll());
+      let wakes = 0;
+      const probe = () =>
+        runner.run({
+          checker: mysql, target: { host: victim.host, port: victim.port, metadata: {} }, options: parseOptions(mysql, {}),
+          timeoutMs: 3000, resources: pool.scope('mysql'), wake: () => wakes++,
+        });
+      expect(await probe()).toMatchObject({ status: 'ok' });
+      await victim.kill();
+      await vi.waitFor(() => expect(wakes).toBe(1));
+      expect(await probe()).toMatchObject({ status: 'fail-now', reason: 'refused' });
+      await victim.restart();
+      expect(await probe()).toMatchObject({ status: 'ok' });
+      await pool.closeAll();
+      expect(await probe()).toMatchObject({ status: 'ok' });
+      expect(wakes).toBe(1);
+    });
+
+    /** A private server probed once; `newConnections()` counts the server connections opened since. */
+    async function probedVictim() {
+      const victim = await startMariaDb();
+      onTestFinished(async () => {
+        victim.resume();
+        await victim.stop();
+      });
+      const { probe } = daemon();
+      expect(await probe(victim, {}, 500)).toMatchObject({ status: 'ok' });
+      const before = await victim.status('Connections'); // opens the admin connection, kept from here
+      return { victim, probe: (budgetMs: number) => probe(victim, {}, budgetMs), newConnections: async () => (await victim.status('Connections')) - before };
+    }
+
+    it('keeps the connection through one stalled role query, so a paused server answers on it when it resumes', async () => {
+      const { victim, probe, newConnections } = await probedVictim();
+      await victim.pause();
+      expect(await probe(300)).toMatchObject({ status: 'fail', reason: 'timeout' });
+      victim.resume();
+      expect(await probe(2000)).toMatchObject({ status: 'ok', reason: 'primary' });
+      expect(await newConnections()).toBe(0);
+    });
+
+    it('drops the connection after a second stall in a row and reconnects', async () => {
+      const { victim, probe, newConnections } = await probedVictim();
+      await victim.pause();
+      expect(await probe(200)).toMatchObject({ status: 'fail', reason: 'timeout' });
+      expect(await probe(200)).toMatchObject({ status: 'fail', reason: 'timeout' });
+      victim.resume();
+      expect(await probe(2000)).toMatchObject({ status: 'ok', reason: 'primary' });
+      expect(await newConnections()).toBe(1);
     });
 
     it('replaces a connection the server closed while idle without failing the probe', async () => {

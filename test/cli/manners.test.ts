@@ -39,7 +39,7 @@ describe('vigil CLI manners', () => {
     expect(stdout).toBe(`vigil ${pkg.version}\n`);
   });
 
-  it.each(['start', 'status', 'check', 'checkers', 'nacos'])('vigil %s --help prints its usage and exits 0', async (command) => {
+  it.each(['start', 'status', 'check', 'checkers', 'nacos', 'primary'])('vigil %s --help prints its usage and exits 0', async (command) => {
     const { code, stdout, stderr } = await vigil(command, '--help');
     expect(code).toBe(0);
     expect(stdout).toMatch(new RegExp(`^usage: vigil ${command}`));

@@ -47,6 +47,10 @@ export interface MariaDb {
   status(name: string): Promise<number>;
   /** `SET GLOBAL read_only`: a replica as far as a health check can tell. */
   setReadOnly(on: boolean): Promise<void>;
+  /** SIGSTOP, resolved once the kernel reports the process stopped: it hangs as in a long stall. */
+  pause(): Promise<void>;
+  /** SIGCONT after `pause()`. */
+  resume(): void;
   /** SIGKILL, and wait for the process to exit. */
   kill(): Promise<void>;
   /** Graceful SIGTERM shutdown, keeping the data directory. */
@@ -302,6 +306,20 @@ export async function startMariaDb(opts: MariaDbOptions = {}): Promise<MariaDb> 
     },
     async setReadOnly(on) {
       await db.query(`SET GLOBAL read_only = ${on ? 1 : 0}`);
+    },
+    async pause() {
+      const pid = child?.pid;
+      if (pid === undefined) return;
+      child?.kill('SIGSTOP');
+      // The signal is delivered asynchronously: a query sent at once could still be answered.
+      for (let i = 0; i < 200; i++) {
+        const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+        if (/^\d+ \(.*\) T /.test(stat)) return;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    },
+    resume() {
+      child?.kill('SIGCONT');
     },
     kill: () => end('SIGKILL'),
     shutdown: () => end('SIGTERM'),

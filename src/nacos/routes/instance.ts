@@ -110,7 +110,7 @@ export function registerInstanceRoutes(app: FastifyInstance, ctx: NacosContext, 
     const id = instanceIdOf(paramsOf(req));
     const rec = registry.find(id);
     if (!rec) throw notFound(id);
-    return detailView(rec);
+    return detailView(rec, ctx.roleOf?.(instanceKey(rec.instance)));
   });
 
   app.get(`${base}/instance/list`, READ, async (req) => {
