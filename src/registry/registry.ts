@@ -25,8 +25,10 @@ import type { Store } from './store.js';
 export type RegistryEvent =
   | { readonly type: 'instance-registered'; readonly key: string; readonly record: InstanceRecord }
   | { readonly type: 'instance-updated'; readonly key: string; readonly record: InstanceRecord; readonly previous: Instance }
-  | { readonly type: 'instance-deregistered'; readonly key: string; readonly instance: Instance }
+  | { readonly type: 'instance-deregistered'; readonly key: string; readonly instance: Instance; readonly cause?: DeregisterCause }
   | { readonly type: 'health-changed'; readonly key: string; readonly record: InstanceRecord; readonly change: HealthChange }
+  /** An operator override was set, changed or cleared without flipping health (a flip is `health-changed`). */
+  | { readonly type: 'override-changed'; readonly key: string; readonly record: InstanceRecord }
   | { readonly type: 'checker-config-changed'; readonly key: string; readonly scope: CheckerScope; readonly config: CheckerConfig | null }
   | { readonly type: 'whitelist-changed'; readonly entry: WhitelistEntry; readonly removed: boolean }
   | { readonly type: 'switch-changed'; readonly name: string; readonly value: unknown }
@@ -46,6 +48,8 @@ export interface BeatProtectionEvent {
   readonly detail: Readonly<Record<string, number>>;
 }
 
+/** Why an instance went away when it was not an explicit deregister (the beat module's expiry). */
+export type DeregisterCause = 'expired';
 /** One instance named in a primaries event. */
 export interface PrimaryRef {
   readonly key: string;
@@ -92,7 +96,7 @@ interface MutableRecord {
 
 export interface Registry {
   register(instance: Instance): { created: boolean; record: InstanceRecord };
-  deregister(id: InstanceId): Instance | undefined;
+  deregister(id: InstanceId, cause?: DeregisterCause): Instance | undefined;
   get(key: string): InstanceRecord | undefined;
   /** The live record without copying it (hot paths); its fields change as the registry does. */
   peek(key: string): InstanceRecord | undefined;
@@ -234,7 +238,7 @@ export function createRegistry(deps: RegistryDeps): Registry {
       emit({ type: 'instance-registered', key, record });
       return { created: true, record };
     },
-    deregister(id) {
+    deregister(id, cause) {
       const key = instanceKey(id);
       const rec = records.get(key);
       if (!rec) return undefined;
@@ -244,7 +248,7 @@ export function createRegistry(deps: RegistryDeps): Registry {
       }
       records.delete(key);
       unindex(key, rec.instance);
-      emit({ type: 'instance-deregistered', key, instance: rec.instance });
+      emit(cause ? { type: 'instance-deregistered', key, instance: rec.instance, cause } : { type: 'instance-deregistered', key, instance: rec.instance });
       return rec.instance;
     },
     get(key) {
@@ -295,10 +299,12 @@ export function createRegistry(deps: RegistryDeps): Registry {
     setHealth(key, health, change, lastProbe) {
       const rec = records.get(key);
       if (!rec) return;
+      const overrideBefore = rec.health.override;
       rec.health = health;
       if (lastProbe) rec.lastProbe = lastProbe;
       persist(key, rec);
       if (change) emit({ type: 'health-changed', key, record: snapshot(rec), change });
+      else if (health.override !== overrideBefore) emit({ type: 'override-changed', key, record: snapshot(rec) });
     },
     recordProbe(key, lastProbe, health) {
       const rec = records.get(key);
