@@ -33,6 +33,8 @@ import { instanceView } from './api/views.js';
 import { parseCheckerConfig, type CheckerPolicy } from './registry/validate.js';
 import { redact, knownSecrets, type KnownSecrets } from './security/redact.js';
 import { resolveSecurity } from './security/setup.js';
+import { createObservability } from './observe/observability.js';
+import { resolveWebhooks } from './observe/webhook-config.js';
 import { lockDataDir } from './runtime/data-dir-lock.js';
 import { createFdAlarm, isFdExhaustion } from './runtime/fd-alarm.js';
 import { reservePort } from './runtime/reserve-port.js';
@@ -69,10 +71,12 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
   let clusterNode: ClusterNode | undefined;
 
   async function start(): Promise<{ url: string }> {
+    const webhooks = resolveWebhooks(config.observe.webhooks);
     const checkers = createCheckerRegistry(builtinCheckers);
     await loadPlugins(checkers, config.plugins, opts.baseDir);
     const security = resolveSecurity(config, now);
-    known = security.known;
+    // Webhook secrets sign deliveries; like every configured secret they must never reach a log line.
+    known = knownSecrets([...security.known.values, ...webhooks.map((h) => h.secret)]);
     // Companion mode: its Nacos password joins the secrets every log line and answer is scrubbed of.
     const companionMode = config.source.nacos.serverAddr !== undefined;
     // Checked before anything is opened, so a bad address or secret leaves nothing behind.
@@ -137,6 +141,8 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     const fdAlarm = createFdAlarm({ logger: logger.child({ module: 'fds' }) });
     const resources = createResourcePool(now);
     const runner = createRunner({ credentials: security.credentials });
+    const beats = createBeatModule({ registry, config: config.beat, logger: logger.child({ module: 'beat' }), now });
+    const observe = createObservability({ registry, config: config.observe, webhooks, logger, now, known, dataDir: config.store.dataDir, scheduler: () => schedulerStats, beats: () => beats.status() });
     // The tracker asks the scheduler for probes; the scheduler reports every result to the tracker.
     const primaries = createPrimaryTracker({
       registry,
@@ -146,6 +152,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
       logger: logger.child({ module: 'primaries' }),
     });
     const scheduler = createScheduler({
+      observeProbe: observe.onProbe,
       registry,
       checkers,
       runner,
@@ -177,7 +184,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     const viewDeps = { registry, checkers, defaultChecker, now, roleOf: primaries.roleOf };
     registerNativeRoutes(server, { ...viewDeps, scheduler, limits: config.registry, policy: apiPolicy, listingConcurrency: config.server.listingConcurrency });
     registerPrimaryRoute(server, { tracker: primaries, view: (rec) => instanceView(viewDeps, rec), maxWaitMs: config.primaries.maxWaitMs });
-    const beats = createBeatModule({ registry, config: config.beat, logger: logger.child({ module: 'beat' }), now });
+    observe.register(server);
     const nacos = createNacos({ registry, checkers, beats, config: config.nacos, limits: config.registry, policy: apiPolicy, auth: security.auth, known, logger: logger.child({ module: 'nacos' }), now, roleOf: primaries.roleOf });
     // Companion mode: the Nacos server is the registry; vigil serves no registry API of its own.
     let companion: Companion | undefined;
@@ -190,6 +197,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
       nacos.register(server);
       node?.registerRoutes(server);
     }
+    observe.start();
     primaries.start();
     let address: string;
     try {
@@ -201,6 +209,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     } catch (err) {
       await companion?.stop();
       primaries.stop();
+      await observe.stop();
       await server.close().catch(() => {});
       await closeStore();
       throw err;
@@ -240,6 +249,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
       primaries.stop();
       await scheduler.stop();
       await server.close();
+      await observe.stop();
       fdAlarm.close();
       await closeStore();
       logger.info('vigil stopped');

@@ -31,6 +31,10 @@ export const ErrorCodes = {
   VIGIL_ERR_DATA_DIR_LOCKED: 'another running vigil holds the data directory (its lock file names the pid)',
   VIGIL_ERR_API_PORT_IN_USE: 'the API address (host and port) is taken by another process',
   VIGIL_ERR_RATE_LIMITED: 'a client sent more reads a second than server.readsPerSecond allows',
+  VIGIL_ERR_EVENTS_FILTER: 'an event stream filter is unknown or invalid',
+  VIGIL_ERR_EVENTS_LAST_ID: 'the Last-Event-ID of an event stream request is malformed',
+  VIGIL_ERR_EVENTS_CLIENTS: 'the event stream already has as many clients as configured',
+  VIGIL_ERR_WEBHOOK_CONFIG: 'a webhook configuration is invalid (duplicate name, unknown event type)',
   VIGIL_ERR_PRIMARY_NONE: 'no instance of the service is a healthy writable primary',
   VIGIL_ERR_PRIMARY_SPLIT_BRAIN: 'two or more instances of the service are writable (split brain)',
 } as const;

@@ -23,6 +23,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   VIGIL_ERR_CLUSTER_UNAUTHORIZED: 401,
   VIGIL_ERR_CLUSTER_UNKNOWN_NODE: 403,
   VIGIL_ERR_RATE_LIMITED: 429,
+  VIGIL_ERR_EVENTS_CLIENTS: 503,
 };
 
 export interface ServerOptions {

@@ -1,7 +1,7 @@
 /** How instances, health and checker configs are shown by the API and `vigil status`. */
 import type { CheckerRegistry } from '../health/checker-registry.js';
 import { redactOptions } from '../health/options.js';
-import { instanceKey, type CheckerConfig, type InstanceRecord } from '../registry/model.js';
+import { instanceIdOf, instanceKey, type CheckerConfig, type InstanceRecord } from '../registry/model.js';
 import type { Registry } from '../registry/registry.js';
 import { ACTIVE_CHECKS_SWITCH } from '../health/scheduler.js';
 
@@ -43,12 +43,7 @@ export function instanceView(deps: ViewDeps, rec: InstanceRecord): Record<string
   const node = i.ephemeral ? undefined : deps.registry.decidedByNode(instanceKey(i));
   const checker = i.ephemeral ? null : checkerView(deps.checkers, own ?? deps.defaultChecker);
   return {
-    namespace: i.namespace,
-    group: i.group,
-    service: i.service,
-    cluster: i.cluster,
-    ip: i.ip,
-    port: i.port,
+    ...instanceIdOf(i),
     weight: i.weight,
     enabled: i.enabled,
     ephemeral: i.ephemeral,

@@ -193,7 +193,7 @@ export function createBeatModule(deps: BeatModuleDeps): BeatModule {
       const keys = due.map((slot) => table.keyAt(slot)!);
       for (const key of keys) {
         const rec = registry.get(key);
-        if (rec && registry.deregister(rec.instance)) counters.deleted++;
+        if (rec && registry.deregister(rec.instance, 'expired')) counters.deleted++;
       }
       window.deleted(keys.length);
     }

@@ -34,6 +34,24 @@ const credentialSchema = z
     error: 'give serverPublicKey or serverPublicKeyFile, not both',
     path: ['serverPublicKey'],
   });
+/** One webhook endpoint (docs/observability.md); the secret signs every delivery and is never shown. */
+const webhookSchema = z.strictObject({
+  name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'must be 1-63 characters a-z 0-9 _ -'),
+  url: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }),
+  /** Exactly one of secret, secretEnv, secretFile (env and file are read once at start). */
+  secret: z.string().min(16, 'must be at least 16 characters').optional(),
+  secretEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name').optional(),
+  secretFile: z.string().min(1).optional(),
+  events: z.array(z.string()).min(1).optional(),
+  timeoutMs: ms.default(5000),
+  maxAttempts: z.number().int().min(1).max(100).default(10),
+  backoffMs: ms.default(500),
+  maxBackoffMs: ms.default(60000),
+  maxQueue: z.number().int().positive().default(10000),
+}).refine((h) => [h.secret, h.secretEnv, h.secretFile].filter((v) => v !== undefined).length === 1, {
+  error: 'give exactly one of secret, secretEnv, secretFile',
+  path: ['secret'],
+});
 
 export const configSchema = z.strictObject({
   api: z
@@ -213,6 +231,34 @@ export const configSchema = z.strictObject({
         // No timeout-below-interval rule here: polls never overlap (the next starts after the last ended).
         .refine((c) => sourceCount(c) <= 1, { message: 'give at most one of password, passwordEnv, passwordFile', path: ['password'] })
         .refine((c) => sourceCount(c) === 0 || c.username !== undefined, { message: 'a password needs a username', path: ['username'] }),
+    })
+    .prefault({}),
+  observe: z
+    .strictObject({
+      metrics: z
+        .strictObject({
+          enabled: z.boolean().default(true),
+          /** `vigil_instance_up{…}` per instance: one series each, so off by default and capped. */
+          instanceSeries: z.boolean().default(false),
+          maxInstanceSeries: z.number().int().positive().default(10000),
+        })
+        .prefault({}),
+      events: z
+        .strictObject({
+          historySize: z.number().int().min(1).max(1_000_000).default(10000),
+          maxClients: z.number().int().positive().default(1000),
+          maxBufferedBytes: z.number().int().positive().default(1_048_576),
+          keepAliveMs: ms.default(15000),
+        })
+        .prefault({}),
+      webhooks: z.array(webhookSchema).default([]),
+      history: z
+        .strictObject({
+          results: z.number().int().min(1).max(10000).default(100),
+          days: z.number().int().min(1).max(366).default(30),
+        })
+        .prefault({}),
+      statusPage: z.strictObject({ enabled: z.boolean().default(true) }).prefault({}),
     })
     .prefault({}),
   primaries: z

@@ -55,7 +55,11 @@ export interface SchedulerDeps {
    * own is not probed, and a result that arrives after the lease was lost is dropped.
    */
   readonly owns?: (key: string) => boolean;
+  /** Told of every completed probe and how late it started (metrics, history); must not throw. */
+  readonly observeProbe?: ProbeObserver;
 }
+
+export type ProbeObserver = (key: string, result: ProbeResult, lagMs: number) => void;
 
 /** Everything a probe of one instance needs, resolved once per registry generation. */
 interface Plan {
@@ -305,7 +309,8 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
 
   async function probeOnce(task: Task, plan: Plan, dueAt: number): Promise<Applied | undefined> {
     const startedAt = now();
-    lag.record(startedAt - dueAt);
+    const lagMs = startedAt - dueAt;
+    lag.record(lagMs);
     probes++;
     const key = task.key;
     if (plan.checker) stuck.add(key);
@@ -328,13 +333,14 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
       deps.onFdExhausted?.();
       return undefined;
     }
-    return applyResult(task, plan, result);
+    return applyResult(task, plan, result, lagMs);
   }
 
   /** Counts a result and feeds it to the state machine; re-plans when the interval changes. */
-  function applyResult(task: Task, plan: Plan, result: ProbeResult): Applied | undefined {
+  function applyResult(task: Task, plan: Plan, result: ProbeResult, lagMs = 0): Applied | undefined {
     const outcomeKey = `${result.type} ${result.status} ${result.reason}`;
     outcomes.set(outcomeKey, (outcomes.get(outcomeKey) ?? 0) + 1);
+    deps.observeProbe?.(task.key, result, lagMs);
     if (plan.policy.adaptive) task.ewma = updateEwma(task.ewma, result.latencyMs, plan.policy.adaptive);
     const before = registry.peek(task.key)?.health;
     if (!before) return undefined;

@@ -59,6 +59,11 @@ export interface InstanceRecord {
   readonly lastProbe?: ProbeResult;
 }
 
+/** Just the fields that name an instance (views and events show these, never metadata). */
+export function instanceIdOf(i: InstanceId): InstanceId {
+  return { namespace: i.namespace, group: i.group, service: i.service, cluster: i.cluster, ip: i.ip, port: i.port };
+}
+
 export function serviceKey(s: ServiceId): string {
   return `${s.namespace}/${s.group}@@${s.service}`;
 }

@@ -36,8 +36,10 @@ export type Origin = 'local' | 'peer';
 export type RegistryEvent =
   | { readonly type: 'instance-registered'; readonly key: string; readonly record: InstanceRecord; readonly origin?: Origin }
   | { readonly type: 'instance-updated'; readonly key: string; readonly record: InstanceRecord; readonly previous: Instance; readonly origin?: Origin }
-  | { readonly type: 'instance-deregistered'; readonly key: string; readonly instance: Instance; readonly origin?: Origin }
+  | { readonly type: 'instance-deregistered'; readonly key: string; readonly instance: Instance; readonly cause?: DeregisterCause; readonly origin?: Origin }
   | { readonly type: 'health-changed'; readonly key: string; readonly record: InstanceRecord; readonly change: HealthChange; readonly origin?: Origin }
+  /** An operator override was set, changed or cleared without flipping health (a flip is `health-changed`). */
+  | { readonly type: 'override-changed'; readonly key: string; readonly record: InstanceRecord }
   | { readonly type: 'checker-config-changed'; readonly key: string; readonly scope: CheckerScope; readonly config: CheckerConfig | null }
   | { readonly type: 'whitelist-changed'; readonly entry: WhitelistEntry; readonly removed: boolean }
   | { readonly type: 'switch-changed'; readonly name: string; readonly value: unknown }
@@ -57,6 +59,8 @@ export interface BeatProtectionEvent {
   readonly detail: Readonly<Record<string, number>>;
 }
 
+/** Why an instance went away when it was not an explicit deregister (the beat module's expiry). */
+export type DeregisterCause = 'expired';
 /** One instance named in a primaries event. */
 export interface PrimaryRef {
   readonly key: string;
@@ -138,7 +142,7 @@ export interface HealthPublisher {
 
 export interface Registry {
   register(instance: Instance): { created: boolean; record: InstanceRecord };
-  deregister(id: InstanceId): Instance | undefined;
+  deregister(id: InstanceId, cause?: DeregisterCause): Instance | undefined;
   get(key: string): InstanceRecord | undefined;
   /** The live record without copying it (hot paths); its fields change as the registry does. */
   peek(key: string): InstanceRecord | undefined;
@@ -304,7 +308,7 @@ export function createRegistry(deps: RegistryDeps): Registry {
       });
       return { created: true, record: snapshot(rec) };
     },
-    deregister(id) {
+    deregister(id, cause) {
       const key = instanceKey(id);
       const rec = records.get(key);
       if (!rec) return undefined;
@@ -313,7 +317,7 @@ export function createRegistry(deps: RegistryDeps): Registry {
         if (!rec.instance.ephemeral) healthWriter.forget(key);
         records.delete(key);
         unindex(key, rec.instance);
-        emit({ type: 'instance-deregistered', key, instance: rec.instance });
+        emit(cause ? { type: 'instance-deregistered', key, instance: rec.instance, cause } : { type: 'instance-deregistered', key, instance: rec.instance });
       });
       return rec.instance;
     },
@@ -383,10 +387,12 @@ export function createRegistry(deps: RegistryDeps): Registry {
         );
         return;
       }
+      const overrideBefore = rec.health.override;
       rec.health = health;
       if (lastProbe) rec.lastProbe = lastProbe;
       persist(key, rec);
       if (change) emit({ type: 'health-changed', key, record: snapshot(rec), change });
+      else if (health.override !== overrideBefore) emit({ type: 'override-changed', key, record: snapshot(rec) });
     },
     recordProbe(key, lastProbe, health) {
       const rec = records.get(key);

@@ -17,7 +17,7 @@ export interface Security {
   readonly known: KnownSecrets;
 }
 
-function withField<T>(field: string, read: () => T): T {
+export function withField<T>(field: string, read: () => T): T {
   try {
     return read();
   } catch (err) {

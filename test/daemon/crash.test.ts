@@ -47,10 +47,13 @@ describe('crash safety', () => {
     expect(acked.size).toBeGreaterThan(20); // the writers were really writing when the kill came
 
     daemon = await startDaemon({ dataDir, config });
-    const { body } = await api(daemon.url, 'GET', '/v1/instances');
-    const present = new Map<string, { checker: { type: string; options: { path: string } } }>(
-      body.instances.map((i: { service: string; ip: string; port: number }) => [`${i.service}/${i.ip}:${i.port}`, i]),
-    );
+    // The listing is paged: follow the cursor to the last page.
+    const present = new Map<string, { checker: { type: string; options: { path: string } } }>();
+    for (let cursor: string | null = ''; cursor !== null; ) {
+      const { body } = await api(daemon.url, 'GET', `/v1/instances?limit=5000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+      for (const i of body.instances) present.set(`${i.service}/${i.ip}:${i.port}`, i);
+      cursor = body.nextCursor;
+    }
     const missing = [...acked.keys()].filter((k) => !present.has(k));
     expect(missing).toEqual([]);
     for (const [key, n] of acked) {

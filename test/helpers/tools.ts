@@ -1,0 +1,27 @@
+/**
+ * `describe` for tests that need a program from a Debian package (promtool, chromium). Without it
+ * the block is skipped with the package to install; under `CI=true` the file fails instead, so CI
+ * never passes by skipping (.ci/run installs the packages).
+ */
+import { execFileSync } from 'node:child_process';
+import { describe } from 'vitest';
+
+export function hasBinary(binary: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${binary}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function describeWithBinary(binary: string, debianPackage: string, name: string, fn: () => void): void {
+  if (hasBinary(binary)) {
+    describe(name, fn);
+    return;
+  }
+  const why = `${binary} not found on PATH`;
+  if (process.env.CI === 'true') throw new Error(`${name}: ${why}; CI=true requires these tests to run (apt-get install ${debianPackage})`);
+  console.warn(`[${binary}] skipping "${name}": ${why}. Enable with: apt-get install ${debianPackage}`);
+  describe.skip(`${name} (skipped: apt-get install ${debianPackage} to enable)`, fn);
+}

@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest';
+import type { ProbeResult } from '../../src/health/contract.js';
+import { createHistory, percentile } from '../../src/observe/history.js';
+
+const HOUR = 3_600_000;
+const T0 = Date.UTC(2026, 10, 1);
+const probe = (startedAt: number, status: ProbeResult['status'] = 'ok', latencyMs = 1): ProbeResult => ({ type: 'tcp', status, reason: status === 'ok' ? 'connected' : 'refused', latencyMs, startedAt });
+
+describe('probe history', () => {
+  it('keeps the last results in order and forgets the oldest', () => {
+    const h = createHistory({ results: 3, days: 30 });
+    for (let i = 0; i < 5; i++) h.record('k', probe(T0 + i, i === 4 ? 'fail-now' : 'ok', i));
+    const s = h.summary('k', T0 + 10)!;
+    expect(s.results.map((r) => [r.startedAt - T0, r.status])).toEqual([[2, 'ok'], [3, 'ok'], [4, 'fail-now']]);
+    expect(h.summary('k', T0, 2)!.results.map((r) => r.startedAt - T0)).toEqual([3, 4]);
+  });
+
+  it('gives uptime over 24 h, 7 d and 30 d from hourly aggregates', () => {
+    const h = createHistory({ results: 10, days: 30 });
+    const now = T0 + 40 * 24 * HOUR;
+    // 35 days ago (outside every window): all failures.
+    for (let i = 0; i < 4; i++) h.record('k', probe(now - 35 * 24 * HOUR + i, 'fail'));
+    // 10 days ago: 1 ok of 2. 3 days ago: 3 ok of 4. 1 hour ago: 2 ok of 2.
+    h.record('k', probe(now - 10 * 24 * HOUR, 'ok'));
+    h.record('k', probe(now - 10 * 24 * HOUR + 1, 'fail'));
+    for (const s of ['ok', 'ok', 'ok', 'fail'] as const) h.record('k', probe(now - 3 * 24 * HOUR, s));
+    h.record('k', probe(now - HOUR, 'ok'));
+    h.record('k', probe(now - HOUR + 1, 'ok'));
+    expect(h.summary('k', now)!.uptime).toEqual({ '24h': 1, '7d': 5 / 6, '30d': 6 / 8 });
+  });
+
+  it('reuses the bucket of a day that left the window instead of growing', () => {
+    const h = createHistory({ results: 10, days: 30 });
+    // 40 days of one probe a day: the first 10 days failed, the last 30 were fine.
+    for (let d = 0; d < 40; d++) h.record('k', probe(T0 + d * 24 * HOUR, d < 10 ? 'fail' : 'ok'));
+    const now = T0 + 39 * 24 * HOUR + HOUR;
+    expect(h.summary('k', now)!.uptime).toEqual({ '24h': 1, '7d': 1, '30d': 1 });
+    const rows = h.takeDirty();
+    expect(rows.filter((r) => r.kind === 'd')).toHaveLength(30);
+    // One probe a day always lands in the same hourly slot: only the latest hour is left.
+    expect(rows.filter((r) => r.kind === 'h').map((r) => r.index)).toEqual([Math.floor((T0 + 39 * 24 * HOUR) / HOUR)]);
+  });
+
+  it('restores persisted buckets inside their window only', () => {
+    const h = createHistory({ results: 10, days: 30 });
+    const now = T0 + 40 * 24 * HOUR;
+    const day = Math.floor(now / (24 * HOUR));
+    h.restore([
+      { key: 'k', kind: 'd', index: day - 31, probes: 10, ok: 0 },
+      { key: 'k', kind: 'd', index: day - 2, probes: 4, ok: 3 },
+      { key: 'k', kind: 'h', index: Math.floor(now / HOUR) - 1, probes: 2, ok: 1 },
+    ], now);
+    expect(h.summary('k', now)!.uptime).toEqual({ '24h': 0.5, '7d': 0.75, '30d': 0.75 });
+  });
+
+  it('says null when no probe fell in a window, and forgets a removed instance', () => {
+    const h = createHistory({ results: 10, days: 30 });
+    h.record('k', probe(T0));
+    expect(h.summary('k', T0 + 2 * 24 * HOUR)!.uptime['24h']).toBeNull();
+    h.forget('k');
+    expect(h.summary('k', T0)).toBeUndefined();
+  });
+
+  it('computes nearest-rank latency percentiles', () => {
+    const h = createHistory({ results: 100, days: 1 });
+    for (let i = 1; i <= 100; i++) h.record('k', probe(T0 + i, 'ok', i));
+    expect(h.summary('k', T0)!.latencyMs).toEqual({ p50: 50, p95: 95, p99: 99 });
+    expect(percentile([7], 0.99)).toBe(7);
+  });
+});
