@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
@@ -111,14 +111,17 @@ describeWithBinary('chromium', 'chromium', 'the status page in a real browser', 
   });
 
   it('saves light, dark and phone screenshots for the docs', async () => {
-    await page.screenshot({ path: join(REPO, 'docs/images/status-page-light.png'), fullPage: true });
+    // Into docs/images only when asked (VIGIL_UPDATE_SCREENSHOTS=1), so a test run leaves the tree clean.
+    const dir = process.env.VIGIL_UPDATE_SCREENSHOTS === '1' ? join(REPO, 'docs/images') : mkdtempSync(join(tmpdir(), 'vigil-shots-'));
+    await page.screenshot({ path: join(dir, 'status-page-light.png'), fullPage: true });
     await page.emulateMedia({ colorScheme: 'dark' });
     const bg = await page.evaluate('getComputedStyle(document.body).backgroundColor');
     expect(bg).toBe('rgb(17, 20, 24)');
-    await page.screenshot({ path: join(REPO, 'docs/images/status-page-dark.png'), fullPage: true });
+    await page.screenshot({ path: join(dir, 'status-page-dark.png'), fullPage: true });
     await page.setViewportSize({ width: 390, height: 844 });
     expect(await page.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
-    await page.screenshot({ path: join(REPO, 'docs/images/status-page-phone.png'), fullPage: true });
+    await page.screenshot({ path: join(dir, 'status-page-phone.png'), fullPage: true });
+    for (const name of ['status-page-light.png', 'status-page-dark.png', 'status-page-phone.png']) expect(statSync(join(dir, name)).size).toBeGreaterThan(10_000);
   });
 
   it('asks for a token when reads need one, then shows the data and goes live', async () => {
