@@ -30,7 +30,9 @@ A daemon with auth on needs a token: pass it in the environment, VIGIL_TOKEN=…
 exit status: 0 answered, 1 the daemon could not be reached or answered an error
 `;
 
-export async function statusCommand(args: string[], env: NodeJS.ProcessEnv = {}, out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
+export async function statusCommand(args: string[], env: NodeJS.ProcessEnv = {}, write: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
+  // Everything printed passes the one redaction function, like every other output.
+  const out = (s: string): void => write(redact(s));
   const { values } = parseArgs({
     args,
     options: {
@@ -61,7 +63,7 @@ export async function statusCommand(args: string[], env: NodeJS.ProcessEnv = {},
       return 1;
     }
     if (res.statusCode !== 200) {
-      out(redact(`vigil status: ${values.url} answered ${res.statusCode}: ${await res.body.text()}\n`));
+      out(`vigil status: ${values.url} answered ${res.statusCode}: ${await res.body.text()}\n`);
       return 1;
     }
     const page = (await res.body.json()) as { instances: InstanceRow[]; nextCursor?: string | null };

@@ -9,6 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { READ } from '../api/access.js';
 import { isVigilError, VigilError } from '../errors.js';
+import { redact } from '../security/redact.js';
 import type { MysqlStore } from '../registry/mysql-store.js';
 import type { StoredHealth } from '../registry/store.js';
 import { createBroadcaster, type FlushResult } from './broadcaster.js';
@@ -190,7 +191,7 @@ export function createClusterNode(opts: ClusterNodeOptions): ClusterNode {
         sink: opts.sink,
         onRefused: (r) => logger.warn({ code: r.code, peer: r.nodeId, field: r.field }, `peer request refused: ${r.message}`),
       });
-      app.get('/v1/cluster/members', READ, async () => ({ members: members() }));
+      app.get('/v1/cluster/members', READ, async () => redact({ members: members() }));
     },
   };
 }
