@@ -12,7 +12,7 @@
  *   npm run build && node dist/bench/companion.js --instances 10000 --services 100 --cycles 4 --peers 3
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,6 +45,8 @@ const tmp = mkdtempSync(join(tmpdir(), 'vigil-bench-companion-'));
 function daemon(name: string, config: object, args: string[] = []): Promise<{ url: string; proc: ChildProcess; lines: string[] }> {
   const file = join(tmp, `${name}.json`);
   writeFileSync(file, JSON.stringify(config));
+  // With --store the daemon has no embedded store to create it, but its event history lives there.
+  mkdirSync(join(tmp, name), { recursive: true });
   const env = { ...process.env, VIGIL_CLUSTER_SECRET: SECRET };
   const proc = spawn(process.execPath, [CLI, 'start', '--port', '0', '--data', join(tmp, name), '--config', file, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   children.push(proc);
@@ -63,6 +65,8 @@ function daemon(name: string, config: object, args: string[] = []): Promise<{ ur
       if (m) resolve({ url: m[1]!, proc, lines });
     });
     proc.once('exit', (code) => reject(new Error(`${name} exited ${code}: ${err}`)));
+    const slow = setTimeout(() => process.stderr.write(`${name} not listening after 60 s:\n${err}\n${lines.slice(-20).join('\n')}\n`), 60_000);
+    proc.stderr!.on('data', () => /listening on/.test(err) && clearTimeout(slow));
   });
 }
 
