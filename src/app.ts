@@ -202,7 +202,10 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     let address: string;
     try {
       await reservation.release();
-      address = await server.listen({ host: config.api.host, port: reservation.port });
+      // A backlog as deep as the connection cap: a burst of connections waits in the kernel's accept
+      // queue instead of overflowing it, where dropped handshakes are retried seconds later and the
+      // request timeout would start late (bench/README.md, slow-body attack).
+      address = await server.listen({ host: config.api.host, port: reservation.port, backlog: maxConnections });
       // Join after listening (peers broadcast to us from our first heartbeat) and before probing
       // (the first round decides which shards this node may probe).
       await node?.start();
