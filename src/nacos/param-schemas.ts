@@ -104,8 +104,10 @@ export function serviceRef(v: { serviceName: ServiceName; groupName: string; nam
   return { namespace: v.namespaceId, group: v.serviceName.group ?? v.groupName, service: v.serviceName.service, raw: v.serviceName.raw };
 }
 
+/** The parameters that place an instance within its service. */
+export const ADDRESS = { clusterName: name.default(DEFAULT_CLUSTER), ip, port };
 /** The parameters that name one instance. */
-export const INSTANCE = { ...SERVICE, clusterName: name.default(DEFAULT_CLUSTER), ip, port };
+export const INSTANCE = { ...SERVICE, ...ADDRESS };
 
 /** Bounds that depend on the config (`registry.maxMetadataBytes`). */
 export function documentSchemas(limits: ValidationLimits) {

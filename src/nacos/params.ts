@@ -39,7 +39,7 @@ export function paramsOf(req: FastifyRequest): Params {
 export function readParams<S extends ParamShape>(from: Params | FastifyRequest, shape: S): ParamValues<S> {
   const p = isRequest(from) ? paramsOf(from) : from;
   const out: Record<string, unknown> = {};
-  for (const [name, schema] of Object.entries(shape)) {
+  for (const [name, schema] of entriesOf(shape)) {
     const raw = p[name];
     const input = raw === undefined || raw.trim() === '' ? undefined : raw;
     const result = schema.safeParse(input);
@@ -51,6 +51,14 @@ export function readParams<S extends ParamShape>(from: Params | FastifyRequest, 
     throw invalid(name, describe(result.error.issues[0]), QUIET.has(name) ? undefined : input);
   }
   return out as ParamValues<S>;
+}
+
+// Shapes are module constants read on every beat: their entries are listed once.
+const ENTRIES = new WeakMap<ParamShape, ReadonlyArray<[string, ParamShape[string]]>>();
+function entriesOf(shape: ParamShape): ReadonlyArray<[string, ParamShape[string]]> {
+  let e = ENTRIES.get(shape);
+  if (!e) ENTRIES.set(shape, (e = Object.entries(shape)));
+  return e;
 }
 
 function isRequest(x: Params | FastifyRequest): x is FastifyRequest {

@@ -9,7 +9,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { instanceKey, type InstanceId } from '../../registry/model.js';
 import type { NacosContext } from '../context.js';
 import { makeInstance } from '../instances.js';
-import { documentSchemas, INSTANCE, SERVICE, serviceRef, type BeatBody, type ServiceRef } from '../param-schemas.js';
+import { ADDRESS, documentSchemas, SERVICE, serviceRef, type BeatBody, type ServiceRef } from '../param-schemas.js';
 import { paramsOf, readParams } from '../params.js';
 
 export const CODE_OK = 10200;
@@ -42,7 +42,7 @@ export function registerBeatRoute(app: FastifyInstance, ctx: NacosContext, base:
     const svc = serviceRef(v);
     const body = v.beat;
     // A light beat names its instance by ip/port/clusterName, read only when no `beat` came.
-    const light = body ? undefined : readParams(p, INSTANCE);
+    const light = body ? undefined : readParams(p, ADDRESS);
     const id: InstanceId = body
       ? { namespace: svc.namespace, group: svc.group, service: svc.service, cluster: body.cluster, ip: body.ip, port: body.port }
       : { namespace: svc.namespace, group: svc.group, service: svc.service, cluster: light!.clusterName, ip: light!.ip, port: light!.port };
