@@ -153,12 +153,12 @@ const beatBody = z.object({
   metadata: z
     .unknown()
     .transform((m, ctx) => {
-      if (m === undefined) return undefined;
       const r = toStringMap(m);
       if (r.ok) return r.value;
       ctx.issues.push({ code: 'custom', message: r.message, input: m });
       return z.NEVER;
-    }),
+    })
+    .optional(),
 });
 
 export type BeatBody = z.output<typeof beatBody>;

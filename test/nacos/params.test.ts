@@ -34,6 +34,15 @@ describe('nacos parameters', () => {
     expect(readParams({ serviceName: 's', ip: '::1', port: '80', clusterName: '' }, INSTANCE)).toMatchObject({ clusterName: 'DEFAULT', ip: '::1', port: 80 });
   });
 
+  it('reads the beat JSON the npm client sends, with or without metadata, weight and cluster', () => {
+    const read = (beat: object) => readParams({ beat: JSON.stringify(beat) }, { beat: docs.beat }).beat;
+    expect(read({ serviceName: 'G@@s', ip: '10.0.0.1', port: 8080, cluster: 'C1', weight: 2, metadata: { a: 1 }, scheduled: true })).toEqual({ ip: '10.0.0.1', port: 8080, cluster: 'C1', weight: 2, metadata: { a: '1' } });
+    expect(read({ ip: '10.0.0.1', port: '8080' })).toEqual({ ip: '10.0.0.1', port: 8080, cluster: 'DEFAULT', weight: undefined, metadata: undefined });
+    expect(read({ ip: '::1', port: 1, cluster: null, weight: null, metadata: null })).toEqual({ ip: '::1', port: 1, cluster: 'DEFAULT', weight: undefined, metadata: {} });
+    expect(refused(() => read({ ip: '10.0.0.1', port: 8080, cluster: 'bad cluster' }))).toMatch(/^Param 'beat' is invalid: cluster must be 1-128/);
+    expect(refused(() => read({ ip: 5, port: 8080 }))).toBe("Param 'beat' is invalid: ip must be an IPv4 or IPv6 address.");
+  });
+
   it('echoes a bad scalar value, cut short, but never a JSON document', () => {
     expect(refused(() => readParams({ flag: 'maybe' }, { flag: bool }))).toBe(`Param 'flag' is invalid: must be true or false, got "maybe".`);
     expect(refused(() => readParams({ metadata: '{"password":"hunter2"' }, { metadata: docs.metadata }))).toBe("Param 'metadata' is invalid: not valid JSON.");
