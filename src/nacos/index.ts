@@ -4,7 +4,7 @@
  * service, 501 for any path vigil does not serve. `x-vigil-error-code` carries the stable code.
  */
 import { PUBLIC } from '../api/access.js';
-import { createFailureLimiter } from '../api/rate-limit.js';
+import type { FailureLimiter } from '../api/rate-limit.js';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { BeatModule } from '../beat/beat-module.js';
@@ -36,8 +36,8 @@ export interface NacosDeps {
   readonly limits: ValidationLimits;
   readonly policy: CheckerPolicy;
   readonly auth: Authenticator;
-  /** Failed logins a minute per client address (`server.loginFailuresPerMinute`; 0 or absent: no limit). */
-  readonly loginFailuresPerMinute?: number;
+  /** Failed logins per client address (`server.loginFailuresPerMinute`), shared with the access gate. */
+  readonly loginFailures?: FailureLimiter;
   readonly known?: KnownSecrets;
   readonly logger: Logger;
   readonly now?: () => number;
@@ -119,7 +119,7 @@ export function createNacos(deps: NacosDeps): Nacos {
         registerServiceRoutes(scope, context, NACOS_BASE);
         registerClusterRoute(scope, context, NACOS_BASE);
         registerOperatorRoutes(scope, context, NACOS_BASE);
-        registerLoginRoutes(scope, deps.auth, createFailureLimiter({ max: deps.loginFailuresPerMinute ?? 0, windowMs: 60_000 }, now));
+        registerLoginRoutes(scope, deps.auth, deps.loginFailures);
         const unknown = async (req: FastifyRequest): Promise<never> => {
           throw new VigilError('VIGIL_ERR_NOT_IMPLEMENTED', `${req.method} ${req.url.split('?')[0]} is not implemented by vigil`, 'path');
         };

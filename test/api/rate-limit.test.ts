@@ -40,6 +40,15 @@ describe('failed-login limiter', () => {
     expect(refused(() => limiter.check('c'))).toBe('VIGIL_ERR_LOGIN_RATE_LIMITED client');
   });
 
+  it('lets a credential that verified before through while the client is over its failures', () => {
+    const limiter = createFailureLimiter({ max: 1, windowMs: 60_000 }, () => T0);
+    limiter.succeed('good');
+    limiter.fail('10.0.0.1');
+    expect(refused(() => limiter.check('10.0.0.1', 'good'))).toBeUndefined();
+    expect(refused(() => limiter.check('10.0.0.1', 'other'))).toBe('VIGIL_ERR_LOGIN_RATE_LIMITED client');
+    expect(refused(() => limiter.check('10.0.0.1'))).toBe('VIGIL_ERR_LOGIN_RATE_LIMITED client');
+  });
+
   it('is off with max 0', () => {
     const limiter = createFailureLimiter({ max: 0, windowMs: 60_000 }, () => T0);
     for (let i = 0; i < 100; i++) limiter.fail('a');

@@ -3,11 +3,12 @@
  * `username` and `password` (form or query) for an accessToken, answered as Nacos 1.2+ does:
  * `{"accessToken":"…","tokenTtl":18000,"globalAdmin":false}`. The token then rides as the
  * `accessToken` parameter (or header) on every call. A refusal is 403, as in Nacos. Failed logins
- * are counted per client address (`server.loginFailuresPerMinute`): past the limit every login from
- * that address is a 429 until its minute is over, so a password cannot be guessed at line rate.
+ * are counted per client address (`server.loginFailuresPerMinute`, one count with the access gate):
+ * past the limit a login from that address is a 429 until its minute is over — unless its
+ * username and password verified before — so a password cannot be guessed at line rate.
  */
 import type { FastifyInstance } from 'fastify';
-import { PUBLIC } from '../../api/access.js';
+import { credentialFingerprint, PUBLIC } from '../../api/access.js';
 import type { FailureLimiter } from '../../api/rate-limit.js';
 import { isVigilError, VigilError } from '../../errors.js';
 import type { Authenticator } from '../../security/authenticator.js';
@@ -24,11 +25,16 @@ export function registerLoginRoutes(app: FastifyInstance, auth: Authenticator, f
   for (const path of ['/nacos/v1/auth/users/login', '/nacos/v1/auth/login']) {
     app.post(path, PUBLIC, async (req) => {
       const client = req.socket.remoteAddress ?? 'unknown';
-      failures?.check(client);
       const { username, password } = readParams(req, PARAMS);
+      // The same fingerprint the access gate takes of username/password: a pair that verified
+      // anywhere before still logs in from an address over its failures; nothing else does.
+      const known = credentialFingerprint(undefined, username, password);
+      failures?.check(client, known);
       if (username === undefined) throw new VigilError('VIGIL_ERR_UNAUTHORIZED', "Param 'username' is required.", 'username');
       try {
-        return auth.login(username, password ?? '');
+        const answer = auth.login(username, password ?? '');
+        failures?.succeed(known);
+        return answer;
       } catch (err) {
         if (isVigilError(err, 'VIGIL_ERR_AUTH_INVALID')) failures?.fail(client);
         throw err;
