@@ -26,6 +26,7 @@ import {
   type InstanceRecord,
   type ServiceId,
 } from './model.js';
+import type { MemberChange } from '../cluster/member-changes.js';
 import { compareStamps } from '../cluster/stamp.js';
 import type { HealthWriter } from './health-writer.js';
 import type { Store, StoredHealth, StoreSnapshot } from './store.js';
@@ -45,7 +46,8 @@ export type RegistryEvent =
   | { readonly type: 'switch-changed'; readonly name: string; readonly value: unknown }
   | BeatProtectionEvent
   | PrimaryChangedEvent
-  | SplitBrainEvent;
+  | SplitBrainEvent
+  | MemberChangedEvent;
 
 /**
  * The beat module protecting ephemeral instances: self-preservation engaged, released, or released
@@ -94,8 +96,15 @@ export interface SplitBrainEvent {
   readonly at: number;
 }
 
+/** Cluster mode: a peer came up or went down in this node's membership view (cluster/member-changes.ts). */
+export interface MemberChangedEvent extends MemberChange {
+  readonly type: 'member-changed';
+  /** The node whose view it is (each node reports what it sees). */
+  readonly observedBy: string;
+}
+
 /** Events that report a decision and change no registry state, passed on by `announce`. */
-export type AnnouncedEvent = BeatProtectionEvent | PrimaryChangedEvent | SplitBrainEvent;
+export type AnnouncedEvent = BeatProtectionEvent | PrimaryChangedEvent | SplitBrainEvent | MemberChangedEvent;
 
 export type Listener = (event: RegistryEvent) => void;
 
