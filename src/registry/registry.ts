@@ -27,6 +27,7 @@ import {
   type ServiceId,
 } from './model.js';
 import type { MemberChange } from '../cluster/member-changes.js';
+import type { Role } from '../primaries/role.js';
 import { compareStamps } from '../cluster/stamp.js';
 import type { HealthWriter } from './health-writer.js';
 import type { Store, StoredHealth, StoreSnapshot } from './store.js';
@@ -47,6 +48,7 @@ export type RegistryEvent =
   | BeatProtectionEvent
   | PrimaryChangedEvent
   | SplitBrainEvent
+  | RoleChangedEvent
   | MemberChangedEvent;
 
 /**
@@ -96,6 +98,19 @@ export interface SplitBrainEvent {
   readonly at: number;
 }
 
+/**
+ * The role a database instance reports changed (primaries/role.ts): `from` null when it had none
+ * yet; `unknown` once it is DOWN without having read a role. Changes no state.
+ */
+export interface RoleChangedEvent {
+  readonly type: 'role-changed';
+  readonly key: string;
+  readonly instance: Instance;
+  readonly from: Role | null;
+  readonly to: Role;
+  readonly at: number;
+}
+
 /** Cluster mode: a peer came up or went down in this node's membership view (cluster/member-changes.ts). */
 export interface MemberChangedEvent extends MemberChange {
   readonly type: 'member-changed';
@@ -104,7 +119,7 @@ export interface MemberChangedEvent extends MemberChange {
 }
 
 /** Events that report a decision and change no registry state, passed on by `announce`. */
-export type AnnouncedEvent = BeatProtectionEvent | PrimaryChangedEvent | SplitBrainEvent | MemberChangedEvent;
+export type AnnouncedEvent = BeatProtectionEvent | PrimaryChangedEvent | SplitBrainEvent | RoleChangedEvent | MemberChangedEvent;
 
 export type Listener = (event: RegistryEvent) => void;
 
