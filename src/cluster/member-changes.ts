@@ -15,7 +15,7 @@ export interface MemberChange {
    * gone: a clean stop), `heartbeat-timeout` or `refused` (heartbeating with another secret).
    */
   readonly reason: 'joined' | 'heartbeat-resumed' | 'left' | 'heartbeat-timeout' | 'refused';
-  /** Database time (ms) of its last heartbeat as last read (0 when its row is gone). */
+  /** Database time (ms) of its last heartbeat as last read (for `left`, as the previous view had it). */
   readonly lastSeen: number;
   /** Database time (ms) of the view that showed the change. */
   readonly at: number;
