@@ -143,7 +143,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     const resources = createResourcePool(now);
     const runner = createRunner({ credentials: security.credentials });
     const beats = createBeatModule({ registry, config: config.beat, logger: logger.child({ module: 'beat' }), now });
-    const observe = createObservability({ registry, config: config.observe, webhooks, logger, now, known, dataDir: config.store.dataDir, scheduler: () => schedulerStats, beats: () => beats.status() });
+    const observe = createObservability({ registry, config: config.observe, webhooks, logger, now, known, dataDir: config.store.dataDir, scheduler: () => schedulerStats, beats: () => beats.status(), ...(node ? { cluster: () => node.stats() } : {}) });
     // The tracker asks the scheduler for probes; the scheduler reports every result to the tracker.
     const primaries = createPrimaryTracker({
       registry,
