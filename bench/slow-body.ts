@@ -32,8 +32,8 @@ const quantile = (xs: number[], q: number): number => {
   return s.length === 0 ? NaN : s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
 };
 
-/** /healthz latencies over `ms`, one request every 50 ms on a kept-alive connection. */
-async function healthz(client: Client, ms: number): Promise<number[]> {
+/** /healthz latencies over `ms`, one request every 50 ms on a kept-alive connection; `at` collects when each was sent. */
+async function healthz(client: Client, ms: number, at: number[] = []): Promise<number[]> {
   const out: number[] = [];
   const until = performance.now() + ms;
   while (performance.now() < until) {
@@ -41,6 +41,7 @@ async function healthz(client: Client, ms: number): Promise<number[]> {
     const res = await client.request({ path: '/healthz', method: 'GET' });
     await res.body.dump();
     out.push(performance.now() - t);
+    at.push(t);
     await new Promise((r) => setTimeout(r, 50));
   }
   return out;
@@ -113,10 +114,12 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, 3000)); // every instance probed
     const before = await healthz(api, 3000);
 
+    const attackAt = performance.now();
+    const sentAt: number[] = [];
     const closes = Array.from({ length: CLIENTS }, () => slowClient(port));
     let maxDown = 0;
     const watch = setInterval(() => void down().then((n) => (maxDown = Math.max(maxDown, n))), 500);
-    const during = await healthz(api, SECONDS * 1000);
+    const during = await healthz(api, SECONDS * 1000, sentAt);
     clearInterval(watch);
     const closedAfter = await Promise.all(closes);
     const downAtEnd = await down();
@@ -135,6 +138,11 @@ async function main(): Promise<void> {
       instancesDownAtEnd: downAtEnd,
       healthzBeforeMs: { p50: quantile(before, 0.5).toFixed(1), p99: quantile(before, 0.99).toFixed(1), n: before.length },
       healthzDuringMs: { p50: quantile(during, 0.5).toFixed(1), p99: quantile(during, 0.99).toFixed(1), max: Math.max(...during).toFixed(1), n: during.length },
+      // The slowest /healthz answers and when they were sent (s after the slow clients started connecting).
+      healthzSlowest: during
+        .map((ms, i) => ({ ms: Number(ms.toFixed(0)), atS: Number(((sentAt[i]! - attackAt) / 1000).toFixed(2)) }))
+        .sort((a, b) => b.ms - a.ms)
+        .slice(0, 5),
       slowClosedBeyondCapWithin1s: refused,
       slowClosedByTimeout: {
         n: timedOut.length,
