@@ -23,7 +23,7 @@ import type { Companion } from './companion/companion.js';
 import { registerCompanionRoutes } from './companion/routes.js';
 import { parseServerAddr } from './companion/http.js';
 import { credentialsOf, setupCompanion } from './companion/setup.js';
-import { workingStore } from './companion/working-store.js';
+import { COMPANION_SINK, sharedWorkingStore, workingStore } from './companion/working-store.js';
 import { createRegistry } from './registry/registry.js';
 import { mysqlPassword, openStore, type OpenedStore } from './registry/open-store.js';
 import type { ClusterNode, MemberInfo } from './cluster/cluster-node.js';
@@ -110,6 +110,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     let opened: OpenedStore;
     try {
       opened = await openStore(config, logger.child({ module: 'store' }), companionMode ? workingStore : undefined);
+      if (companionMode && opened.mysql) opened = await sharedWorkingStore(opened);
     } catch (err) {
       await reservation.release();
       lock?.release();
@@ -130,13 +131,14 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     const registry = createRegistry({
       store,
       ...(snapshot ? { snapshot } : {}),
-      ...(cluster ? { publisher: cluster.publisher } : {}),
+      // Companion nodes share health through the Nacos server, not the store: nothing to publish.
+      ...(cluster && !companionMode ? { publisher: cluster.publisher } : {}),
       healthWriter,
       now,
       initialHealthy: config.checks.initialHealthy,
       reviveChecker: revive,
     });
-    const node = cluster?.attach(registry);
+    const node = cluster?.attach(registry, companionMode ? COMPANION_SINK : undefined);
     clusterNode = node;
     if (!config.checks.enabled && registry.getSwitch(ACTIVE_CHECKS_SWITCH) === undefined) registry.setSwitch(ACTIVE_CHECKS_SWITCH, false);
     const fdAlarm = createFdAlarm({ logger: logger.child({ module: 'fds' }) });
@@ -195,13 +197,14 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     let companion: Companion | undefined;
     if (companionMode) {
       const policies = { operator: operatorPolicy, server: apiPolicy };
-      companion = setupCompanion({ config, checkers, registry, defaultChecker, logger: logger.child({ module: 'companion' }), now, credentials: nacosCredentials, policies });
+      const owns = node ? { owns: (key: string) => node.ownsKey(key) } : {};
+      companion = setupCompanion({ config, checkers, registry, defaultChecker, logger: logger.child({ module: 'companion' }), now, credentials: nacosCredentials, policies, ...owns });
       registerCompanionRoutes(server, companion);
     } else {
       registerBeatRoutes(server, beats);
       nacos.register(server);
-      node?.registerRoutes(server);
     }
+    node?.registerRoutes(server);
     observe.start();
     primaries.start();
     let address: string;
