@@ -27,6 +27,7 @@ import { createRegistry } from './registry/registry.js';
 import { mysqlPassword, openStore, type OpenedStore } from './registry/open-store.js';
 import type { ClusterNode, MemberInfo } from './cluster/cluster-node.js';
 import { createDaemonCluster, resolveClusterSecret } from './cluster/daemon-cluster.js';
+import { createEphemeralCluster } from './cluster/ephemeral.js';
 import { registerPrimaryRoute } from './primaries/route.js';
 import { createPrimaryTracker } from './primaries/tracker.js';
 import { instanceView } from './api/views.js';
@@ -141,7 +142,18 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     const fdAlarm = createFdAlarm({ logger: logger.child({ module: 'fds' }) });
     const resources = createResourcePool(now);
     const runner = createRunner({ credentials: security.credentials });
-    const beats = createBeatModule({ registry, config: config.beat, logger: logger.child({ module: 'beat' }), now });
+    // Cluster mode: ephemeral instances have one responsible node each; the others forward and replicate.
+    const ephemeral =
+      node && clusterSecret && config.cluster.nodeId
+        ? createEphemeralCluster({ node, registry, nodeId: config.cluster.nodeId, secret: clusterSecret, cluster: config.cluster, beats: () => beats, now, logger: logger.child({ module: 'ephemeral' }) })
+        : undefined;
+    const beats = createBeatModule({
+      registry,
+      config: config.beat,
+      logger: logger.child({ module: 'beat' }),
+      now,
+      ...(ephemeral ? { owns: ephemeral.owns, peerHolds: ephemeral.peerHolds, clusterStatus: ephemeral.status } : {}),
+    });
     const observe = createObservability({ registry, config: config.observe, webhooks, logger, now, known, dataDir: config.store.dataDir, scheduler: () => schedulerStats, beats: () => beats.status() });
     // The tracker asks the scheduler for probes; the scheduler reports every result to the tracker.
     const primaries = createPrimaryTracker({
@@ -185,7 +197,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     registerNativeRoutes(server, { ...viewDeps, scheduler, limits: config.registry, policy: apiPolicy, listingConcurrency: config.server.listingConcurrency });
     registerPrimaryRoute(server, { tracker: primaries, view: (rec) => instanceView(viewDeps, rec), maxWaitMs: config.primaries.maxWaitMs });
     observe.register(server);
-    const nacos = createNacos({ registry, checkers, beats, config: config.nacos, limits: config.registry, policy: apiPolicy, auth: security.auth, known, logger: logger.child({ module: 'nacos' }), now, roleOf: primaries.roleOf });
+    const nacos = createNacos({ registry, checkers, beats, config: config.nacos, limits: config.registry, policy: apiPolicy, auth: security.auth, known, logger: logger.child({ module: 'nacos' }), now, roleOf: primaries.roleOf, ...(ephemeral ? { forward: ephemeral.forward } : {}) });
     // Companion mode: the Nacos server is the registry; vigil serves no registry API of its own.
     let companion: Companion | undefined;
     if (companionMode) {
@@ -193,6 +205,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
       companion = setupCompanion({ config, checkers, registry, defaultChecker, logger: logger.child({ module: 'companion' }), now, credentials: nacosCredentials, policies });
       registerCompanionRoutes(server, companion);
     } else {
+      ephemeral?.register(server);
       registerBeatRoutes(server, beats);
       nacos.register(server);
       node?.registerRoutes(server);
@@ -206,6 +219,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
       // Join after listening (peers broadcast to us from our first heartbeat) and before probing
       // (the first round decides which shards this node may probe).
       await node?.start();
+      await ephemeral?.start();
     } catch (err) {
       await companion?.stop();
       primaries.stop();
@@ -240,6 +254,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     stopFn = async () => {
       for (const j of jobs) await j.stop();
       // First, so the others take this node's shards at their next round rather than after the TTL.
+      await ephemeral?.stop();
       await node?.stop();
       unsubscribe();
       await companion?.stop();

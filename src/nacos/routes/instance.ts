@@ -67,6 +67,7 @@ export function registerInstanceRoutes(app: FastifyInstance, ctx: NacosContext, 
       ctx.instances,
       ctx.now(),
     );
+    if (ephemeral && ctx.forward && (await ctx.forward(instanceKey(inst), req, reply))) return reply;
     checkSameKind(registry.find(id)?.instance, ephemeral);
     registry.register(inst);
     // Registering is a sign of life: an unhealthy ephemeral instance registered again is healthy.
@@ -79,6 +80,7 @@ export function registerInstanceRoutes(app: FastifyInstance, ctx: NacosContext, 
     const p = paramsOf(req);
     const id = instanceIdOf(p);
     const ephemeral = boolOf(p, 'ephemeral', true);
+    if (ephemeral && ctx.forward && (await ctx.forward(instanceKey(id), req, reply))) return reply;
     const existing = registry.find(id)?.instance;
     // Persistent instances go only with ephemeral=false; an unknown instance is gone already: ok.
     if (existing && existing.ephemeral === ephemeral) registry.deregister(id);
