@@ -76,6 +76,8 @@ export interface ClusterNode {
   ownerOf(key: string): Peer | undefined;
   /** The live admitted members other than this node, as of the last round. */
   peers(): readonly Peer[];
+  /** The shards this node may act on now (its local lease table). */
+  heldShards(): number[];
   /** Writes under the shard's epoch, then broadcasts; refuses (STALE_EPOCH) when this node does not hold the shard. */
   publishHealth(key: string, health: StoredHealth): Promise<Stamp>;
   members(): MemberInfo[];
@@ -187,6 +189,7 @@ export function createClusterNode(opts: ClusterNodeOptions): ClusterNode {
       return last.view.members.find((m) => m.nodeId === lease.owner && m.alive && m.admitted);
     },
     peers,
+    heldShards: () => keeper.table.held(opts.clock()),
     async publishHealth(key, health) {
       const epoch = keeper.epochForKey(key);
       if (epoch === undefined) throw new VigilError('VIGIL_ERR_CLUSTER_STALE_EPOCH', `${nodeId} does not hold the shard of ${key}`, 'epoch');

@@ -3,7 +3,7 @@
  * request (a peer is trusted to be a member, not to be bug-free):
  *
  *   POST /v1/cluster/ephemeral  { holding, ops: [ { key, epoch, seq, entry: { instance, health } | null, expired? } ] }
- *   GET  /v1/cluster/ephemeral  → { seq, ops: [...] }   (what the sender is responsible for)
+ *   GET  /v1/cluster/ephemeral  → { seq, shards, ops: [...] }   (what the sender is responsible for)
  *
  * `entry` null is a deregistration (`expired`: by the owner's beat module). `holding`: the sender's
  * self-preservation holds deletions (cluster-wide self-preservation).
@@ -45,7 +45,7 @@ const op = z.strictObject({
 });
 
 const batch = z.strictObject({ holding: z.boolean(), ops: z.array(op).max(MAX_OPS) });
-const snapshot = z.strictObject({ seq: count, ops: z.array(op).max(MAX_OPS) });
+const snapshot = z.strictObject({ seq: count, shards: z.array(z.number().int().min(0).max(65535)).max(65536), ops: z.array(op).max(MAX_OPS) });
 
 export interface EphemeralOp {
   readonly key: string;
@@ -63,6 +63,8 @@ export interface EphemeralBatch {
 export interface EphemeralSnapshot {
   /** The sender's sequence when it took the snapshot: replicas stamped later are newer than it. */
   readonly seq: number;
+  /** The shards the sender is responsible for; `ops` holds every ephemeral instance it has in them. */
+  readonly shards: readonly number[];
   readonly ops: readonly EphemeralOp[];
 }
 

@@ -27,6 +27,7 @@ import type { Registry, RegistryEvent } from '../registry/registry.js';
 import type { Peer } from './broadcaster.js';
 import { EPHEMERAL_PATH, parseEphemeralBatch, parseEphemeralSnapshot, type EphemeralOp, type EphemeralSnapshot } from './ephemeral-messages.js';
 import { signPeerRequest, verifyPeerRequest } from './peer-auth.js';
+import { shardOf } from './shards.js';
 import { isNewer } from './stamp.js';
 
 /** Ops per request: keeps each body far below the route's limit. */
@@ -35,6 +36,7 @@ const BODY_LIMIT = 64 * 1024 * 1024;
 
 export interface ReplicationNode {
   ownsKey(key: string): boolean;
+  heldShards(): number[];
   epochForKey(key: string): number | undefined;
   ownerOf(key: string): Peer | undefined;
   peers(): readonly Peer[];
@@ -116,12 +118,9 @@ export function createEphemeralReplication(opts: EphemeralReplicationOptions): E
     } else if (e.type === 'instance-registered' || e.type === 'instance-updated' || e.type === 'health-changed') {
       if (!e.record.instance.ephemeral) return;
     } else return;
-    const epoch = node.ownsKey(e.key) ? node.epochForKey(e.key) : undefined;
-    if (epoch === undefined) {
-      // Answered here while the owner was unreachable: not this node's to replicate.
-      if (deleted) stamps.delete(e.key);
-      return;
-    }
+    // Answered here while the owner was unreachable (or this node's lease lapsing): replicated under
+    // epoch 0, so that any copy its responsible node stamped wins over it.
+    const epoch = (node.ownsKey(e.key) ? node.epochForKey(e.key) : undefined) ?? 0;
     const held = { epoch, seq: nextSeq() };
     if (deleted) {
       stamps.delete(e.key);
@@ -154,7 +153,7 @@ export function createEphemeralReplication(opts: EphemeralReplicationOptions): E
       if (op.entry === null) {
         stamps.delete(op.key);
         tombstones.set(op.key, { epoch: op.epoch, seq: op.seq, at: opts.now() });
-        registry.applyEphemeral(op.key, null);
+        registry.applyEphemeral(op.key, null, op.expired ? 'expired' : undefined);
         if (op.expired) opts.beats.peerExpired(1);
       } else {
         tombstones.delete(op.key);
@@ -210,10 +209,11 @@ export function createEphemeralReplication(opts: EphemeralReplicationOptions): E
       }
       apply(snap.ops);
       const has = new Set(snap.ops.map((o) => o.key));
+      const theirs = new Set(snap.shards);
       let dropped = 0;
       for (const key of [...registry.keys()]) {
         if (has.has(key) || registry.peek(key)?.instance.ephemeral !== true || node.ownsKey(key)) continue;
-        if (node.ownerOf(key)?.nodeId !== peer.nodeId) continue;
+        if (!theirs.has(shardOf(key))) continue;
         const held = stamps.get(key);
         // Changed by the peer after its snapshot (its sequence is later): the snapshot is the stale one.
         if (held && held.seq > snap.seq) continue;
@@ -228,15 +228,26 @@ export function createEphemeralReplication(opts: EphemeralReplicationOptions): E
     for (const [key, t] of tombstones) if (t.at < old) tombstones.delete(key);
   }
 
+  /**
+   * Everything this node holds in the shards it is responsible for. The responsible node's word is
+   * the reference for its shards, so each copy carries at least its current epoch: a replica that
+   * missed a change (or holds a stale tombstone) takes this copy, one that got a later change keeps it.
+   */
   function snapshotOps(): EphemeralSnapshot {
+    const shards = node.heldShards();
+    const mine = new Set(shards);
     const ops: EphemeralOp[] = [];
     for (const key of registry.keys()) {
       const rec = registry.peek(key);
+      if (!rec?.instance.ephemeral || !mine.has(shardOf(key))) continue;
+      const epoch = node.epochForKey(key);
+      if (epoch === undefined) continue;
       const held = stamps.get(key);
-      if (!rec?.instance.ephemeral || !held || !node.ownsKey(key)) continue;
-      ops.push({ key, ...held, entry: { instance: rec.instance, health: rec.health } });
+      const stamp = held === undefined || held.epoch < epoch ? { epoch, seq: held?.seq ?? 0 } : held;
+      ops.push({ key, ...stamp, entry: { instance: rec.instance, health: rec.health } });
     }
-    return { seq, ops };
+    // Later than any change this node made so far; a replica's copy stamped after it is newer than the snapshot.
+    return { seq: Math.max(seq, opts.now()), shards, ops };
   }
 
   function refuse(code: ErrorCode, field: string, message: string, nodeId?: string): VigilError {

@@ -182,7 +182,7 @@ export interface Registry {
    * Applies an ephemeral instance replicated by the node responsible for it (cluster/ephemeral*.ts):
    * registers or updates it with its health, or removes it (`null`). Memory only, origin `peer`.
    */
-  applyEphemeral(key: string, entry: { readonly instance: Instance; readonly health: HealthState } | null): void;
+  applyEphemeral(key: string, entry: { readonly instance: Instance; readonly health: HealthState } | null, cause?: DeregisterCause): void;
   /** The stamp of the health held for `key`, for the caller's newer-than check. */
   stampOf(key: string): { epoch: number; version: number } | undefined;
   /** The node that decided an instance's current health (cluster mode), if known. */
@@ -483,14 +483,14 @@ export function createRegistry(deps: RegistryDeps): Registry {
       index(key, inst);
       emit({ type: 'instance-registered', key, record: snapshot(fresh), origin: 'peer' });
     },
-    applyEphemeral(key, entry) {
+    applyEphemeral(key, entry, cause) {
       const rec = records.get(key);
       if (rec && !rec.instance.ephemeral) return;
       if (entry === null) {
         if (!rec) return;
         records.delete(key);
         unindex(key, rec.instance);
-        emit({ type: 'instance-deregistered', key, instance: rec.instance, origin: 'peer' });
+        emit({ type: 'instance-deregistered', key, instance: rec.instance, origin: 'peer', ...(cause ? { cause } : {}) });
         return;
       }
       const inst = interned(entry.instance);
