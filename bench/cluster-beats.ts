@@ -13,6 +13,8 @@
  *   5 ms, so ~5 ms resolution plus one listing request).
  *
  *   node dist/bench/cluster-beats.js [--instances 3000] [--seconds 10] [--concurrency 32] [--samples 200]
+ *
+ * BENCH_NODE_OPTIONS is passed to the daemons as NODE_OPTIONS (e.g. `--import` of a profiler).
  */
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';

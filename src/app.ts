@@ -206,7 +206,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
       registerCompanionRoutes(server, companion);
     } else {
       ephemeral?.register(server);
-      registerBeatRoutes(server, beats);
+      registerBeatRoutes(server, beats, ephemeral?.forward);
       nacos.register(server);
       node?.registerRoutes(server);
     }

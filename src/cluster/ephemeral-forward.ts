@@ -4,7 +4,8 @@
  * their list they pick, so any node may receive them; only the responsible node decides.
  *
  * One hop: the request is replayed to the owner with every parameter in the query string (form
- * bodies merged, the query winning, as the routes read them), the client's credentials passed on,
+ * bodies merged, the query winning, as the routes read them; a JSON body of the native API as it
+ * was parsed), the client's credentials passed on,
  * and signed with the cluster secret (`x-vigil-forwarded`, peer-auth.ts). The owner handles a signed
  * forwarded request itself, whatever its own view of ownership, so a request is never forwarded
  * twice. The client gets the owner's answer, status, body and error code as they are.
@@ -67,6 +68,8 @@ const asParams = (bag: unknown): Record<string, string> => {
   return out;
 };
 
+const isJson = (req: FastifyRequest): boolean => req.body !== undefined && req.body !== null && typeof req.body === 'object' && /json/i.test(req.headers['content-type'] ?? '');
+
 export function createForwarder(opts: ForwarderOptions): Forwarder {
   const agent = new Agent({ connect: { timeout: opts.timeoutMs }, headersTimeout: opts.timeoutMs, bodyTimeout: opts.timeoutMs, keepAliveTimeout: 30_000 });
   const forwardedRequests = new WeakSet<FastifyRequest>();
@@ -78,17 +81,22 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
     if (forwardedRequests.has(req)) return false;
     const owner = opts.ownerOf(key);
     if (owner === undefined || owner.nodeId === opts.nodeId) return false;
-    const target = new URL(req.url.split('?')[0]!, owner.url);
-    const params = { ...asParams(req.body), ...asParams(req.query) };
-    for (const [k, v] of Object.entries(params)) target.searchParams.set(k, v);
+    // A JSON body (native API) goes as it was parsed; Nacos parameters (query or form) in the query string.
+    const json = isJson(req) ? JSON.stringify(req.body) : undefined;
+    const target = new URL(json === undefined ? req.url.split('?')[0]! : req.url, owner.url);
+    if (json === undefined) for (const [k, v] of Object.entries({ ...asParams(req.body), ...asParams(req.query) })) target.searchParams.set(k, v);
     const path = target.pathname + target.search;
-    const headers: Record<string, string> = { [FORWARDED_HEADER]: '1', ...signPeerRequest(opts.secret, opts.nodeId, { method: req.method, path, body: '' }) };
+    const headers: Record<string, string> = {
+      [FORWARDED_HEADER]: '1',
+      ...(json === undefined ? {} : { 'content-type': 'application/json' }),
+      ...signPeerRequest(opts.secret, opts.nodeId, { method: req.method, path, body: json ?? '' }),
+    };
     for (const h of PASSED_ON) {
       const v = req.headers[h];
       if (typeof v === 'string') headers[h] = v;
     }
     try {
-      const res = await request(target, { method: req.method as 'PUT', headers, dispatcher: agent });
+      const res = await request(target, { method: req.method as 'PUT', headers, dispatcher: agent, ...(json === undefined ? {} : { body: json }) });
       const body = await res.body.text();
       if (failingOwner === owner.nodeId) opts.logger.info({ owner: owner.nodeId }, 'forwarding to the responsible node works again');
       failingOwner = undefined;
@@ -115,9 +123,12 @@ export function createForwarder(opts: ForwarderOptions): Forwarder {
     app.addHook('preValidation', async (req, reply) => {
       if (req.headers[FORWARDED_HEADER] === undefined) return;
       const length = Number(req.headers['content-length'] ?? 0);
-      const verdict = length > 0
-        ? { ok: false as const, field: 'body', message: 'a forwarded request carries its parameters in the query string, never a body' }
-        : verifyPeerRequest(opts.secret, req.headers, { method: req.method, path: req.url, body: '' });
+      // The signature covers the body as the sender serialised its parsed JSON; parsing and
+      // serialising again gives the same text. Any other body is never forwarded.
+      const json = isJson(req) ? JSON.stringify(req.body) : undefined;
+      const verdict = length > 0 && json === undefined
+        ? { ok: false as const, field: 'body', message: 'a forwarded request carries JSON or its parameters in the query string' }
+        : verifyPeerRequest(opts.secret, req.headers, { method: req.method, path: req.url, body: json ?? '' });
       if (!verdict.ok) {
         counters.refused++;
         await reply

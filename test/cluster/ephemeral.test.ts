@@ -162,6 +162,26 @@ describeMariaDb('ephemeral instances on three vigil processes with a Nacos clien
     );
   }, 240_000);
 
+  it('answers a beat at every node with the responsible node answering: the nodes that are not responsible forward it (Nacos and native API)', async () => {
+    const reg = await api(a.nodes[0]!.url, 'POST', '/v1/instances', { service: 'native-eph', ip: '127.0.0.1', port: 22000, ephemeral: true });
+    expect(reg.status, JSON.stringify(reg.body)).toBe(201);
+    await waitFor(async () => {
+      for (const d of a.nodes) if ((await api(d.url, 'GET', '/v1/instances?service=native-eph')).body.instances?.length !== 1) return false;
+      return true;
+    }, 20_000, 100);
+    const forwardedNow = async () => (await Promise.all(a.nodes.map(beatStatus))).reduce((n, s) => n + s.cluster.forwarding.forwarded, 0);
+    const before = await forwardedNow();
+    for (const d of a.nodes) {
+      const res = await api(d.url, 'PUT', '/v1/beat', { service: 'native-eph', ip: '127.0.0.1', port: 22000 });
+      expect(res.status).toBe(200);
+      expect(res.body).toEqual({ clientBeatIntervalMs: BEAT_MS });
+    }
+    const path = `/nacos/v1/ns/instance/beat?serviceName=${encodeURIComponent(SERVICE)}&ip=127.0.0.1&port=${port(0)}`;
+    for (const d of a.nodes) expect((await api(d.url, 'PUT', path)).body.code).toBe(10200);
+    // Other beats (the client's) may be forwarded meanwhile: at least these four.
+    expect((await forwardedNow()) - before).toBeGreaterThanOrEqual(4);
+  }, 60_000);
+
   it('refuses a beat forwarded without the cluster secret, and changes nothing', async () => {
     const n2 = a.nodes[1]!;
     const beat = JSON.stringify({ serviceName: SERVICE, ip: '127.0.0.1', port: 29998, cluster: 'DEFAULT', weight: 1, metadata: {} });
@@ -216,7 +236,8 @@ describeMariaDb('ephemeral instances on three vigil processes with a Nacos clien
       for (const d of c.nodes) {
         const s = c.streams.get(d)!;
         const seen = s.events.slice(lengths.get(s));
-        const bad = seen.filter((e) => (e.event === 'health-changed' && e.data.data.healthy === false) || e.event === 'instance-expired' || e.event === 'instance-deregistered');
+        const ours = seen.filter((e) => e.data?.data?.instance?.service === 'eph');
+        const bad = ours.filter((e) => (e.event === 'health-changed' && e.data.data.healthy === false) || e.event === 'instance-expired' || e.event === 'instance-deregistered');
         expect(bad, `${c.name}: survivor events`).toEqual([]);
       }
       // The survivors took the dead node's instances over.
