@@ -247,7 +247,7 @@ export function createEphemeralReplication(opts: EphemeralReplicationOptions): E
       ops.push({ key, ...stamp, entry: { instance: rec.instance, health: rec.health } });
     }
     // Later than any change this node made so far; a replica's copy stamped after it is newer than the snapshot.
-    return { seq: Math.max(seq, opts.now()), shards, ops };
+    return { seq: nextSeq(), shards, ops };
   }
 
   function refuse(code: ErrorCode, field: string, message: string, nodeId?: string): VigilError {
