@@ -74,14 +74,18 @@ try {
       }),
     );
   }
+  let lastCounts = '';
   const listedAll = async (service: string, n: number) => {
     const counts = await Promise.all(nodes.map((_, i) => call(i, 'GET', nacosPath('instance/list', { serviceName: service })).then((r) => (JSON.parse(r.text).hosts as unknown[]).length)));
+    lastCounts = `${service}: expected ${n}, listed ${counts.join(' / ')}`;
     return counts.every((c) => c === n);
   };
   await waitFor(async () => {
     for (let s = 0; s < SERVICES; s++) if (!(await listedAll(`DEFAULT_GROUP@@beat-${s}`, Math.floor(N / SERVICES) + (s < N % SERVICES ? 1 : 0)))) return false;
     return true;
-  }, 120_000, 500);
+  }, 120_000, 500).catch((err: unknown) => {
+    throw new Error(`${(err as Error).message}; ${lastCounts}`);
+  });
 
   const leases = await db.query<Array<{ shard: number; owner: string }>>(`SELECT shard, owner FROM \`${new URL(url).pathname.slice(1)}\`.vigil_shard_leases`);
   const ownerNode = new Map(leases.map((l) => [l.shard, Number(l.owner.slice(1)) - 1]));

@@ -63,7 +63,7 @@ export interface EphemeralBatch {
 export interface EphemeralSnapshot {
   /** The sender's sequence when it took the snapshot: replicas stamped later are newer than it. */
   readonly seq: number;
-  /** The shards the sender is responsible for; `ops` holds every ephemeral instance it has in them. */
+  /** The shards the sender is responsible for; `ops` holds every ephemeral instance and tombstone it has in them. */
   readonly shards: readonly number[];
   readonly ops: readonly EphemeralOp[];
 }

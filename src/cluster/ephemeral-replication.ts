@@ -12,8 +12,9 @@
  * `tombstoneMs`.
  *
  * Repair: a node pulls, at start and every `reconcileMs`, what each peer is responsible for
- * (`GET`), applies what is newer, and drops replicas a peer is responsible for but no longer has
- * (a lost deletion, or an instance registered here while its owner was unreachable).
+ * (`GET`: instances and tombstones of its shards), applies what is newer, and drops replicas a peer
+ * is responsible for but does not have (a lost deletion whose tombstone is gone). A registration
+ * this node made while the owner was unreachable (epoch 0) that the owner lacks is sent again.
  *
  * The batches also carry whether the sender's self-preservation holds deletions; a node holds its
  * own deletions while any live peer does (sent at least every `syncMs`).
@@ -64,6 +65,8 @@ export interface ReplicationCounters {
   ignored: number;
   /** Replicas dropped by a reconcile: their owner no longer has them. */
   dropped: number;
+  /** Registrations made here while the owner was unreachable, sent again because the owner lacked them. */
+  resent: number;
   failedRequests: number;
 }
 
@@ -93,7 +96,7 @@ export function createEphemeralReplication(opts: EphemeralReplicationOptions): E
   const stamps = new Map<string, Held>();
   const tombstones = new Map<string, Held & { at: number }>();
   const peerHolding = new Map<string, { holding: boolean; at: number }>();
-  const counters: ReplicationCounters = { sent: 0, applied: 0, ignored: 0, dropped: 0, failedRequests: 0 };
+  const counters: ReplicationCounters = { sent: 0, applied: 0, ignored: 0, dropped: 0, resent: 0, failedRequests: 0 };
   let pending = new Map<string, EphemeralOp>();
   let seq = 0;
   let timer: NodeJS.Timeout | undefined;
@@ -217,6 +220,14 @@ export function createEphemeralReplication(opts: EphemeralReplicationOptions): E
         const held = stamps.get(key);
         // Changed by the peer after its snapshot (its sequence is later): the snapshot is the stale one.
         if (held && held.seq > snap.seq) continue;
+        if (held?.epoch === 0) {
+          // Registered at a node that could not reach the responsible one, and the copy it sent was
+          // lost too: send it again rather than lose an acknowledged registration.
+          const rec = registry.peek(key)!;
+          queue({ key, ...held, entry: { instance: rec.instance, health: rec.health } });
+          counters.resent++;
+          continue;
+        }
         stamps.delete(key);
         registry.applyEphemeral(key, null);
         dropped++;
@@ -246,6 +257,8 @@ export function createEphemeralReplication(opts: EphemeralReplicationOptions): E
       const stamp = held === undefined || held.epoch < epoch ? { epoch, seq: held?.seq ?? 0 } : held;
       ops.push({ key, ...stamp, entry: { instance: rec.instance, health: rec.health } });
     }
+    // Deletions as well, as they were stamped: a replica that missed one applies it by its stamp.
+    for (const [key, t] of tombstones) if (mine.has(shardOf(key)) && !registry.peek(key)) ops.push({ key, epoch: t.epoch, seq: t.seq, entry: null });
     // Later than any change this node made so far; a replica's copy stamped after it is newer than the snapshot.
     return { seq: nextSeq(), shards, ops };
   }

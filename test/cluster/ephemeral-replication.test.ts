@@ -9,6 +9,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createEphemeralReplication, type EphemeralReplication } from '../../src/cluster/ephemeral-replication.js';
 import { EPHEMERAL_PATH } from '../../src/cluster/ephemeral-messages.js';
 import { signPeerRequest } from '../../src/cluster/peer-auth.js';
+import { shardOf } from '../../src/cluster/shards.js';
 import { initialState } from '../../src/health/state-machine.js';
 import { instanceKey, type Instance } from '../../src/registry/model.js';
 import { createRegistry, type Registry, type RegistryEvent } from '../../src/registry/registry.js';
@@ -28,6 +29,8 @@ interface Node {
   events: RegistryEvent[];
   /** Keys this node is responsible for, with the epoch. */
   owned: Map<string, number>;
+  /** Cut off: it sends to no peer (what it sends is lost). */
+  isolated: boolean;
 }
 
 const nodes: Node[] = [];
@@ -38,7 +41,7 @@ async function node(id: string): Promise<Node> {
   const app = await apiServer();
   const registry = createRegistry({ store: noStore, snapshot: emptySnapshot, healthWriter: { put() {}, forget() {} } });
   const owned = new Map<string, number>();
-  const n = { id, app, registry, owned, events: [] as RegistryEvent[] } as unknown as Node;
+  const n = { id, app, registry, owned, isolated: false, events: [] as RegistryEvent[] } as unknown as Node;
   n.replication = createEphemeralReplication({
     nodeId: id,
     secret: SECRET,
@@ -47,8 +50,8 @@ async function node(id: string): Promise<Node> {
       ownsKey: (k) => owned.has(k),
       epochForKey: (k) => owned.get(k),
       ownerOf: () => undefined,
-      peers: () => nodes.filter((o) => o.id !== id).map((o) => ({ nodeId: o.id, url: o.url })),
-      heldShards: () => [],
+      peers: () => (n.isolated ? [] : nodes.filter((o) => o.id !== id).map((o) => ({ nodeId: o.id, url: o.url }))),
+      heldShards: () => [...owned.keys()].map((k) => shardOf(k)),
     },
     beats: { holding: () => false, peerExpired: () => {} },
     batchMs: 10,
@@ -120,4 +123,26 @@ it('refuses an unsigned batch, one from an unknown node, and a malformed one, ch
   expect(malformed.body.field).toBe('ops.0.entry.instance.port');
   expect(b.registry.find(inst(2))).toBeUndefined();
   expect(b.replication.peerHolds()).toBe(false);
+});
+
+it('reconcile repairs a deletion a replica missed, and sends again a registration the responsible node missed', async () => {
+  a.owned.set(key(3), 7);
+  a.owned.set(key(4), 7);
+  a.registry.register(inst(3));
+  await waitFor(() => b.registry.find(inst(3)) !== undefined, 10_000, 20);
+  a.isolated = true;
+  a.registry.deregister(inst(3), 'expired');
+  await a.replication.flush();
+  a.isolated = false;
+  // Registered at b while a (responsible) was unreachable: kept at b under epoch 0.
+  b.isolated = true;
+  b.registry.register(inst(4));
+  await b.replication.flush();
+  b.isolated = false;
+  expect(b.registry.find(inst(3))).toBeDefined();
+  expect(a.registry.find(inst(4))).toBeUndefined();
+  await b.replication.reconcile();
+  expect(b.registry.find(inst(3))).toBeUndefined();
+  await waitFor(() => a.registry.find(inst(4)) !== undefined, 10_000, 20);
+  expect(b.registry.find(inst(4))).toBeDefined();
 });
