@@ -154,7 +154,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
       now,
       ...(ephemeral ? { owns: ephemeral.owns, peerHolds: ephemeral.peerHolds, clusterStatus: ephemeral.status } : {}),
     });
-    const observe = createObservability({ registry, config: config.observe, webhooks, logger, now, known, dataDir: config.store.dataDir, scheduler: () => schedulerStats, beats: () => beats.status() });
+    const observe = createObservability({ registry, config: config.observe, webhooks, logger, now, known, dataDir: config.store.dataDir, scheduler: () => schedulerStats, beats: () => beats.status(), ...(node ? { cluster: () => node.stats() } : {}) });
     // The tracker asks the scheduler for probes; the scheduler reports every result to the tracker.
     const primaries = createPrimaryTracker({
       registry,
