@@ -28,6 +28,7 @@ import { createRegistry } from './registry/registry.js';
 import { mysqlPassword, openStore } from './registry/open-store.js';
 import type { ClusterNode, MemberInfo } from './cluster/cluster-node.js';
 import { createDaemonCluster, resolveClusterSecret } from './cluster/daemon-cluster.js';
+import { createEphemeralCluster } from './cluster/ephemeral.js';
 import { registerPrimaryRoute } from './primaries/route.js';
 import { createPrimaryTracker } from './primaries/tracker.js';
 import { instanceView } from './api/views.js';
@@ -150,7 +151,18 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     const fdAlarm = createFdAlarm({ logger: logger.child({ module: 'fds' }) });
     const resources = createResourcePool(now);
     const runner = createRunner({ credentials: security.credentials });
-    const beats = createBeatModule({ registry, config: config.beat, logger: logger.child({ module: 'beat' }), now });
+    // Cluster mode: ephemeral instances have one responsible node each; the others forward and replicate.
+    const ephemeral =
+      node && clusterSecret && config.cluster.nodeId && !companionMode
+        ? createEphemeralCluster({ node, registry, nodeId: config.cluster.nodeId, secret: clusterSecret, cluster: config.cluster, beats: () => beats, now, logger: logger.child({ module: 'ephemeral' }) })
+        : undefined;
+    const beats = createBeatModule({
+      registry,
+      config: config.beat,
+      logger: logger.child({ module: 'beat' }),
+      now,
+      ...(ephemeral ? { owns: ephemeral.owns, peerHolds: ephemeral.peerHolds, clusterStatus: ephemeral.status } : {}),
+    });
     undo.push(() => fdAlarm.close());
     const observe = createObservability({ registry, config: config.observe, webhooks, logger, now, known, dataDir: config.store.dataDir, scheduler: () => schedulerStats, beats: () => beats.status(), ...(node ? { cluster: () => node.stats() } : {}) });
     // The tracker asks the scheduler for probes; the scheduler reports every result to the tracker.
@@ -200,7 +212,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     registerNativeRoutes(server, { ...viewDeps, scheduler, limits: config.registry, policy: apiPolicy, listingConcurrency: config.server.listingConcurrency });
     registerPrimaryRoute(server, { tracker: primaries, view: (rec) => instanceView(viewDeps, rec), maxWaitMs: config.primaries.maxWaitMs });
     observe.register(server);
-    const nacos = createNacos({ registry, checkers, beats, config: config.nacos, limits: config.registry, policy: apiPolicy, auth: security.auth, loginFailures, known, logger: logger.child({ module: 'nacos' }), now, roleOf: primaries.roleOf });
+    const nacos = createNacos({ registry, checkers, beats, config: config.nacos, limits: config.registry, policy: apiPolicy, auth: security.auth, loginFailures, known, logger: logger.child({ module: 'nacos' }), now, roleOf: primaries.roleOf, ...(ephemeral ? { forward: ephemeral.forward } : {}) });
     // Companion mode: the Nacos server is the registry; vigil serves no registry API of its own.
     let companion: Companion | undefined;
     if (companionMode) {
@@ -210,7 +222,8 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
       undo.push(() => companion?.stop());
       registerCompanionRoutes(server, companion);
     } else {
-      registerBeatRoutes(server, beats);
+      ephemeral?.register(server);
+      registerBeatRoutes(server, beats, ephemeral?.forward);
       nacos.register(server);
     }
     node?.registerRoutes(server);
@@ -227,6 +240,8 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     // (the first round decides which shards this node may probe).
     undo.push(() => node?.stop());
     await node?.start();
+    undo.push(() => ephemeral?.stop());
+    await ephemeral?.start();
     scheduler.start();
     undo.push(() => scheduler.stop());
     // After listen, which reports its own errors (EADDRINUSE) by rejecting.
@@ -256,6 +271,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     stopFn = async () => {
       for (const j of jobs) await j.stop();
       // First, so the others take this node's shards at their next round rather than after the TTL.
+      await ephemeral?.stop();
       await node?.stop();
       unsubscribe();
       await companion?.stop();
