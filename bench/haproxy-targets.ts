@@ -58,7 +58,7 @@ export function parseStubStatus(text: string): NginxCounts {
 export type ProbeKind = 'tcp' | 'http';
 
 /**
- * HAProxy checking the same targets: one backend per 10 000 servers, each server checked every
+ * HAProxy checking the same targets: one backend per 1 000 servers (HAProxy parses a large backend in quadratic time), each server checked every
  * `intervalMs` (`inter`), timeouts as vigil's, checks spread by ±10 % like vigil's jitter. TCP: a
  * plain connect check; HTTP: `option httpchk GET /` expecting 2xx (HAProxy opens a connection per
  * check: it has no keep-alive checks). One thread, no traffic (its one frontend is idle), no logging.
@@ -81,10 +81,10 @@ export function haproxyConfig(kind: ProbeKind, instances: number, ports: readonl
     `  bind 127.0.0.1:${listenPort}`,
     '  default_backend b0',
   ];
-  for (let b = 0; b * 10_000 < instances; b++) {
+  for (let b = 0; b * 1_000 < instances; b++) {
     lines.push(`backend b${b}`);
     if (kind === 'http') lines.push('  option httpchk GET /', '  http-check expect status 200-299');
-    for (let i = b * 10_000; i < Math.min(instances, (b + 1) * 10_000); i++) {
+    for (let i = b * 1_000; i < Math.min(instances, (b + 1) * 1_000); i++) {
       const { host, port } = targetAddress(i, ports);
       lines.push(`  server s${i} ${host}:${port} check`);
     }

@@ -172,8 +172,11 @@ async function runHaproxy(s: Scenario, dir: string, ports: readonly number[], ng
   writeFileSync(cfg, haproxyConfig(s.kind, s.instances, ports, s.intervalMs, TIMEOUT_MS, await freePort()));
   const child = spawn(bin('haproxy'), ['-f', cfg, '-db'], { stdio: ['ignore', 'ignore', 'inherit'] });
   try {
-    await sleep(2 * s.intervalMs + 3000);
-    if (child.exitCode !== null) throw new Error(`haproxy exited with ${child.exitCode}`);
+    // Parsing 100k servers takes seconds on a loaded machine: wait until it probes, then warm up.
+    for (const first = activeOpens(); activeOpens() === first; await sleep(500)) {
+      if (child.exitCode !== null) throw new Error(`haproxy exited with ${child.exitCode}`);
+    }
+    await sleep(s.intervalMs + 3000);
     return await measure(child.pid!, nginxPid, statusPort, s);
   } finally {
     await stopChild(child);
