@@ -68,8 +68,9 @@ export function haproxyConfig(kind: ProbeKind, instances: number, ports: readonl
     'global',
     '  nbthread 1',
     // HAProxy reserves a descriptor per checked server and refuses to start above the hard limit
-    // (20 000 here); checks only hold one while they run.
+    // (20 000 here) unless told not to be strict; checks only hold one while they run.
     '  ulimit-n 19500',
+    '  no strict-limits',
     '  maxconn 4000',
     '  spread-checks 10',
     'defaults',
