@@ -24,6 +24,8 @@ export interface BroadcasterOptions {
   readonly peers: () => readonly Peer[];
   readonly batchMs: number;
   readonly timeoutMs: number;
+  /** Told after each batch went out: how many changes, to how many peers, how many of them failed. */
+  readonly onFlush?: (changes: number, peers: number, failed: number) => void;
 }
 
 export interface FlushResult {
@@ -66,6 +68,7 @@ export function createBroadcaster(opts: BroadcasterOptions): Broadcaster {
     const peers = opts.peers().filter((p) => p.nodeId !== opts.nodeId);
     const reasons = await Promise.all(peers.map((p) => send(p, body)));
     const failed = peers.flatMap((p, i) => (reasons[i] === undefined ? [] : [{ nodeId: p.nodeId, reason: reasons[i]! }]));
+    opts.onFlush?.(batch.length, peers.length, failed.length);
     return { changes: batch.length, failed };
   }
 

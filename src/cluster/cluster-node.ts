@@ -13,8 +13,10 @@ import { redact } from '../security/redact.js';
 import type { MysqlStore } from '../registry/mysql-store.js';
 import type { StoredHealth } from '../registry/store.js';
 import { createBroadcaster, type FlushResult } from './broadcaster.js';
+import { clusterStats, newCounters, type ClusterStats } from './cluster-stats.js';
 import { createChangePoller, type ChangePoller, type ChangeSink } from './change-poller.js';
 import { createLeaseStore } from './leases.js';
+import { memberChanges, type MemberChange } from './member-changes.js';
 import { createMembership } from './membership.js';
 import { registerPeerRoutes } from './peer-route.js';
 import { createShardKeeper, type RoundResult } from './shard-keeper.js';
@@ -41,6 +43,8 @@ export interface ClusterNodeOptions {
   readonly clock: () => number;
   readonly logger: Logger;
   readonly sink: ChangeSink;
+  /** Told of each member that came up or went down between two rounds (the daemon announces it). */
+  readonly onMemberChange?: (change: MemberChange) => void;
   /** Run the round and the poll on timers (the daemon); tests may drive them by hand. */
   readonly autoRun?: boolean;
 }
@@ -73,6 +77,8 @@ export interface ClusterNode {
   /** Writes under the shard's epoch, then broadcasts; refuses (STALE_EPOCH) when this node does not hold the shard. */
   publishHealth(key: string, health: StoredHealth): Promise<Stamp>;
   members(): MemberInfo[];
+  /** Counters and current figures (members, shards, broadcasts, poll lag) for metrics. */
+  stats(): ClusterStats;
   registerRoutes(app: FastifyInstance): void;
 }
 
@@ -91,21 +97,44 @@ export function createClusterNode(opts: ClusterNodeOptions): ClusterNode {
   let last: RoundResult | undefined;
   let poller: ChangePoller | undefined;
   const peers = () => (last ? last.view.members.filter((m) => m.alive && m.admitted && m.nodeId !== nodeId) : []);
-  const broadcaster = createBroadcaster({ nodeId, secret: opts.secret, peers, batchMs: opts.batchMs, timeoutMs: opts.peerTimeoutMs });
+  const counters = newCounters();
+  const broadcaster = createBroadcaster({
+    nodeId,
+    secret: opts.secret,
+    peers,
+    batchMs: opts.batchMs,
+    timeoutMs: opts.peerTimeoutMs,
+    onFlush: (changes, to, failed) => {
+      counters.sent += changes * (to - failed);
+      counters.failed += changes * failed;
+    },
+  });
   const stops: Array<() => void> = [];
 
   async function round(): Promise<RoundResult> {
+    const prev = last?.view;
     last = await keeper.round();
+    for (const change of memberChanges(prev, last.view)) {
+      try {
+        opts.onMemberChange?.(change);
+      } catch (err) {
+        logger.error({ err }, 'reporting a member change failed');
+      }
+    }
     return last;
   }
 
   async function poll(): Promise<void> {
-    await poller?.poll();
+    if (!poller) return;
+    const startedAt = opts.clock();
+    counters.repaired += (await poller.poll()).health;
+    counters.lastPollAt = startedAt;
   }
 
   async function reconcile(): Promise<void> {
     if (!poller) return;
     const r = await poller.reconcile();
+    counters.repaired += r.health;
     if (r.instances + r.health + r.removed > 0) logger.info(r, 'reconcile repaired what the poll had missed');
     await store.purgeTombstones(opts.tombstoneRetentionMs);
   }
@@ -152,6 +181,8 @@ export function createClusterNode(opts: ClusterNodeOptions): ClusterNode {
       const first = await round();
       // The daemon loaded the registry before starting; the window covers what changed meanwhile.
       poller = createChangePoller({ source: store, sink: opts.sink, windowMs: opts.pollWindowMs, since: first.view.now });
+      // The load and the first round are the node's first view of the store.
+      counters.lastPollAt = opts.clock();
       if (opts.autoRun) {
         every(opts.leaseRenewMs, 'lease round', round);
         every(opts.pollMs, 'poll', poll);
@@ -184,11 +215,19 @@ export function createClusterNode(opts: ClusterNodeOptions): ClusterNode {
       return { epoch, version: health.health.version };
     },
     members,
+    stats: () => clusterStats(counters, last?.view, keeper.table.held(opts.clock()).length, opts.clock()),
     registerRoutes(app) {
+      const sink = opts.sink;
       registerPeerRoutes(app, {
         secret: opts.secret,
         isMember: (id) => peers().some((m) => m.nodeId === id),
-        sink: opts.sink,
+        sink: {
+          stampOf: (key) => sink.stampOf(key),
+          applyHealth(row) {
+            counters.applied++;
+            sink.applyHealth(row);
+          },
+        },
         onRefused: (r) => logger.warn({ code: r.code, peer: r.nodeId, field: r.field }, `peer request refused: ${r.message}`),
       });
       app.get('/v1/cluster/members', READ, async () => redact({ members: members() }));
