@@ -5,7 +5,9 @@
  * of another cluster (another secret) refuses them.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startDaemon, type Daemon } from '../helpers/daemon.js';
+import { shardOf } from '../../src/cluster/shards.js';
+import { instanceKey } from '../../src/registry/model.js';
+import { api, startDaemon, waitFor, type Daemon } from '../helpers/daemon.js';
 import { describeMariaDb, startMariaDb, type MariaDb } from '../helpers/mariadb.js';
 import { freshDatabase } from '../helpers/mysql-url.js';
 import { nacos } from '../nacos/helpers.js';
@@ -29,10 +31,12 @@ describeMariaDb('accessTokens on a cluster of vigil processes', () => {
   let db: MariaDb;
   const a: Daemon[] = [];
   let other: Daemon;
+  let dbA = '';
 
   beforeAll(async () => {
     db = await startMariaDb();
     const urlA = await freshDatabase(db, 'tokA');
+    dbA = new URL(urlA).pathname.slice(1);
     const urlB = await freshDatabase(db, 'tokB');
     for (const id of ['a1', 'a2']) a.push(await startDaemon({ args: ['--store', urlA, '--node-id', id], env: { VIGIL_CLUSTER_SECRET: 'token-cluster-secret-aaa' }, config: config(id) }));
     other = await startDaemon({ args: ['--store', urlB, '--node-id', 'b1'], env: { VIGIL_CLUSTER_SECRET: 'token-cluster-secret-bbb' }, config: config('b1') });
@@ -55,6 +59,27 @@ describeMariaDb('accessTokens on a cluster of vigil processes', () => {
     // And the other way round.
     const back = await nacos(a1.url, 'GET', '/instance/list', { serviceName: 'tok-svc', accessToken: await login(a2) });
     expect(back.status, back.text).toBe(200);
+  }, 60_000);
+
+  it('a registration with a token forwarded to the responsible node is accepted there', async () => {
+    const [a1, a2] = a as [Daemon, Daemon];
+    const accessToken = await login(a2);
+    const headers = { accessToken };
+    // Both nodes hold shards, all 256 held: then pick an instance whose shard a1 holds.
+    await waitFor(async () => {
+      const ms = ((await api(a2.url, 'GET', '/v1/cluster/members', undefined, headers)).body.members as any[] | undefined) ?? [];
+      return ms.filter((m) => m.alive && m.admitted && m.shards > 0).length === 2 && ms.reduce((n, m) => n + m.shards, 0) === 256;
+    }, 30_000, 200);
+    const owners = new Map((await db.query<Array<{ shard: number; owner: string }>>(`SELECT shard, owner FROM \`${dbA}\`.vigil_shard_leases`)).map((r) => [r.shard, r.owner]));
+    let port = 25000;
+    while (owners.get(shardOf(instanceKey({ namespace: 'public', group: 'DEFAULT_GROUP', service: 'tok-eph', cluster: 'DEFAULT', ip: '127.0.0.1', port }))) !== 'a1') port++;
+    const forwarded = async () => (await api(a2.url, 'GET', '/v1/beat/status', undefined, headers)).body.cluster.forwarding.forwarded as number;
+    const before = await forwarded();
+    const reg = await nacos(a2.url, 'POST', '/instance', { serviceName: 'tok-eph', ip: '127.0.0.1', port, accessToken });
+    expect(reg.status, reg.text).toBe(200);
+    expect(await forwarded()).toBe(before + 1);
+    const listed = await nacos(a1.url, 'GET', '/instance/list', { serviceName: 'tok-eph', accessToken });
+    expect((listed.json as { hosts: Array<{ port: number }> }).hosts.map((h) => h.port)).toEqual([port]);
   }, 60_000);
 
   it('refuses a token issued by a node of another cluster (another secret) with 403 VIGIL_ERR_AUTH_INVALID, and changes nothing', async () => {
