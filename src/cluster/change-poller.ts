@@ -28,7 +28,7 @@ export interface ChangeSink {
 }
 
 export interface ChangePollerOptions {
-  readonly source: { changesSince(dbTime: number): Promise<Changes> };
+  readonly source: { changesSince(dbTime: number, held?: (key: string, stamp: Stamp) => boolean): Promise<Changes> };
   readonly sink: ChangeSink;
   readonly windowMs: number;
   /** Database time from which to start (the `now` of the load the node started from). */
@@ -66,6 +66,7 @@ export function newerHealth(rows: readonly HealthRow[], stampOf: (key: string) =
 
 export function createChangePoller(opts: ChangePollerOptions): ChangePoller {
   let since = opts.since;
+  const held = (key: string, stamp: Stamp): boolean => !isNewer(stamp, opts.sink.stampOf(key));
   const instanceTimes = new Map<string, number>();
 
   function apply(changes: Changes): PollResult {
@@ -86,7 +87,7 @@ export function createChangePoller(opts: ChangePollerOptions): ChangePoller {
       if ((instanceTimes.get(key) ?? -1) < updatedAt) instanceTimes.set(key, updatedAt);
     },
     async poll() {
-      const changes = await opts.source.changesSince(since - opts.windowMs);
+      const changes = await opts.source.changesSince(since - opts.windowMs, held);
       const result = apply(changes);
       since = changes.now;
       return result;

@@ -13,6 +13,7 @@ import { redact } from '../security/redact.js';
 import type { MysqlStore } from '../registry/mysql-store.js';
 import type { StoredHealth } from '../registry/store.js';
 import { createBroadcaster, type FlushResult } from './broadcaster.js';
+import { createFencedWriter, type FencedWriterStats } from './fenced-writer.js';
 import { createChangePoller, type ChangePoller, type ChangeSink } from './change-poller.js';
 import { createLeaseStore } from './leases.js';
 import { createMembership } from './membership.js';
@@ -70,8 +71,13 @@ export interface ClusterNode {
   /** Sends pending broadcasts now instead of at the end of the batch window. */
   flush(): Promise<FlushResult>;
   ownsKey(key: string): boolean;
-  /** Writes under the shard's epoch, then broadcasts; refuses (STALE_EPOCH) when this node does not hold the shard. */
+  /**
+   * Writes under the shard's epoch (batched with other publications, fenced-writer.ts), then
+   * broadcasts; refuses (STALE_EPOCH) when this node does not hold the shard.
+   */
   publishHealth(key: string, health: StoredHealth): Promise<Stamp>;
+  /** What became of this node's publications: plain counters, read by the members route and by whoever wants them. */
+  readonly stats: Readonly<FencedWriterStats>;
   members(): MemberInfo[];
   registerRoutes(app: FastifyInstance): void;
 }
@@ -93,6 +99,15 @@ export function createClusterNode(opts: ClusterNodeOptions): ClusterNode {
   const peers = () => (last ? last.view.members.filter((m) => m.alive && m.admitted && m.nodeId !== nodeId) : []);
   const broadcaster = createBroadcaster({ nodeId, secret: opts.secret, peers, batchMs: opts.batchMs, timeoutMs: opts.peerTimeoutMs });
   const stops: Array<() => void> = [];
+  const writer = createFencedWriter({
+    store,
+    nodeId,
+    maxBatch: 500,
+    // Queued for broadcast as the commit returns; the broadcaster sends within its batch window.
+    onCommitted(written) {
+      for (const w of written) broadcaster.publish({ key: w.key, epoch: w.epoch, decidedByNode: nodeId, health: w.health });
+    },
+  });
 
   async function round(): Promise<RoundResult> {
     last = await keeper.round();
@@ -174,15 +189,15 @@ export function createClusterNode(opts: ClusterNodeOptions): ClusterNode {
       const epoch = keeper.epochForKey(key);
       if (epoch === undefined) throw new VigilError('VIGIL_ERR_CLUSTER_STALE_EPOCH', `${nodeId} does not hold the shard of ${key}`, 'epoch');
       try {
-        await store.putFencedHealth(key, health, { nodeId, epoch });
+        await writer.write({ key, health, epoch });
       } catch (err) {
         // Lost the shard: stop publishing it now rather than at the lease's local deadline.
         if (isVigilError(err, 'VIGIL_ERR_CLUSTER_STALE_EPOCH')) keeper.table.drop([shardOf(key)]);
         throw err;
       }
-      broadcaster.publish({ key, epoch, decidedByNode: nodeId, health });
       return { epoch, version: health.health.version };
     },
+    stats: writer.stats,
     members,
     registerRoutes(app) {
       registerPeerRoutes(app, {
@@ -191,7 +206,7 @@ export function createClusterNode(opts: ClusterNodeOptions): ClusterNode {
         sink: opts.sink,
         onRefused: (r) => logger.warn({ code: r.code, peer: r.nodeId, field: r.field }, `peer request refused: ${r.message}`),
       });
-      app.get('/v1/cluster/members', READ, async () => redact({ members: members() }));
+      app.get('/v1/cluster/members', READ, async () => redact({ members: members(), self: { nodeId, publications: { ...writer.stats } } }));
     },
   };
 }

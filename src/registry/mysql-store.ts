@@ -32,6 +32,16 @@ export interface HealthRow {
   readonly updatedAt: number;
 }
 
+/** One health write of a batch, under the epoch the writer believes it holds for the key's shard. */
+export interface FencedWrite {
+  readonly key: string;
+  readonly health: StoredHealth;
+  readonly epoch: number;
+}
+
+/** What became of one write of a batch: written, refused by the fence, or the instance is gone. */
+export type FencedOutcome = 'written' | 'stale' | 'missing';
+
 export interface Changes {
   /** Database time of the read: pass it (minus the window) to the next call. */
   readonly now: number;
@@ -41,7 +51,14 @@ export interface Changes {
 
 export interface MysqlStore extends AsyncStore {
   putFencedHealth(key: string, health: StoredHealth, fence: Fence): Promise<void>;
-  changesSince(dbTime: number): Promise<Changes>;
+  /**
+   * Many fenced writes by one node in one transaction (one outcome per write, in order): the lease
+   * rows and instance rows are read with shared locks, so no acquisition or deregistration can slip
+   * in before the writes of the shards still held land together at COMMIT.
+   */
+  putFencedHealthBatch(nodeId: string, writes: readonly FencedWrite[]): Promise<FencedOutcome[]>;
+  /** `held`, when given, says which health rows the caller already has (not parsed, not returned). */
+  changesSince(dbTime: number, held?: (key: string, stamp: { epoch: number; version: number }) => boolean): Promise<Changes>;
   /** Deletes tombstones older than `retentionMs` (database time); returns how many. */
   purgeTombstones(retentionMs: number): Promise<number>;
   /** The pool, for the cluster tables (membership, leases) on the same database. */
@@ -145,22 +162,50 @@ export function createMysqlStore(db: MysqlDb): MysqlStore {
       );
       if (written === 0) throw await diagnose(key, fence);
     },
+    async putFencedHealthBatch(nodeId, writes) {
+      if (writes.length === 0) return [];
+      const shards = [...new Set(writes.map((w) => shardOf(w.key)))];
+      const keys = [...new Set(writes.map((w) => w.key))];
+      return db.transaction(async (tx) => {
+        // Ascending shard order, as the lease statements take their row locks: no lock-order cycle.
+        const held = await tx.rows<{ shard: number; epoch: number }>(
+          `SELECT shard, epoch FROM vigil_shard_leases WHERE shard IN (?) AND owner = ? AND expires_at > ${DB_NOW_MS} ORDER BY shard LOCK IN SHARE MODE`,
+          [shards, nodeId],
+        );
+        const epochs = new Map(held.map((l) => [l.shard, l.epoch]));
+        const present = new Set(
+          (await tx.rows<{ k: string }>('SELECT ikey AS k FROM vigil_instances WHERE ikey IN (?) AND deleted = 0 LOCK IN SHARE MODE', [keys])).map((r) => r.k),
+        );
+        const outcomes = writes.map((w): FencedOutcome => (epochs.get(shardOf(w.key)) !== w.epoch ? 'stale' : present.has(w.key) ? 'written' : 'missing'));
+        const rows = writes.filter((_, i) => outcomes[i] === 'written');
+        if (rows.length > 0) {
+          await tx.run(
+            `INSERT INTO vigil_health (ikey, shard, epoch, version, decided_by_node, value, updated_at)
+             VALUES ${rows.map(() => `(?, ?, ?, ?, ?, ?, ${DB_NOW_MS})`).join(', ')} ${HEALTH_UPSERT}`,
+            rows.flatMap((w) => [w.key, shardOf(w.key), w.epoch, w.health.health.version, nodeId, JSON.stringify(w.health)]),
+          );
+        }
+        return outcomes;
+      });
+    },
     async deleteInstance(key) {
       await db.transaction(async (tx) => {
         await tx.run(`UPDATE vigil_instances SET value = NULL, deleted = 1, updated_at = ${NEXT_TIME} WHERE ikey = ? AND deleted = 0`, [key]);
         await tx.run('DELETE FROM vigil_health WHERE ikey = ?', [key]);
       });
     },
-    async changesSince(dbTime) {
+    async changesSince(dbTime, isHeld) {
       const [clock] = await db.rows<{ now: number }>(`SELECT ${DB_NOW_MS} AS now`);
       const inst = await db.rows<{ k: string; value: string | null; updatedAt: number }>(
         'SELECT ikey AS k, value, updated_at AS updatedAt FROM vigil_instances WHERE updated_at >= ? ORDER BY updated_at, ikey',
         [dbTime],
       );
-      const health = await db.rows<{ k: string; value: string; epoch: number; node: string | null; updatedAt: number }>(
-        'SELECT ikey AS k, value, epoch, decided_by_node AS node, updated_at AS updatedAt FROM vigil_health WHERE updated_at >= ? ORDER BY updated_at, ikey',
+      const rows = await db.rows<{ k: string; value: string; epoch: number; version: number; node: string | null; updatedAt: number }>(
+        'SELECT ikey AS k, value, epoch, version, decided_by_node AS node, updated_at AS updatedAt FROM vigil_health WHERE updated_at >= ? ORDER BY updated_at, ikey',
         [dbTime],
       );
+      // A busy window holds thousands of rows the caller already applied: skip them before parsing.
+      const health = isHeld ? rows.filter((r) => !isHeld(r.k, { epoch: r.epoch, version: r.version })) : rows;
       return {
         now: clock?.now ?? 0,
         instances: inst.map((r) => ({ key: r.k, instance: r.value === null ? null : (JSON.parse(r.value) as Instance), updatedAt: r.updatedAt })),
