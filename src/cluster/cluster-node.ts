@@ -206,7 +206,9 @@ export function createClusterNode(opts: ClusterNodeOptions): ClusterNode {
         sink: opts.sink,
         onRefused: (r) => logger.warn({ code: r.code, peer: r.nodeId, field: r.field }, `peer request refused: ${r.message}`),
       });
-      app.get('/v1/cluster/members', READ, async () => redact({ members: members(), self: { nodeId, publications: { ...writer.stats } } }));
+      // `self`: this node's own view now: the shards it trusts its leases for, and its publications.
+      const self = () => ({ nodeId, shardsHeld: keeper.table.held(opts.clock()).length, publications: { ...writer.stats } });
+      app.get('/v1/cluster/members', READ, async () => redact({ members: members(), self: self() }));
     },
   };
 }
