@@ -113,13 +113,17 @@ export function createMysqlStore(db: MysqlDb): MysqlStore {
     db,
     // One transaction, so every table is read from the same snapshot.
     load: () => db.transaction(async (tx): Promise<StoreSnapshot> => {
-      const rows = await tx.rows<{ k: string; value: string; health: string | null }>(
-        'SELECT i.ikey AS k, i.value, h.value AS health FROM vigil_instances i LEFT JOIN vigil_health h ON h.ikey = i.ikey WHERE i.deleted = 0 ORDER BY i.ikey',
+      const rows = await tx.rows<{ k: string; value: string; health: string | null; epoch: number | null; node: string | null }>(
+        `SELECT i.ikey AS k, i.value, h.value AS health, h.epoch, h.decided_by_node AS node
+         FROM vigil_instances i LEFT JOIN vigil_health h ON h.ikey = i.ikey WHERE i.deleted = 0 ORDER BY i.ikey`,
       );
+      // The stamp comes along, so a node that starts knows which node decided each record and orders it against peers' copies.
       const instances = rows.map((r) => ({
         key: r.k,
         instance: JSON.parse(r.value) as Instance,
         ...(r.health === null ? {} : { health: JSON.parse(r.health) as StoredHealth }),
+        ...(r.epoch ? { epoch: r.epoch } : {}),
+        ...(r.node === null ? {} : { decidedByNode: r.node }),
       }));
       return {
         instances,

@@ -272,10 +272,12 @@ export function createRegistry(deps: RegistryDeps): Registry {
   // Load what the store holds: persistent instances keep their last known health.
   const snap = deps.snapshot ?? store.load?.();
   if (!snap || snap instanceof Promise) throw new Error('createRegistry: a store without a synchronous load() needs deps.snapshot');
-  for (const { key, instance, health } of snap.instances) {
+  for (const { key, instance, health, epoch, decidedByNode } of snap.instances) {
     const inst = interned(instance.checker ? { ...instance, checker: revive(instance.checker) } : instance);
     const rec: MutableRecord = { instance: inst, health: health?.health ?? initialState(now(), inst.initialHealthy ?? deps.initialHealthy ?? true) };
     if (health?.lastProbe) rec.lastProbe = health.lastProbe;
+    if (epoch !== undefined) rec.epoch = epoch;
+    if (decidedByNode !== undefined) rec.decidedByNode = decidedByNode;
     records.set(key, rec);
     index(key, inst);
   }
