@@ -27,6 +27,7 @@ import {
   type ServiceId,
 } from './model.js';
 import { compareStamps } from '../cluster/stamp.js';
+import { roleFact } from '../primaries/role.js';
 import type { HealthWriter } from './health-writer.js';
 import type { Store, StoredHealth, StoreSnapshot } from './store.js';
 
@@ -106,6 +107,8 @@ interface MutableRecord {
   /** Cluster mode: the shard epoch and the node under which the current health was decided. */
   epoch?: number;
   decidedByNode?: string;
+  /** Cluster mode: the probe result last published or applied with the health (its role counts). */
+  published?: ProbeResult;
 }
 
 /** A health record that arrived from elsewhere, with the stamp that orders it (cluster/stamp.ts). */
@@ -275,7 +278,7 @@ export function createRegistry(deps: RegistryDeps): Registry {
   for (const { key, instance, health, epoch, decidedByNode } of snap.instances) {
     const inst = interned(instance.checker ? { ...instance, checker: revive(instance.checker) } : instance);
     const rec: MutableRecord = { instance: inst, health: health?.health ?? initialState(now(), inst.initialHealthy ?? deps.initialHealthy ?? true) };
-    if (health?.lastProbe) rec.lastProbe = health.lastProbe;
+    if (health?.lastProbe) rec.lastProbe = rec.published = health.lastProbe;
     if (epoch !== undefined) rec.epoch = epoch;
     if (decidedByNode !== undefined) rec.decidedByNode = decidedByNode;
     records.set(key, rec);
@@ -284,6 +287,28 @@ export function createRegistry(deps: RegistryDeps): Registry {
   for (const c of snap.checkerConfigs) checkerCfgs.set(c.key, { scope: c.scope, config: revive(c.config) });
   for (const e of snap.whitelist) wl.set(e.id, e);
   for (const [k, v] of Object.entries(snap.switches)) switches.set(k, v);
+
+  /**
+   * Cluster mode: health decided here is published first (fenced write, then broadcast): only a
+   * write the store accepted under this node's epoch changes memory and is announced, so a store
+   * outage freezes health instead of flipping it.
+   */
+  function publish(key: string, rec: MutableRecord, health: HealthState, change: HealthChange | undefined, lastProbe: ProbeResult | undefined): void {
+    const publisher = deps.publisher!;
+    const last = lastProbe ?? rec.lastProbe;
+    publisher.publish(key, last ? { health, lastProbe: last } : { health }).then(
+      ({ epoch }) => {
+        if (records.get(key) !== rec || compareStamps({ epoch: rec.epoch ?? 0, version: rec.health.version }, { epoch, version: health.version }) > 0) return;
+        rec.health = health;
+        if (lastProbe) rec.lastProbe = lastProbe;
+        if (last) rec.published = last;
+        rec.epoch = epoch;
+        rec.decidedByNode = publisher.nodeId;
+        if (change) emit({ type: 'health-changed', key, record: snapshot(rec), change, origin: 'local' });
+      },
+      (err: unknown) => publisher.onRefused(key, err),
+    );
+  }
 
   const registry: Registry = {
     register(instance) {
@@ -371,22 +396,8 @@ export function createRegistry(deps: RegistryDeps): Registry {
     setHealth(key, health, change, lastProbe) {
       const rec = records.get(key);
       if (!rec) return;
-      const { publisher } = deps;
-      if (publisher && !rec.instance.ephemeral) {
-        // Decided here, so published first: only a write the store accepted under this node's
-        // epoch changes memory and is announced (a store outage freezes health instead of flipping it).
-        const last = lastProbe ?? rec.lastProbe;
-        publisher.publish(key, last ? { health, lastProbe: last } : { health }).then(
-          ({ epoch }) => {
-            if (records.get(key) !== rec || compareStamps({ epoch: rec.epoch ?? 0, version: rec.health.version }, { epoch, version: health.version }) > 0) return;
-            rec.health = health;
-            if (lastProbe) rec.lastProbe = lastProbe;
-            rec.epoch = epoch;
-            rec.decidedByNode = publisher.nodeId;
-            if (change) emit({ type: 'health-changed', key, record: snapshot(rec), change, origin: 'local' });
-          },
-          (err: unknown) => publisher.onRefused(key, err),
-        );
+      if (deps.publisher && !rec.instance.ephemeral) {
+        publish(key, rec, health, change, lastProbe);
         return;
       }
       const overrideBefore = rec.health.override;
@@ -399,6 +410,13 @@ export function createRegistry(deps: RegistryDeps): Registry {
     recordProbe(key, lastProbe, health) {
       const rec = records.get(key);
       if (!rec) return;
+      // Cluster mode: a database role other than the one last published goes out like a flip
+      // (a new version), so every node answers "which is the primary" alike.
+      const role = roleFact(lastProbe);
+      if (deps.publisher && !rec.instance.ephemeral && role !== undefined && role !== (rec.published && roleFact(rec.published))) {
+        publish(key, rec, { ...health, version: health.version + 1 }, undefined, lastProbe);
+        return;
+      }
       rec.lastProbe = lastProbe;
       rec.health = health;
     },
@@ -486,7 +504,7 @@ export function createRegistry(deps: RegistryDeps): Registry {
       const before = rec.health;
       const h = row.health.health;
       rec.health = h;
-      if (row.health.lastProbe) rec.lastProbe = row.health.lastProbe;
+      if (row.health.lastProbe) rec.lastProbe = rec.published = row.health.lastProbe;
       rec.epoch = row.epoch;
       if (row.decidedByNode !== null) rec.decidedByNode = row.decidedByNode;
       if (before.healthy !== h.healthy || before.override !== h.override) {
