@@ -1,14 +1,15 @@
 /**
  * The sending end of broadcasts: every health change this node decided goes to every live peer,
- * batched. A change waits at most `batchMs` (one request per peer per window under load instead of
- * one per change); within a window only the newest copy of each key is sent. A failed or slow peer
+ * batched. When no request is in flight the changes of one event-loop turn go out at once; while
+ * one is, changes wait at most `batchMs` (one request per peer per window under load instead of
+ * one per change); within a batch only the newest copy of each key is sent. A failed or slow peer
  * costs one request timeout and nothing else: nothing is retried, because the peer's trailing-window
  * poll (change-poller.ts) will read the same change from the store within one poll period.
  */
 import { Agent, request } from 'undici';
 import { PEER_CHANGES_PATH } from './peer-route.js';
 import { signPeerRequest } from './peer-auth.js';
-import type { PeerChange } from './peer-changes.js';
+import { MAX_CHANGES_PER_REQUEST, type PeerChange } from './peer-changes.js';
 import { isNewer } from './stamp.js';
 
 export interface Peer {
@@ -31,8 +32,18 @@ export interface FlushResult {
   readonly failed: ReadonlyArray<{ nodeId: string; reason: string }>;
 }
 
+/** Plain counters (metrics and tests read them). */
+export interface BroadcastStats {
+  /** Batches sent (one request to each peer). */
+  batches: number;
+  changes: number;
+  /** Peer requests that failed or were refused; the poll repairs what they carried. */
+  failed: number;
+}
+
 export interface Broadcaster {
   publish(change: PeerChange): void;
+  readonly stats: Readonly<BroadcastStats>;
   /** Sends what is pending now (the timer does this by itself); resolves when every peer answered or failed. */
   flush(): Promise<FlushResult>;
   close(): Promise<void>;
@@ -44,6 +55,9 @@ export function createBroadcaster(opts: BroadcasterOptions): Broadcaster {
   const agent = new Agent({ connect: { timeout: opts.timeoutMs }, headersTimeout: opts.timeoutMs, bodyTimeout: opts.timeoutMs });
   let pending = new Map<string, PeerChange>();
   let timer: NodeJS.Timeout | undefined;
+  let immediate: NodeJS.Immediate | undefined;
+  let inFlight = 0;
+  const stats: BroadcastStats = { batches: 0, changes: 0, failed: 0 };
 
   async function send(peer: Peer, body: string): Promise<string | undefined> {
     try {
@@ -58,14 +72,30 @@ export function createBroadcaster(opts: BroadcasterOptions): Broadcaster {
 
   async function flush(): Promise<FlushResult> {
     if (timer) clearTimeout(timer);
-    timer = undefined;
+    if (immediate) clearImmediate(immediate);
+    timer = immediate = undefined;
     const batch = [...pending.values()];
     pending = new Map();
     if (batch.length === 0) return { changes: 0, failed: [] };
-    const body = JSON.stringify({ changes: batch });
+    // A mass flip can hold more than one request may carry: several requests then, never a refused one.
+    const bodies: string[] = [];
+    for (let i = 0; i < batch.length; i += MAX_CHANGES_PER_REQUEST) bodies.push(JSON.stringify({ changes: batch.slice(i, i + MAX_CHANGES_PER_REQUEST) }));
     const peers = opts.peers().filter((p) => p.nodeId !== opts.nodeId);
-    const reasons = await Promise.all(peers.map((p) => send(p, body)));
+    inFlight++;
+    let reasons: Array<string | undefined>;
+    try {
+      reasons = await Promise.all(peers.map(async (p) => {
+        let reason: string | undefined;
+        for (const body of bodies) reason ??= await send(p, body);
+        return reason;
+      }));
+    } finally {
+      inFlight--;
+    }
     const failed = peers.flatMap((p, i) => (reasons[i] === undefined ? [] : [{ nodeId: p.nodeId, reason: reasons[i]! }]));
+    stats.batches++;
+    stats.changes += batch.length;
+    stats.failed += failed.length;
     return { changes: batch.length, failed };
   }
 
@@ -74,8 +104,11 @@ export function createBroadcaster(opts: BroadcasterOptions): Broadcaster {
       const held = pending.get(change.key);
       if (held && !isNewer(stampOf(change), stampOf(held))) return;
       pending.set(change.key, change);
-      timer ??= setTimeout(() => void flush(), opts.batchMs).unref();
+      if (immediate || timer) return;
+      if (inFlight === 0) immediate = setImmediate(() => void flush());
+      else timer = setTimeout(() => void flush(), opts.batchMs).unref();
     },
+    stats,
     flush,
     async close() {
       await flush();
