@@ -13,6 +13,7 @@ import { redact } from '../security/redact.js';
 import type { MysqlStore } from '../registry/mysql-store.js';
 import type { StoredHealth } from '../registry/store.js';
 import { createBroadcaster, type FlushResult } from './broadcaster.js';
+import { replayOperator } from './operator.js';
 import { createFencedWriter, type FencedWriterStats } from './fenced-writer.js';
 import { createChangePoller, type ChangePoller, type ChangeSink } from './change-poller.js';
 import { createLeaseStore } from './leases.js';
@@ -75,7 +76,7 @@ export interface ClusterNode {
    * Writes under the shard's epoch (batched with other publications, fenced-writer.ts), then
    * broadcasts; refuses (STALE_EPOCH) when this node does not hold the shard.
    */
-  publishHealth(key: string, health: StoredHealth): Promise<Stamp>;
+  publishHealth(key: string, health: StoredHealth): Promise<Stamp & { health?: StoredHealth }>;
   /** What became of this node's publications: plain counters, read by the members route and by whoever wants them. */
   readonly stats: Readonly<FencedWriterStats>;
   members(): MemberInfo[];
@@ -108,6 +109,22 @@ export function createClusterNode(opts: ClusterNodeOptions): ClusterNode {
       for (const w of written) broadcaster.publish({ key: w.key, epoch: w.epoch, decidedByNode: nodeId, health: w.health });
     },
   });
+
+  /**
+   * An operator's decision counts on whichever node it was made: it is replayed on the stored
+   * record under lock (the node's own copy may be behind the owner's) and written under the
+   * shard's current epoch, then broadcast like any change. The owner's next decision builds on it.
+   */
+  async function publishOperator(key: string, local: StoredHealth): Promise<Stamp & { health: StoredHealth }> {
+    let changed = false;
+    const row = await store.putOperatorHealth(key, nodeId, (stored) => {
+      const next = replayOperator(stored, local, Date.now());
+      changed = next !== stored;
+      return next;
+    });
+    if (changed) broadcaster.publish({ key, epoch: row.epoch, decidedByNode: row.decidedByNode, health: row.health });
+    return { epoch: row.epoch, version: row.health.health.version, health: row.health };
+  }
 
   async function round(): Promise<RoundResult> {
     last = await keeper.round();
@@ -186,13 +203,19 @@ export function createClusterNode(opts: ClusterNodeOptions): ClusterNode {
     flush: () => broadcaster.flush(),
     ownsKey: (key) => keeper.ownsKey(key),
     async publishHealth(key, health) {
+      if (health.health.decidedBy === 'operator') {
+        const done = await publishOperator(key, health);
+        // Nothing for the operator to change, yet the record moved on here (a role read while an
+        // override holds): that part is the owner's to publish, fenced as usual.
+        if (done.version >= health.health.version || keeper.epochForKey(key) === undefined) return done;
+      }
       const epoch = keeper.epochForKey(key);
       if (epoch === undefined) throw new VigilError('VIGIL_ERR_CLUSTER_STALE_EPOCH', `${nodeId} does not hold the shard of ${key}`, 'epoch');
       try {
         await writer.write({ key, health, epoch });
       } catch (err) {
         // Lost the shard: stop publishing it now rather than at the lease's local deadline.
-        if (isVigilError(err, 'VIGIL_ERR_CLUSTER_STALE_EPOCH')) keeper.table.drop([shardOf(key)]);
+        if (isVigilError(err, 'VIGIL_ERR_CLUSTER_STALE_EPOCH') && err.field === 'epoch') keeper.table.drop([shardOf(key)]);
         throw err;
       }
       return { epoch, version: health.health.version };

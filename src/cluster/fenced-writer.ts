@@ -17,6 +17,8 @@ export interface FencedWriterStats {
   written: number;
   /** Writes the store refused because the shard's lease had moved on (stale epoch). */
   refusedStale: number;
+  /** Writes older than what the store holds (an operator's decision written meanwhile by any node). */
+  superseded: number;
   /** Writes for instances that were deregistered meanwhile. */
   refusedMissing: number;
   /** Writes lost with a failed batch (store down or slow). */
@@ -47,7 +49,7 @@ interface Pending extends FencedWrite {
 
 export function createFencedWriter(opts: FencedWriterOptions): FencedWriter {
   const { nodeId } = opts;
-  const stats: FencedWriterStats = { written: 0, refusedStale: 0, refusedMissing: 0, failed: 0, batches: 0 };
+  const stats: FencedWriterStats = { written: 0, refusedStale: 0, superseded: 0, refusedMissing: 0, failed: 0, batches: 0 };
   let queue: Pending[] = [];
   let running = false;
 
@@ -72,6 +74,11 @@ export function createFencedWriter(opts: FencedWriterOptions): FencedWriter {
         if (outcomes[i] === 'missing') {
           stats.refusedMissing++;
           return p.reject(new VigilError('VIGIL_ERR_NOT_FOUND', `no persistent instance ${p.key}`, 'key'));
+        }
+        if (outcomes[i] === 'superseded') {
+          stats.superseded++;
+          // Same code as a stale epoch (nothing changed, decide again), but the lease is still held: field `version`.
+          return p.reject(new VigilError('VIGIL_ERR_CLUSTER_STALE_EPOCH', `health write for ${p.key} by ${nodeId}: the store holds a newer record`, 'version'));
         }
         stats.refusedStale++;
         p.reject(new VigilError('VIGIL_ERR_CLUSTER_STALE_EPOCH', `health write for ${p.key} by ${nodeId} at epoch ${p.epoch} refused: the shard's lease has moved on`, 'epoch'));

@@ -11,6 +11,7 @@
  *   the poll sees them.
  */
 import { shardOf } from '../cluster/shards.js';
+import { compareStamps } from '../cluster/stamp.js';
 import { VigilError } from '../errors.js';
 import type { AsyncStore } from './async-store.js';
 import type { Instance } from './model.js';
@@ -39,8 +40,12 @@ export interface FencedWrite {
   readonly epoch: number;
 }
 
-/** What became of one write of a batch: written, refused by the fence, or the instance is gone. */
-export type FencedOutcome = 'written' | 'stale' | 'missing';
+/**
+ * What became of one write of a batch: written; refused by the fence (the lease moved on); refused
+ * because the store holds a record at least as new (an operator's decision written meanwhile); or
+ * the instance is gone.
+ */
+export type FencedOutcome = 'written' | 'stale' | 'superseded' | 'missing';
 
 export interface Changes {
   /** Database time of the read: pass it (minus the window) to the next call. */
@@ -57,6 +62,14 @@ export interface MysqlStore extends AsyncStore {
    * in before the writes of the shards still held land together at COMMIT.
    */
   putFencedHealthBatch(nodeId: string, writes: readonly FencedWrite[]): Promise<FencedOutcome[]>;
+  /**
+   * An operator's decision (override set, cleared or expired) taken on any node: `decide` runs on
+   * the stored record, read under lock, and the result is written under the shard lease's current
+   * epoch with a higher version, whoever holds the lease. The owner's next write of an older
+   * version is refused (`putFencedHealthBatch`: 'superseded') until it has applied this one.
+   * Resolves with what is stored now (unchanged when `decide` changes nothing).
+   */
+  putOperatorHealth(key: string, nodeId: string, decide: (stored: StoredHealth) => StoredHealth): Promise<HealthRow>;
   /** `held`, when given, says which health rows the caller already has (not parsed, not returned). */
   changesSince(dbTime: number, held?: (key: string, stamp: { epoch: number; version: number }) => boolean): Promise<Changes>;
   /** Deletes tombstones older than `retentionMs` (database time); returns how many. */
@@ -180,7 +193,17 @@ export function createMysqlStore(db: MysqlDb): MysqlStore {
         const present = new Set(
           (await tx.rows<{ k: string }>('SELECT ikey AS k FROM vigil_instances WHERE ikey IN (?) AND deleted = 0 LOCK IN SHARE MODE', [keys])).map((r) => r.k),
         );
-        const outcomes = writes.map((w): FencedOutcome => (epochs.get(shardOf(w.key)) !== w.epoch ? 'stale' : present.has(w.key) ? 'written' : 'missing'));
+        const stored = new Map(
+          (await tx.rows<{ k: string; epoch: number; version: number }>('SELECT ikey AS k, epoch, version FROM vigil_health WHERE ikey IN (?) FOR UPDATE', [keys])).map(
+            (r) => [r.k, { epoch: r.epoch, version: r.version }],
+          ),
+        );
+        const outcomes = writes.map((w): FencedOutcome => {
+          if (epochs.get(shardOf(w.key)) !== w.epoch) return 'stale';
+          if (!present.has(w.key)) return 'missing';
+          const held = stored.get(w.key);
+          return held && compareStamps({ epoch: w.epoch, version: w.health.health.version }, held) <= 0 ? 'superseded' : 'written';
+        });
         const rows = writes.filter((_, i) => outcomes[i] === 'written');
         if (rows.length > 0) {
           await tx.run(
@@ -192,6 +215,29 @@ export function createMysqlStore(db: MysqlDb): MysqlStore {
         return outcomes;
       });
     },
+    putOperatorHealth: (key, nodeId, decide) =>
+      db.transaction(async (tx): Promise<HealthRow> => {
+        // Lease row first, then the instance and health rows: the order every writer takes them in.
+        const [lease] = await tx.rows<{ epoch: number }>('SELECT epoch FROM vigil_shard_leases WHERE shard = ? LOCK IN SHARE MODE', [shardOf(key)]);
+        const [row] = await tx.rows<{ value: string; epoch: number; node: string | null; updatedAt: number }>(
+          `SELECT h.value, h.epoch, h.decided_by_node AS node, h.updated_at AS updatedAt
+           FROM vigil_instances i JOIN vigil_health h ON h.ikey = i.ikey WHERE i.ikey = ? AND i.deleted = 0 FOR UPDATE`,
+          [key],
+        );
+        if (!row) throw new VigilError('VIGIL_ERR_NOT_FOUND', `no persistent instance ${key}`, 'key');
+        const current = JSON.parse(row.value) as StoredHealth;
+        const next = decide(current);
+        if (next.health.version <= current.health.version) return { key, health: current, epoch: row.epoch, decidedByNode: row.node, updatedAt: row.updatedAt };
+        const epoch = Math.max(lease?.epoch ?? 0, row.epoch);
+        await tx.run(`UPDATE vigil_health SET epoch = ?, version = ?, decided_by_node = ?, value = ?, updated_at = ${DB_NOW_MS} WHERE ikey = ?`, [
+          epoch,
+          next.health.version,
+          nodeId,
+          JSON.stringify(next),
+          key,
+        ]);
+        return { key, health: next, epoch, decidedByNode: nodeId, updatedAt: row.updatedAt };
+      }),
     async deleteInstance(key) {
       await db.transaction(async (tx) => {
         await tx.run(`UPDATE vigil_instances SET value = NULL, deleted = 1, updated_at = ${NEXT_TIME} WHERE ikey = ? AND deleted = 0`, [key]);

@@ -138,7 +138,8 @@ export interface RegistryStore {
 /** Cluster mode: publication of health decided on this node (cluster-node.ts `publishHealth`). */
 export interface HealthPublisher {
   readonly nodeId: string;
-  publish(key: string, health: StoredHealth): Promise<{ epoch: number }>;
+  /** Resolves with the epoch written under, and with the record stored when it differs from `health` (an operator's decision replayed on the stored one). */
+  publish(key: string, health: StoredHealth): Promise<{ epoch: number; health?: StoredHealth }>;
   /** A publication refused or failed: nothing changed; the next probe decides again. */
   onRefused(key: string, err: unknown): void;
 }
@@ -231,12 +232,14 @@ export function createRegistry(deps: RegistryDeps): Registry {
   // Writes issued in the current synchronous run, for committed(); reset at the next microtask.
   let writes: Array<Promise<void>> = [];
   /** Runs `apply` once the store has the write: now for the embedded store, after commit for a network store. */
-  const write = (w: Write, apply: () => void): void => {
-    if (!(w instanceof Promise)) return apply();
-    const done = w.then(apply);
+  const track = (done: Promise<void>): void => {
     done.catch(() => {}); // the error belongs to whoever awaits committed()
     if (writes.length === 0) queueMicrotask(() => (writes = []));
     writes.push(done);
+  };
+  const write = (w: Write, apply: () => void): void => {
+    if (!(w instanceof Promise)) return apply();
+    track(w.then(apply));
   };
   const snapshot = (r: MutableRecord): InstanceRecord =>
     r.lastProbe ? { instance: r.instance, health: r.health, lastProbe: r.lastProbe } : { instance: r.instance, health: r.health };
@@ -296,18 +299,23 @@ export function createRegistry(deps: RegistryDeps): Registry {
   function publish(key: string, rec: MutableRecord, health: HealthState, change: HealthChange | undefined, lastProbe: ProbeResult | undefined): void {
     const publisher = deps.publisher!;
     const last = lastProbe ?? rec.lastProbe;
-    publisher.publish(key, last ? { health, lastProbe: last } : { health }).then(
-      ({ epoch }) => {
-        if (records.get(key) !== rec || compareStamps({ epoch: rec.epoch ?? 0, version: rec.health.version }, { epoch, version: health.version }) > 0) return;
-        rec.health = health;
-        if (lastProbe) rec.lastProbe = lastProbe;
-        if (last) rec.published = last;
-        rec.epoch = epoch;
-        rec.decidedByNode = publisher.nodeId;
-        if (change) emit({ type: 'health-changed', key, record: snapshot(rec), change, origin: 'local' });
-      },
-      (err: unknown) => publisher.onRefused(key, err),
-    );
+    const done = publisher.publish(key, last ? { health, lastProbe: last } : { health }).then((res) => {
+      // An operator's decision is replayed on the stored record (cluster-node.ts): memory takes what was stored.
+      const h = res.health?.health ?? health;
+      if (records.get(key) !== rec || compareStamps({ epoch: rec.epoch ?? 0, version: rec.health.version }, { epoch: res.epoch, version: h.version }) > 0) return;
+      const before = rec.health;
+      rec.health = h;
+      if (lastProbe) rec.lastProbe = lastProbe;
+      if (last) rec.published = last;
+      rec.epoch = res.epoch;
+      rec.decidedByNode = publisher.nodeId;
+      if (change && before.healthy !== h.healthy) {
+        const c = res.health ? { ...change, from: before.healthy, to: h.healthy, reason: h.reason, version: h.version, at: h.since } : change;
+        emit({ type: 'health-changed', key, record: snapshot(rec), change: c, origin: 'local' });
+      } else if (before.override !== h.override) emit({ type: 'override-changed', key, record: snapshot(rec) });
+    });
+    done.catch((err: unknown) => publisher.onRefused(key, err));
+    track(done);
   }
 
   const registry: Registry = {
