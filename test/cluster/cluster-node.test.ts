@@ -91,6 +91,16 @@ describeMariaDb('cluster node: membership, leases, fenced publication, broadcast
   }
 
   /** A registered instance whose shard `owner` holds, other than those in `taken`. */
+  /** Three settled nodes on a fresh database, a key n1 owns, and a DOWN decision for it (not yet published). */
+  async function ownerDecidedDown() {
+    url = await freshDatabase(server, 'node');
+    const list = [await startNode('n1'), await startNode('n2'), await startNode('n3')];
+    await settle(list);
+    const [n1, n2, n3] = list as [TestNode, TestNode, TestNode];
+    const key = await keyOwnedBy(n1);
+    return { n1, n2, n3, key, down: health({ healthy: false, version: 2, failStreak: 3, reason: 'refused', decidedBy: 'checker' }) };
+  }
+
   async function keyOwnedBy(owner: TestNode, ip = 1, taken: ReadonlySet<string> = new Set()): Promise<string> {
     for (let i = ip; ; i++) {
       const a = instance(`10.9.${i >> 8}.${i & 255}`);
@@ -117,12 +127,7 @@ describeMariaDb('cluster node: membership, leases, fenced publication, broadcast
   });
 
   it('a health change published by the owner reaches the other nodes by broadcast, before any poll', async () => {
-    url = await freshDatabase(server, 'node');
-    const list = [await startNode('n1'), await startNode('n2'), await startNode('n3')];
-    await settle(list);
-    const [n1, n2, n3] = list as [TestNode, TestNode, TestNode];
-    const key = await keyOwnedBy(n1);
-    const down = health({ healthy: false, version: 2, failStreak: 3, reason: 'refused', decidedBy: 'checker' });
+    const { n1, n2, n3, key, down } = await ownerDecidedDown();
     const stamp = await n1.node.publishHealth(key, down);
     await waitFor(() => n2.sink.health.has(key) && n3.sink.health.has(key));
     for (const n of [n2, n3]) expect(n.sink.health.get(key)).toEqual({ stamp, health: down, node: 'n1' });
@@ -185,13 +190,8 @@ describeMariaDb('cluster node: membership, leases, fenced publication, broadcast
   });
 
   it('an override made on a node that does not own the instance is written on the stored record, reaches every node, and the owner builds on it', async () => {
-    url = await freshDatabase(server, 'node');
-    const list = [await startNode('n1'), await startNode('n2'), await startNode('n3')];
-    await settle(list);
-    const [n1, n2, n3] = list as [TestNode, TestNode, TestNode];
-    const key = await keyOwnedBy(n1);
+    const { n1, n2, n3, key, down } = await ownerDecidedDown();
     // The owner decided DOWN (version 2, three failures); n2 has not heard of it when its operator acts.
-    const down = health({ healthy: false, version: 2, failStreak: 3, reason: 'refused', decidedBy: 'checker' });
     await n1.node.publishHealth(key, down);
     const override = { healthy: true, by: 'ops', reason: 'maintenance' };
     const local = health({ healthy: true, version: 2, reason: 'override', decidedBy: 'operator', override });
