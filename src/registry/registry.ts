@@ -419,9 +419,14 @@ export function createRegistry(deps: RegistryDeps): Registry {
       const rec = records.get(key);
       if (!rec) return;
       // Cluster mode: a database role other than the one last published goes out like a flip
-      // (a new version), so every node answers "which is the primary" alike.
+      // (a new version), so every node answers "which is the primary" alike. So does a change of the
+      // streak that counts towards the next flip (failures while healthy, successes while not):
+      // a new owner then continues the rise/fall count instead of restarting it, at the cost of at
+      // most rise/fall − 1 writes per flip plus one when a streak breaks; steady probes write nothing.
       const role = roleFact(lastProbe);
-      if (deps.publisher && !rec.instance.ephemeral && role !== undefined && role !== (rec.published && roleFact(rec.published))) {
+      const pending = (h: HealthState) => (h.healthy ? h.failStreak : h.okStreak);
+      const roleMoved = role !== undefined && role !== (rec.published && roleFact(rec.published));
+      if (deps.publisher && !rec.instance.ephemeral && (roleMoved || pending(health) !== pending(rec.health))) {
         publish(key, rec, { ...health, version: health.version + 1 }, undefined, lastProbe);
         return;
       }
