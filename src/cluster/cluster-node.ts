@@ -230,7 +230,7 @@ export function createClusterNode(opts: ClusterNodeOptions): ClusterNode {
         onRefused: (r) => logger.warn({ code: r.code, peer: r.nodeId, field: r.field }, `peer request refused: ${r.message}`),
       });
       // `self`: this node's own view now: the shards it trusts its leases for, and its publications.
-      const self = () => ({ nodeId, shardsHeld: keeper.table.held(opts.clock()).length, publications: { ...writer.stats } });
+      const self = () => ({ nodeId, shardsHeld: keeper.table.held(opts.clock()).length, publications: { ...writer.stats }, broadcasts: { ...broadcaster.stats } });
       app.get('/v1/cluster/members', READ, async () => redact({ members: members(), self: self() }));
     },
   };
