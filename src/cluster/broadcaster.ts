@@ -1,8 +1,7 @@
 /**
  * The sending end of broadcasts: every health change this node decided goes to every live peer,
- * batched. When no request is in flight the changes of one event-loop turn go out at once; while
- * one is, changes wait at most `batchMs` (one request per peer per window under load instead of
- * one per change); within a batch only the newest copy of each key is sent. A failed or slow peer
+ * batched. A change waits at most `batchMs` (one request per peer per window under load instead of
+ * one per change); within a window only the newest copy of each key is sent. A failed or slow peer
  * costs one request timeout and nothing else: nothing is retried, because the peer's trailing-window
  * poll (change-poller.ts) will read the same change from the store within one poll period.
  */
@@ -55,8 +54,6 @@ export function createBroadcaster(opts: BroadcasterOptions): Broadcaster {
   const agent = new Agent({ connect: { timeout: opts.timeoutMs }, headersTimeout: opts.timeoutMs, bodyTimeout: opts.timeoutMs });
   let pending = new Map<string, PeerChange>();
   let timer: NodeJS.Timeout | undefined;
-  let immediate: NodeJS.Immediate | undefined;
-  let inFlight = 0;
   const stats: BroadcastStats = { batches: 0, changes: 0, failed: 0 };
 
   async function send(peer: Peer, body: string): Promise<string | undefined> {
@@ -72,8 +69,7 @@ export function createBroadcaster(opts: BroadcasterOptions): Broadcaster {
 
   async function flush(): Promise<FlushResult> {
     if (timer) clearTimeout(timer);
-    if (immediate) clearImmediate(immediate);
-    timer = immediate = undefined;
+    timer = undefined;
     const batch = [...pending.values()];
     pending = new Map();
     if (batch.length === 0) return { changes: 0, failed: [] };
@@ -81,17 +77,11 @@ export function createBroadcaster(opts: BroadcasterOptions): Broadcaster {
     const bodies: string[] = [];
     for (let i = 0; i < batch.length; i += MAX_CHANGES_PER_REQUEST) bodies.push(JSON.stringify({ changes: batch.slice(i, i + MAX_CHANGES_PER_REQUEST) }));
     const peers = opts.peers().filter((p) => p.nodeId !== opts.nodeId);
-    inFlight++;
-    let reasons: Array<string | undefined>;
-    try {
-      reasons = await Promise.all(peers.map(async (p) => {
-        let reason: string | undefined;
-        for (const body of bodies) reason ??= await send(p, body);
-        return reason;
-      }));
-    } finally {
-      inFlight--;
-    }
+    const reasons = await Promise.all(peers.map(async (p) => {
+      let reason: string | undefined;
+      for (const body of bodies) reason ??= await send(p, body);
+      return reason;
+    }));
     const failed = peers.flatMap((p, i) => (reasons[i] === undefined ? [] : [{ nodeId: p.nodeId, reason: reasons[i]! }]));
     stats.batches++;
     stats.changes += batch.length;
@@ -104,9 +94,7 @@ export function createBroadcaster(opts: BroadcasterOptions): Broadcaster {
       const held = pending.get(change.key);
       if (held && !isNewer(stampOf(change), stampOf(held))) return;
       pending.set(change.key, change);
-      if (immediate || timer) return;
-      if (inFlight === 0) immediate = setImmediate(() => void flush());
-      else timer = setTimeout(() => void flush(), opts.batchMs).unref();
+      timer ??= setTimeout(() => void flush(), opts.batchMs).unref();
     },
     stats,
     flush,
