@@ -72,6 +72,8 @@ export interface MysqlStore extends AsyncStore {
   putOperatorHealth(key: string, nodeId: string, decide: (stored: StoredHealth) => StoredHealth): Promise<HealthRow>;
   /** `held`, when given, says which health rows the caller already has (not parsed, not returned). */
   changesSince(dbTime: number, held?: (key: string, stamp: { epoch: number; version: number }) => boolean): Promise<Changes>;
+  /** Which of `keys` are registered (not deleted) now. */
+  liveInstances(keys: readonly string[]): Promise<Set<string>>;
   /** Deletes tombstones older than `retentionMs` (database time); returns how many. */
   purgeTombstones(retentionMs: number): Promise<number>;
   /** The pool, for the cluster tables (membership, leases) on the same database. */
@@ -261,6 +263,14 @@ export function createMysqlStore(db: MysqlDb): MysqlStore {
         instances: inst.map((r) => ({ key: r.k, instance: r.value === null ? null : (JSON.parse(r.value) as Instance), updatedAt: r.updatedAt })),
         health: health.map((r) => ({ key: r.k, health: JSON.parse(r.value) as StoredHealth, epoch: r.epoch, decidedByNode: r.node, updatedAt: r.updatedAt })),
       };
+    },
+    async liveInstances(keys) {
+      const live = new Set<string>();
+      for (let i = 0; i < keys.length; i += 1000) {
+        const rows = await db.rows<{ k: string }>('SELECT ikey AS k FROM vigil_instances WHERE ikey IN (?) AND deleted = 0', [keys.slice(i, i + 1000)]);
+        for (const r of rows) live.add(r.k);
+      }
+      return live;
     },
     purgeTombstones: (retentionMs) => db.run(`DELETE FROM vigil_instances WHERE deleted = 1 AND updated_at < ${DB_NOW_MS} - ?`, [retentionMs]),
     putCheckerConfig: async (key, value) => void (await putKv(KV.checker, key, value)),
