@@ -104,6 +104,8 @@ export function createClusterNode(opts: ClusterNodeOptions): ClusterNode {
     store,
     nodeId,
     maxBatch: 500,
+    // Of the pool's connections (store.poolSize, default 6), leave room for rounds and polls.
+    maxInFlight: 3,
     // Queued for broadcast as the commit returns; the broadcaster sends within its batch window.
     onCommitted(written) {
       for (const w of written) broadcaster.publish({ key: w.key, epoch: w.epoch, decidedByNode: nodeId, health: w.health });

@@ -38,6 +38,12 @@ export interface FencedWriterOptions {
   readonly nodeId: string;
   /** At most this many writes per transaction. */
   readonly maxBatch: number;
+  /**
+   * Transactions at once (default 1). A batch is several round trips; with more than one in
+   * flight a decision waits for a free connection rather than for the whole batch before it.
+   * Two batches holding one key are ordered by the health row's lock and its stamp ('superseded').
+   */
+  readonly maxInFlight?: number;
   /** Called with the writes of a batch that committed, before their promises resolve (broadcast). */
   readonly onCommitted?: (written: readonly FencedWrite[]) => void;
 }
@@ -51,7 +57,9 @@ export function createFencedWriter(opts: FencedWriterOptions): FencedWriter {
   const { nodeId } = opts;
   const stats: FencedWriterStats = { written: 0, refusedStale: 0, superseded: 0, refusedMissing: 0, failed: 0, batches: 0 };
   let queue: Pending[] = [];
-  let running = false;
+  let active = 0;
+  let scheduled = false;
+  const maxInFlight = opts.maxInFlight ?? 1;
 
   async function drain(): Promise<void> {
     while (queue.length > 0) {
@@ -84,7 +92,16 @@ export function createFencedWriter(opts: FencedWriterOptions): FencedWriter {
         p.reject(new VigilError('VIGIL_ERR_CLUSTER_STALE_EPOCH', `health write for ${p.key} by ${nodeId} at epoch ${p.epoch} refused: the shard's lease has moved on`, 'epoch'));
       });
     }
-    running = false;
+    active--;
+  }
+
+  /** Starts drain loops up to `maxInFlight`; each takes the next batch when its transaction ends. */
+  function start(): void {
+    scheduled = false;
+    while (active < maxInFlight && queue.length > 0) {
+      active++;
+      void drain();
+    }
   }
 
   return {
@@ -92,10 +109,10 @@ export function createFencedWriter(opts: FencedWriterOptions): FencedWriter {
     write(w) {
       return new Promise<void>((resolve, reject) => {
         queue.push({ ...w, resolve, reject });
-        if (running) return;
-        running = true;
+        if (scheduled || active >= maxInFlight) return;
+        scheduled = true;
         // One macrotask later, so the decisions of one scheduler tick share the first batch.
-        setImmediate(() => void drain());
+        setImmediate(start);
       });
     },
   };
