@@ -57,9 +57,10 @@ export interface Changes {
 export interface MysqlStore extends AsyncStore {
   putFencedHealth(key: string, health: StoredHealth, fence: Fence): Promise<void>;
   /**
-   * Many fenced writes by one node in one transaction (one outcome per write, in order): the lease
-   * rows and instance rows are read with shared locks, so no acquisition or deregistration can slip
-   * in before the writes of the shards still held land together at COMMIT.
+   * Many fenced writes by one node in one INSERT … SELECT (one outcome per write, in order): a row
+   * lands only while the node holds the shard's lease at the write's epoch, the instance is
+   * registered and the stored stamp is older. InnoDB locks the lease, instance and health rows the
+   * statement reads, so no acquisition or deregistration slips in between check and write.
    */
   putFencedHealthBatch(nodeId: string, writes: readonly FencedWrite[]): Promise<FencedOutcome[]>;
   /**
@@ -112,6 +113,15 @@ export function createMysqlStore(db: MysqlDb): MysqlStore {
   const delKv = (table: string, k: string) => db.run(`DELETE FROM ${table} WHERE k = ?`, [k]);
   const kvRows = async (sql: Sql, table: string) =>
     (await sql.rows<{ k: string; value: string }>(`SELECT k, value FROM ${table} ORDER BY k`)).map((r) => ({ key: r.k, value: JSON.parse(r.value) as unknown }));
+
+  async function liveInstances(keys: readonly string[]): Promise<Set<string>> {
+    const live = new Set<string>();
+    for (let i = 0; i < keys.length; i += 1000) {
+      const rows = await db.rows<{ k: string }>('SELECT ikey AS k FROM vigil_instances WHERE ikey IN (?) AND deleted = 0', [keys.slice(i, i + 1000)]);
+      for (const r of rows) live.add(r.k);
+    }
+    return live;
+  }
 
   async function diagnose(key: string, fence: Fence): Promise<VigilError> {
     const [inst] = await db.rows<{ n: number }>('SELECT COUNT(*) AS n FROM vigil_instances WHERE ikey = ? AND deleted = 0', [key]);
@@ -183,38 +193,56 @@ export function createMysqlStore(db: MysqlDb): MysqlStore {
     },
     async putFencedHealthBatch(nodeId, writes) {
       if (writes.length === 0) return [];
-      const shards = [...new Set(writes.map((w) => shardOf(w.key)))];
-      const keys = [...new Set(writes.map((w) => w.key))];
-      return db.transaction(async (tx) => {
-        // Ascending shard order, as the lease statements take their row locks: no lock-order cycle.
-        const held = await tx.rows<{ shard: number; epoch: number }>(
-          `SELECT shard, epoch FROM vigil_shard_leases WHERE shard IN (?) AND owner = ? AND expires_at > ${DB_NOW_MS} ORDER BY shard LOCK IN SHARE MODE`,
-          [shards, nodeId],
+      // Within a batch only the newest copy of a key is written; the others were overtaken.
+      const newest = new Map<string, FencedWrite>();
+      for (const w of writes) {
+        const held = newest.get(w.key);
+        if (!held || compareStamps({ epoch: w.epoch, version: w.health.health.version }, { epoch: held.epoch, version: held.health.health.version }) > 0) newest.set(w.key, w);
+      }
+      const batch = [...newest.values()];
+      // One statement: the lease, instance and health rows are locked only while it runs, so the
+      // node's own lease renewal never queues behind a batch (it did behind a transaction of six
+      // round trips, and timed out). The fence, the instance and the stamp are all checked in it.
+      await db.run(
+        `INSERT INTO vigil_health (ikey, shard, epoch, version, decided_by_node, value, updated_at)
+         SELECT i.ikey, l.shard, w.epoch, w.version, l.owner, w.value, ${DB_NOW_MS}
+         FROM JSON_TABLE(?, '$[*]' COLUMNS (k VARCHAR(512) CHARACTER SET utf8mb4 PATH '$.k', epoch BIGINT PATH '$.e', version BIGINT PATH '$.v', value MEDIUMTEXT CHARACTER SET utf8mb4 PATH '$.h')) w
+         JOIN vigil_instances i ON i.ikey = w.k COLLATE utf8mb4_bin AND i.deleted = 0
+         JOIN vigil_shard_leases l ON l.shard = i.shard AND l.owner = ? AND l.epoch = w.epoch AND l.expires_at > ${DB_NOW_MS}
+         LEFT JOIN vigil_health h ON h.ikey = i.ikey
+         WHERE h.ikey IS NULL OR h.epoch < w.epoch OR (h.epoch = w.epoch AND h.version < w.version)
+         ${HEALTH_UPSERT}`,
+        [JSON.stringify(batch.map((w) => ({ k: w.key, e: w.epoch, v: w.health.health.version, h: JSON.stringify(w.health) }))), nodeId],
+      );
+      // What became of each write: read back (a later write may already have overtaken one of ours,
+      // which then counts as superseded, which it is).
+      const keys = batch.map((w) => w.key);
+      const rows = new Map(
+        (await db.rows<{ k: string; epoch: number; version: number; node: string | null }>(
+          'SELECT ikey AS k, epoch, version, decided_by_node AS node FROM vigil_health WHERE ikey IN (?)',
+          [keys],
+        )).map((r) => [r.k, r]),
+      );
+      const landed = (w: FencedWrite) => {
+        const r = rows.get(w.key);
+        return r !== undefined && r.epoch === w.epoch && r.version === w.health.health.version && r.node === nodeId;
+      };
+      const lost = batch.filter((w) => !landed(w));
+      let held = new Map<number, number>();
+      let live = new Set<string>();
+      if (lost.length > 0) {
+        const leases = await db.rows<{ shard: number; epoch: number }>(
+          `SELECT shard, epoch FROM vigil_shard_leases WHERE shard IN (?) AND owner = ? AND expires_at > ${DB_NOW_MS}`,
+          [[...new Set(lost.map((w) => shardOf(w.key)))], nodeId],
         );
-        const epochs = new Map(held.map((l) => [l.shard, l.epoch]));
-        const present = new Set(
-          (await tx.rows<{ k: string }>('SELECT ikey AS k FROM vigil_instances WHERE ikey IN (?) AND deleted = 0 LOCK IN SHARE MODE', [keys])).map((r) => r.k),
-        );
-        const stored = new Map(
-          (await tx.rows<{ k: string; epoch: number; version: number }>('SELECT ikey AS k, epoch, version FROM vigil_health WHERE ikey IN (?) FOR UPDATE', [keys])).map(
-            (r) => [r.k, { epoch: r.epoch, version: r.version }],
-          ),
-        );
-        const outcomes = writes.map((w): FencedOutcome => {
-          if (epochs.get(shardOf(w.key)) !== w.epoch) return 'stale';
-          if (!present.has(w.key)) return 'missing';
-          const held = stored.get(w.key);
-          return held && compareStamps({ epoch: w.epoch, version: w.health.health.version }, held) <= 0 ? 'superseded' : 'written';
-        });
-        const rows = writes.filter((_, i) => outcomes[i] === 'written');
-        if (rows.length > 0) {
-          await tx.run(
-            `INSERT INTO vigil_health (ikey, shard, epoch, version, decided_by_node, value, updated_at)
-             VALUES ${rows.map(() => `(?, ?, ?, ?, ?, ?, ${DB_NOW_MS})`).join(', ')} ${HEALTH_UPSERT}`,
-            rows.flatMap((w) => [w.key, shardOf(w.key), w.epoch, w.health.health.version, nodeId, JSON.stringify(w.health)]),
-          );
-        }
-        return outcomes;
+        held = new Map(leases.map((l) => [l.shard, l.epoch]));
+        live = await liveInstances(lost.map((w) => w.key));
+      }
+      return writes.map((w): FencedOutcome => {
+        if (newest.get(w.key) !== w) return 'superseded';
+        if (landed(w)) return 'written';
+        if (held.get(shardOf(w.key)) !== w.epoch) return 'stale';
+        return live.has(w.key) ? 'superseded' : 'missing';
       });
     },
     putOperatorHealth: (key, nodeId, decide) =>
@@ -264,14 +292,7 @@ export function createMysqlStore(db: MysqlDb): MysqlStore {
         health: health.map((r) => ({ key: r.k, health: JSON.parse(r.value) as StoredHealth, epoch: r.epoch, decidedByNode: r.node, updatedAt: r.updatedAt })),
       };
     },
-    async liveInstances(keys) {
-      const live = new Set<string>();
-      for (let i = 0; i < keys.length; i += 1000) {
-        const rows = await db.rows<{ k: string }>('SELECT ikey AS k FROM vigil_instances WHERE ikey IN (?) AND deleted = 0', [keys.slice(i, i + 1000)]);
-        for (const r of rows) live.add(r.k);
-      }
-      return live;
-    },
+    liveInstances,
     purgeTombstones: (retentionMs) => db.run(`DELETE FROM vigil_instances WHERE deleted = 1 AND updated_at < ${DB_NOW_MS} - ?`, [retentionMs]),
     putCheckerConfig: async (key, value) => void (await putKv(KV.checker, key, value)),
     deleteCheckerConfig: async (key) => void (await delKv(KV.checker, key)),
