@@ -278,8 +278,8 @@ describeMariaDb('three vigil processes on one MariaDB', () => {
     expect(mine.length).toBeGreaterThan(0);
     const victims = mine.map((x) => x.t);
     const refusedBefore = (await self()).publications.refusedStale;
-    // n1's next publication (its batch's lease check) is held on the way to the database: sent, not yet answered.
-    trap.trap((sql) => sql.includes('FROM vigil_shard_leases') && sql.includes('LOCK IN SHARE MODE'));
+    // n1's next publication (its batch's fenced INSERT … SELECT) is held on the way to the database: sent, not yet answered.
+    trap.trap((sql) => sql.startsWith('INSERT INTO vigil_health'));
     for (const t of victims) await t.close();
     await waitFor(() => trap.held.length > 0, 20_000, 10);
     n1.proc.kill('SIGSTOP');
