@@ -201,7 +201,8 @@ describeMariaDb('cluster node: membership, leases, fenced publication, broadcast
     expect(stamp.health?.health).toMatchObject({ healthy: true, version: 3, decidedBy: 'operator', override });
     const stored = (await n2.store.load()).instances.find((i) => i.key === key)!;
     expect(stored).toMatchObject({ decidedByNode: 'n2', health: { health: { version: 3, override } } });
-    await n2.node.flush();
+    // By broadcast (the batch window may already have sent it, so wait for it rather than flush).
+    await waitFor(() => [n1, n3].every((n) => n.sink.health.get(key)?.health.health.version === 3));
     for (const n of [n1, n3]) expect(n.sink.health.get(key)?.health.health).toMatchObject({ version: 3, override });
     // The owner's next decision that did not build on it (version 3 again) is refused, and leaves the lease alone.
     const late = await n1.node.publishHealth(key, health({ healthy: false, version: 3, failStreak: 4, reason: 'refused', decidedBy: 'checker' })).then(() => undefined, (e: unknown) => e);
