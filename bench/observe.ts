@@ -4,6 +4,7 @@
  *   npm run build && node --expose-gc dist/bench/observe.js metrics --instances 100000
  *   npm run build && node dist/bench/observe.js events --clients 100 --rate 1000 --seconds 10
  *   npm run build && node dist/bench/observe.js probe-path
+ *   npm run build && node dist/bench/observe.js history-page --instances 100000
  *
  * `metrics`: scrape time and size of GET /metrics with N instances in the registry (per-instance
  * series off, then on with the default cap), beside the same scrape with no instances and
@@ -179,9 +180,35 @@ function probePath(): void {
   }));
 }
 
+/**
+ * What one page of GET /v1/history costs on the event loop (summaries of 1000 instances with their
+ * last 30 results, then JSON), beside the unpaged answer the route gave before: every instance.
+ */
+function historyPage(n: number): void {
+  const history = createHistory({ results: 100, days: 30 });
+  const keys = Array.from({ length: n }, (_, i) => `public/DEFAULT_GROUP@@svc-${i % 1000}/DEFAULT/127.${i >> 16}.${(i >> 8) & 255}.${i & 255}:3306`);
+  const t = Date.now() - 100 * 1000;
+  for (let j = 0; j < 100; j++) for (const k of keys) history.record(k, { type: 'tcp', status: j % 10 ? 'ok' : 'fail', reason: 'connected', latencyMs: 1 + (j % 7), startedAt: t + j * 1000 });
+  const answer = (slice: string[]) => JSON.stringify({ instances: slice.map((key) => ({ key, ...history.summary(key, Date.now(), 30) })), nextCursor: null });
+  const timeOf = (slice: string[]) => {
+    const t0 = process.hrtime.bigint();
+    const bytes = answer(slice).length;
+    return { ms: Number(process.hrtime.bigint() - t0) / 1e6, bytes };
+  };
+  const pages = Array.from({ length: 20 }, (_, p) => timeOf(keys.slice(p * 1000, p * 1000 + 1000)));
+  const ms = pages.map((x) => x.ms).sort((a, b) => a - b);
+  const whole = [timeOf(keys), timeOf(keys), timeOf(keys)];
+  console.log(JSON.stringify({
+    instances: n,
+    page1000: { p50Ms: +ms[10]!.toFixed(1), maxMs: +ms.at(-1)!.toFixed(1), bytes: pages[0]!.bytes },
+    unpagedReference: { minMs: +Math.min(...whole.map((x) => x.ms)).toFixed(1), bytes: whole[0]!.bytes },
+  }));
+}
+
 async function main(): Promise<void> {
   if (positionals[0] === 'events') return events();
   if (positionals[0] === 'probe-path') return probePath();
+  if (positionals[0] === 'history-page') return historyPage(Number(values.instances));
   const n = Number(values.instances);
   for (const [count, series] of [[0, false], [n, false], [n, true]] as const) console.log(JSON.stringify(await scrape(count, series)));
 }

@@ -4,8 +4,8 @@
  * vigil answers for 30 s. Reference, same run: the same figures over 30 s without the readers.
  * Reports the probe rate (from the scheduler, vigil runs in this process), /healthz latency and beat
  * failures (sampled by a separate client process), ephemeral instances falsely unhealthy, and the
- * listing rate. The per-client rate limit is off (`server.readsPerSecond: 0`): this measures what
- * paging alone protects; with it on, one address is held to 1,000 reads a second.
+ * listing rate. The per-client rate limit is off (`server.readsPerSecond: 0`; the daemon's default is
+ * 1,000 a second per address): this measures what paging alone protects.
  *
  *   npm run build && node dist/bench/read-load.js [--path '/v1/instances?limit=500'] [--seconds 30]
  */

@@ -7,6 +7,7 @@ import pino, { type Logger } from 'pino';
 import { builtinCheckers } from '../checkers/index.js';
 import { registerNativeRoutes } from './api/native.js';
 import { createServer } from './api/server.js';
+import { createFailureLimiter } from './api/rate-limit.js';
 import { createBeatModule } from './beat/beat-module.js';
 import { registerBeatRoutes } from './beat/routes.js';
 import type { Config } from './config/schema.js';
@@ -142,7 +143,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     const resources = createResourcePool(now);
     const runner = createRunner({ credentials: security.credentials });
     const beats = createBeatModule({ registry, config: config.beat, logger: logger.child({ module: 'beat' }), now });
-    const observe = createObservability({ registry, config: config.observe, webhooks, logger, now, known, dataDir: config.store.dataDir, scheduler: () => schedulerStats, beats: () => beats.status() });
+    const observe = createObservability({ registry, config: config.observe, webhooks, logger, now, known, dataDir: config.store.dataDir, scheduler: () => schedulerStats, beats: () => beats.status(), ...(node ? { cluster: () => node.stats() } : {}) });
     // The tracker asks the scheduler for probes; the scheduler reports every result to the tracker.
     const primaries = createPrimaryTracker({
       registry,
@@ -181,9 +182,13 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
 
     const fdLimit = readFdLimit();
     const maxConnections = apiConnectionCap(config.server.maxConnections, fdLimit, config.server.reservedFds);
+    // Failed credential checks, counted per client address wherever they happen: the login route
+    // and the gate (the npm client sends username/password on every call, so any route could be
+    // used to guess a password).
+    const loginFailures = createFailureLimiter({ max: config.server.loginFailuresPerMinute, windowMs: 60_000 }, now);
     const server = await createServer({
       logger,
-      gate: { auth: security.auth, anonymousReads: config.api.anonymousReads },
+      gate: { auth: security.auth, anonymousReads: config.api.anonymousReads, failures: loginFailures },
       known,
       limits: config.server,
       maxConnections,
@@ -193,7 +198,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     registerNativeRoutes(server, { ...viewDeps, scheduler, limits: config.registry, policy: apiPolicy, listingConcurrency: config.server.listingConcurrency });
     registerPrimaryRoute(server, { tracker: primaries, view: (rec) => instanceView(viewDeps, rec), maxWaitMs: config.primaries.maxWaitMs });
     observe.register(server);
-    const nacos = createNacos({ registry, checkers, beats, config: config.nacos, limits: config.registry, policy: apiPolicy, auth: security.auth, known, logger: logger.child({ module: 'nacos' }), now, roleOf: primaries.roleOf });
+    const nacos = createNacos({ registry, checkers, beats, config: config.nacos, limits: config.registry, policy: apiPolicy, auth: security.auth, loginFailures, known, logger: logger.child({ module: 'nacos' }), now, roleOf: primaries.roleOf });
     // Companion mode: the Nacos server is the registry; vigil serves no registry API of its own.
     let companion: Companion | undefined;
     if (companionMode) {
@@ -210,7 +215,10 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     let address: string;
     try {
       await reservation.release();
-      address = await server.listen({ host: config.api.host, port: reservation.port });
+      // A backlog as deep as the connection cap: a burst of connections waits in the kernel's accept
+      // queue instead of overflowing it, where dropped handshakes are retried seconds later and the
+      // request timeout would start late (bench/README.md, slow-body attack).
+      address = await server.listen({ host: config.api.host, port: reservation.port, backlog: maxConnections });
       // Join after listening (peers broadcast to us from our first heartbeat) and before probing
       // (the first round decides which shards this node may probe).
       await node?.start();

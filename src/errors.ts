@@ -31,6 +31,7 @@ export const ErrorCodes = {
   VIGIL_ERR_DATA_DIR_LOCKED: 'another running vigil holds the data directory (its lock file names the pid)',
   VIGIL_ERR_API_PORT_IN_USE: 'the API address (host and port) is taken by another process',
   VIGIL_ERR_RATE_LIMITED: 'a client sent more reads a second than server.readsPerSecond allows',
+  VIGIL_ERR_LOGIN_RATE_LIMITED: 'a client failed to log in more often than server.loginFailuresPerMinute allows',
   VIGIL_ERR_EVENTS_FILTER: 'an event stream filter is unknown or invalid',
   VIGIL_ERR_EVENTS_LAST_ID: 'the Last-Event-ID of an event stream request is malformed',
   VIGIL_ERR_EVENTS_CLIENTS: 'the event stream already has as many clients as configured',

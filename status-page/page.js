@@ -1,7 +1,7 @@
 // The status page: reads the native API and follows /v1/events. The event stream is read with
 // fetch (not EventSource) so that it can send the credential the user typed, as every API call does.
 const $ = (id) => document.getElementById(id);
-const state = { instances: [], history: new Map(), beat: null, timer: 0, lastEventId: '' };
+const state = { instances: [], history: new Map(), beat: null, members: null, timer: 0, lastEventId: '' };
 const BAR = 30;
 
 // Either the API token (sent as a bearer token) or a Nacos-style user's accessToken from a login.
@@ -21,27 +21,30 @@ async function api(method, path, body) {
   return data;
 }
 
-/** Every instance, following the listing's pages (`limit` at most 5000, `nextCursor`). */
-async function allInstances() {
+/** Every item of a paged listing (`limit`, `nextCursor`): instances at most 5000 a page, histories 1000. */
+async function allPages(path, limit) {
   const out = [];
   let cursor = null;
   do {
-    const page = await api('GET', `/v1/instances?limit=5000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+    const page = await api('GET', `${path}${path.includes('?') ? '&' : '?'}limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
     out.push(...page.instances);
     cursor = page.nextCursor;
   } while (cursor);
-  return { instances: out };
+  return out;
 }
 
 async function load() {
-  const [inst, hist, beat] = await Promise.all([
-    allInstances(),
-    api('GET', `/v1/history?last=${BAR}`),
+  const [instances, histories, beat, members] = await Promise.all([
+    allPages('/v1/instances', 5000),
+    allPages(`/v1/history?last=${BAR}`, 1000),
     api('GET', '/v1/beat/status').catch(() => null),
+    // Only a clustered daemon answers this; a single node has no members panel.
+    api('GET', '/v1/cluster/members').catch(() => null),
   ]);
-  state.instances = inst.instances;
-  state.history = new Map(hist.instances.map((h) => [h.key, h]));
+  state.instances = instances;
+  state.history = new Map(histories.map((h) => [h.key, h]));
   state.beat = beat;
+  state.members = members ? members.members : null;
   render();
 }
 
@@ -149,7 +152,26 @@ function sorter() {
   return (a, b) => Number(a.health.healthy) - Number(b.health.healthy) || keyOf(a).localeCompare(keyOf(b));
 }
 
+/** Cluster mode: each node of this node's membership view, alive (counted), dead or refused (another secret). */
+function renderMembers() {
+  const list = state.members;
+  const box = $('members');
+  box.hidden = !list;
+  if (!list) return box.replaceChildren();
+  const stateOf = (m) => (!m.alive ? 'dead' : m.admitted ? 'alive' : 'refused');
+  const alive = list.filter((m) => stateOf(m) === 'alive').length;
+  box.replaceChildren(
+    el('h2', {}, el('span', { text: 'Cluster members' }), el('span', { class: 'meta', 'data-testid': 'members-summary', text: `${alive}/${list.length} alive` })),
+    el('ul', {}, ...list.map((m) => el('li', { 'data-node': m.nodeId, 'data-state': stateOf(m) },
+      el('span', { class: `dot ${stateOf(m) === 'alive' ? 'up' : 'down'}` }),
+      el('strong', { text: m.nodeId }),
+      el('span', { class: `state ${stateOf(m) === 'alive' ? 'up' : 'down'}`, 'data-testid': 'member-state', text: ` ${stateOf(m)}` }),
+      el('span', { class: 'muted', text: ` · ${m.shards} shards · ${m.url} · last heartbeat ${new Date(m.lastSeen).toLocaleTimeString()}` })))),
+  );
+}
+
 function render() {
+  renderMembers();
   const groups = new Map();
   const shown = state.instances.filter(visible).sort(sorter());
   for (const i of shown) {

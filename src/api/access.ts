@@ -10,8 +10,10 @@
  *   write   changes to the registry (register, beat, deregister, checker configs, whitelist)
  *   admin   switches and operator actions that can turn checking off
  */
+import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { VigilError } from '../errors.js';
+import { isVigilError, VigilError } from '../errors.js';
+import type { FailureLimiter } from './rate-limit.js';
 import { allows, type Authenticator, type Offered, type Role } from '../security/authenticator.js';
 
 export type Access = 'public' | Role;
@@ -27,6 +29,8 @@ const LEVELS: ReadonlySet<unknown> = new Set<Access>(['public', 'read', 'write',
 export interface GateOptions {
   readonly auth: Authenticator;
   readonly anonymousReads: boolean;
+  /** Failed credential checks per client address (api/rate-limit.ts), shared with the login route. */
+  readonly failures?: FailureLimiter;
 }
 
 function param(bag: unknown, name: string): string | undefined {
@@ -61,10 +65,37 @@ export function installAccessGate(app: FastifyInstance, opts: GateOptions): void
     const access = req.routeOptions.config.access;
     if (access === undefined || access === 'public' || !opts.auth.enabled) return;
     if (access === 'read' && opts.anonymousReads) return;
-    const who = opts.auth.identify(offeredBy(req));
+    const offered = offeredBy(req);
+    const who = identifyCounted(opts, offered, req.socket.remoteAddress ?? 'unknown');
     if (!who) throw new VigilError('VIGIL_ERR_UNAUTHORIZED', `this route needs a credential (${access})`, 'credential');
     if (!allows(who.role, access)) throw new VigilError('VIGIL_ERR_FORBIDDEN', `role ${who.role} may not use this route (needs ${access})`, 'credential');
   });
+}
+
+/** A one-way fingerprint of the credential parts a request offered (never stored in clear). */
+export function credentialFingerprint(...parts: Array<string | undefined>): string {
+  return createHash('sha256').update(JSON.stringify(parts)).digest('base64url');
+}
+
+/**
+ * `identify`, with failed checks counted per client address. A guessable credential (the bearer
+ * token, a username and password) from an address over its failures is refused unless it verified
+ * before; an accessToken is always checked (it is signed: nothing to guess).
+ */
+function identifyCounted(opts: GateOptions, offered: Offered, client: string) {
+  const failures = opts.failures;
+  if (!failures) return opts.auth.identify(offered);
+  const guessable = offered.bearer !== undefined || ((offered.accessToken ?? '') === '' && (offered.username !== undefined || offered.password !== undefined));
+  const fingerprint = guessable ? credentialFingerprint(offered.bearer, offered.username, offered.password) : undefined;
+  if (guessable) failures.check(client, fingerprint);
+  try {
+    const who = opts.auth.identify(offered);
+    if (who && fingerprint !== undefined) failures.succeed(fingerprint);
+    return who;
+  } catch (err) {
+    if (isVigilError(err, 'VIGIL_ERR_AUTH_INVALID')) failures.fail(client);
+    throw err;
+  }
 }
 
 /** Route options for each level: `app.get('/v1/instances', READ, handler)`. */

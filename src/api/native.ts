@@ -168,6 +168,6 @@ export function registerNativeRoutes(app: FastifyInstance, deps: NativeDeps): vo
   });
 }
 
-function stripUndef<T extends object>(o: T): { [K in keyof T]: Exclude<T[K], undefined> } {
+export function stripUndef<T extends object>(o: T): { [K in keyof T]: Exclude<T[K], undefined> } {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as { [K in keyof T]: Exclude<T[K], undefined> };
 }

@@ -23,6 +23,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   VIGIL_ERR_CLUSTER_UNAUTHORIZED: 401,
   VIGIL_ERR_CLUSTER_UNKNOWN_NODE: 403,
   VIGIL_ERR_RATE_LIMITED: 429,
+  VIGIL_ERR_LOGIN_RATE_LIMITED: 429,
   VIGIL_ERR_EVENTS_CLIENTS: 503,
 };
 
@@ -35,7 +36,7 @@ export interface ServerOptions {
   readonly limits?: ServerLimits;
   /** API connections accepted at once (already lowered below the descriptor limit). */
   readonly maxConnections?: number;
-  /** GET requests a second per client (0 or absent: no limit). */
+  /** GET requests a second per client (0 or absent: no limit); admin credentials are exempt. */
   readonly readsPerSecond?: number;
 }
 
@@ -71,7 +72,7 @@ export async function createServer(opts: ServerOptions): Promise<FastifyInstance
   void app.register(formbody);
   installAccessGate(app, opts.gate);
   const safe = (body: object) => redact(body, opts.known ? { known: opts.known } : {});
-  await registerReadRateLimit(app, opts.readsPerSecond ?? 0);
+  await registerReadRateLimit(app, opts.readsPerSecond ?? 0, opts.gate.auth);
   // Every JSON body, on every route: nesting is bounded before any handler walks it.
   app.addHook('preValidation', async (req) => {
     if (req.body !== null && typeof req.body === 'object') checkJsonBounds(req.body, 'body');

@@ -24,6 +24,8 @@ export interface BroadcasterOptions {
   readonly peers: () => readonly Peer[];
   readonly batchMs: number;
   readonly timeoutMs: number;
+  /** Told after each batch went out: how many changes, to how many peers, how many of them failed. */
+  readonly onFlush?: (changes: number, peers: number, failed: number) => void;
 }
 
 export interface FlushResult {
@@ -86,6 +88,7 @@ export function createBroadcaster(opts: BroadcasterOptions): Broadcaster {
     stats.batches++;
     stats.changes += batch.length;
     stats.failed += failed.length;
+    opts.onFlush?.(batch.length, peers.length, failed.length);
     return { changes: batch.length, failed };
   }
 

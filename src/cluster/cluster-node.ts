@@ -15,8 +15,10 @@ import type { StoredHealth } from '../registry/store.js';
 import { createBroadcaster, type FlushResult } from './broadcaster.js';
 import { replayOperator } from './operator.js';
 import { createFencedWriter, type FencedWriterStats } from './fenced-writer.js';
+import { clusterStats, newCounters, type ClusterStats } from './cluster-stats.js';
 import { createChangePoller, type ChangePoller, type ChangeSink } from './change-poller.js';
 import { createLeaseStore } from './leases.js';
+import { memberChanges, type MemberChange } from './member-changes.js';
 import { createMembership } from './membership.js';
 import { registerPeerRoutes } from './peer-route.js';
 import { createShardKeeper, type RoundResult } from './shard-keeper.js';
@@ -43,6 +45,8 @@ export interface ClusterNodeOptions {
   readonly clock: () => number;
   readonly logger: Logger;
   readonly sink: ChangeSink;
+  /** Told of each member that came up or went down between two rounds (the daemon announces it). */
+  readonly onMemberChange?: (change: MemberChange) => void;
   /** Run the round and the poll on timers (the daemon); tests may drive them by hand. */
   readonly autoRun?: boolean;
 }
@@ -78,8 +82,10 @@ export interface ClusterNode {
    */
   publishHealth(key: string, health: StoredHealth): Promise<Stamp & { health?: StoredHealth }>;
   /** What became of this node's publications: plain counters, read by the members route and by whoever wants them. */
-  readonly stats: Readonly<FencedWriterStats>;
+  readonly publications: Readonly<FencedWriterStats>;
   members(): MemberInfo[];
+  /** Counters and current figures (members, shards, broadcasts, poll lag) for metrics. */
+  stats(): ClusterStats;
   registerRoutes(app: FastifyInstance): void;
 }
 
@@ -98,7 +104,18 @@ export function createClusterNode(opts: ClusterNodeOptions): ClusterNode {
   let last: RoundResult | undefined;
   let poller: ChangePoller | undefined;
   const peers = () => (last ? last.view.members.filter((m) => m.alive && m.admitted && m.nodeId !== nodeId) : []);
-  const broadcaster = createBroadcaster({ nodeId, secret: opts.secret, peers, batchMs: opts.batchMs, timeoutMs: opts.peerTimeoutMs });
+  const counters = newCounters();
+  const broadcaster = createBroadcaster({
+    nodeId,
+    secret: opts.secret,
+    peers,
+    batchMs: opts.batchMs,
+    timeoutMs: opts.peerTimeoutMs,
+    onFlush: (changes, to, failed) => {
+      counters.sent += changes * (to - failed);
+      counters.failed += changes * failed;
+    },
+  });
   const stops: Array<() => void> = [];
   const writer = createFencedWriter({
     store,
@@ -129,17 +146,29 @@ export function createClusterNode(opts: ClusterNodeOptions): ClusterNode {
   }
 
   async function round(): Promise<RoundResult> {
+    const prev = last?.view;
     last = await keeper.round();
+    for (const change of memberChanges(prev, last.view)) {
+      try {
+        opts.onMemberChange?.(change);
+      } catch (err) {
+        logger.error({ err }, 'reporting a member change failed');
+      }
+    }
     return last;
   }
 
   async function poll(): Promise<void> {
-    await poller?.poll();
+    if (!poller) return;
+    const startedAt = opts.clock();
+    counters.repaired += (await poller.poll()).health;
+    counters.lastPollAt = startedAt;
   }
 
   async function reconcile(): Promise<void> {
     if (!poller) return;
     const r = await poller.reconcile();
+    counters.repaired += r.health;
     if (r.instances + r.health + r.removed > 0) logger.info(r, 'reconcile repaired what the poll had missed');
     await store.purgeTombstones(opts.tombstoneRetentionMs);
   }
@@ -186,6 +215,8 @@ export function createClusterNode(opts: ClusterNodeOptions): ClusterNode {
       const first = await round();
       // The daemon loaded the registry before starting; the window covers what changed meanwhile.
       poller = createChangePoller({ source: store, sink: opts.sink, windowMs: opts.pollWindowMs, since: first.view.now });
+      // The load and the first round are the node's first view of the store.
+      counters.lastPollAt = opts.clock();
       if (opts.autoRun) {
         every(opts.leaseRenewMs, 'lease round', round);
         every(opts.pollMs, 'poll', poll);
@@ -222,13 +253,21 @@ export function createClusterNode(opts: ClusterNodeOptions): ClusterNode {
       }
       return { epoch, version: health.health.version };
     },
-    stats: writer.stats,
+    publications: writer.stats,
     members,
+    stats: () => clusterStats(counters, last?.view, keeper.table.held(opts.clock()).length, opts.clock()),
     registerRoutes(app) {
+      const sink = opts.sink;
       registerPeerRoutes(app, {
         secret: opts.secret,
         isMember: (id) => peers().some((m) => m.nodeId === id),
-        sink: opts.sink,
+        sink: {
+          stampOf: (key) => sink.stampOf(key),
+          applyHealth(row) {
+            counters.applied++;
+            sink.applyHealth(row);
+          },
+        },
         onRefused: (r) => logger.warn({ code: r.code, peer: r.nodeId, field: r.field }, `peer request refused: ${r.message}`),
       });
       // `self`: this node's own view now: the shards it trusts its leases for, and its publications.

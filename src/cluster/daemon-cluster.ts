@@ -118,6 +118,7 @@ export function createDaemonCluster(opts: DaemonClusterOptions): DaemonCluster {
         clock: () => performance.now(),
         logger,
         sink,
+        onMemberChange: (change) => registry.announce({ type: 'member-changed', ...change, observedBy: nodeId }),
         autoRun: true,
       });
       return node;

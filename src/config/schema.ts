@@ -174,7 +174,10 @@ export const configSchema = z.strictObject({
       maxRequestsPerSocket: z.number().int().min(0).default(10000),
       maxConnections: z.number().int().positive().default(4096),
       reservedFds: z.number().int().min(0).default(256),
-      readsPerSecond: z.number().int().min(0).default(0),
+      /** GET requests a second per client address (admin credentials exempt); 0 turns the limit off. */
+      readsPerSecond: z.number().int().min(0).default(1000),
+      /** Failed logins a minute per client address before its logins are refused for the rest of the minute; 0: off. */
+      loginFailuresPerMinute: z.number().int().min(0).default(10),
       listingConcurrency: z.number().int().min(1).max(64).default(2),
     })
     .prefault({})

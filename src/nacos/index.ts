@@ -4,6 +4,7 @@
  * service, 501 for any path vigil does not serve. `x-vigil-error-code` carries the stable code.
  */
 import { PUBLIC } from '../api/access.js';
+import type { FailureLimiter } from '../api/rate-limit.js';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { BeatModule } from '../beat/beat-module.js';
@@ -35,6 +36,8 @@ export interface NacosDeps {
   readonly limits: ValidationLimits;
   readonly policy: CheckerPolicy;
   readonly auth: Authenticator;
+  /** Failed logins per client address (`server.loginFailuresPerMinute`), shared with the access gate. */
+  readonly loginFailures?: FailureLimiter;
   readonly known?: KnownSecrets;
   readonly logger: Logger;
   readonly now?: () => number;
@@ -59,6 +62,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   VIGIL_ERR_AUTH_INVALID: 403,
   VIGIL_ERR_AUTH_EXPIRED: 403,
   VIGIL_ERR_FORBIDDEN: 403,
+  VIGIL_ERR_LOGIN_RATE_LIMITED: 429,
 };
 
 function text(reply: FastifyReply, status: number, code: string, body: string): FastifyReply {
@@ -115,7 +119,7 @@ export function createNacos(deps: NacosDeps): Nacos {
         registerServiceRoutes(scope, context, NACOS_BASE);
         registerClusterRoute(scope, context, NACOS_BASE);
         registerOperatorRoutes(scope, context, NACOS_BASE);
-        registerLoginRoutes(scope, deps.auth);
+        registerLoginRoutes(scope, deps.auth, deps.loginFailures);
         const unknown = async (req: FastifyRequest): Promise<never> => {
           throw new VigilError('VIGIL_ERR_NOT_IMPLEMENTED', `${req.method} ${req.url.split('?')[0]} is not implemented by vigil`, 'path');
         };

@@ -93,6 +93,15 @@ export const EVENT_TABLE: Table = {
     scope: { namespace: e.service.namespace, service: groupedName(e.service), kind: 'persistent' },
     data: { service: e.service, candidates: e.candidates, version: e.version, at: e.at },
   }),
+  'role-changed': (e) => ({
+    type: 'role-changed',
+    scope: scopeOf(e.instance, e.key),
+    data: { key: e.key, instance: idOf(e.instance), from: e.from, to: e.to, at: e.at },
+  }),
+  'member-changed': (e) => ({
+    type: e.what === 'up' ? 'member-up' : 'member-down',
+    data: { nodeId: e.nodeId, url: e.url, reason: e.reason, lastSeen: e.lastSeen, at: e.at, observedBy: e.observedBy },
+  }),
   'beat-protection': (e) => ({
     type: e.what === 'stall-compensated' ? 'stall-compensated' : e.what === 'engaged' ? 'self-preservation-on' : 'self-preservation-off',
     data: { what: e.what, reason: e.reason, at: e.at, detail: e.detail },
@@ -115,9 +124,12 @@ export const EVENT_TYPES: readonly string[] = [
   'primary-changed',
   'split-brain-raised',
   'split-brain-cleared',
+  'role-changed',
   'self-preservation-on',
   'self-preservation-off',
   'stall-compensated',
+  'member-up',
+  'member-down',
 ];
 
 export function mapEvent(e: RegistryEvent): MappedEvent | undefined {

@@ -33,6 +33,8 @@ export interface HistorySummary {
   readonly uptime: { readonly '24h': number | null; readonly '7d': number | null; readonly '30d': number | null };
   /** Over the results returned; null with no results. */
   readonly latencyMs: { readonly p50: number; readonly p95: number; readonly p99: number } | null;
+  /** Pass as `before` for the page of results older than these; null when no older one is held. */
+  readonly older: number | null;
 }
 
 /** One instance's count of probes in one hour (`kind: 'h'`) or one UTC day (`'d'`), as persisted. */
@@ -49,13 +51,20 @@ interface Track {
   readonly slot: number;
   next: number;
   count: number;
+  /** Results recorded since the instance was first tracked: the newest one's sequence number. */
+  total: number;
   dirty: boolean;
 }
 
 export interface History {
   record(key: string, result: ProbeResult): void;
   forget(key: string): void;
-  summary(key: string, now: number, last?: number): HistorySummary | undefined;
+  /**
+   * The newest `last` results held (oldest first), or with `before` (a sequence number from
+   * `older`) the newest `last` of those older than it; uptime over the counts either way.
+   * `before` beyond the newest result + 1 is a RangeError (not a position of this history).
+   */
+  summary(key: string, now: number, last?: number, before?: number): HistorySummary | undefined;
   /** Restores counts read back at start (buckets outside their window are ignored). */
   restore(rows: Iterable<BucketRow>, now: number): void;
   /** The buckets changed since the last call (at `now`), to be persisted. */
@@ -100,7 +109,7 @@ export function createHistory(opts: { results: number; days: number }): History 
     }
     res.fill(0, slot * R * 2, (slot + 1) * R * 2);
     cnt.fill(0, slot * B * 3, (slot + 1) * B * 3); // index 0 = empty: no probe ran in 1970
-    tracks.set(key, (t = { slot, next: 0, count: 0, dirty: false }));
+    tracks.set(key, (t = { slot, next: 0, count: 0, total: 0, dirty: false }));
     return t;
   }
 
@@ -141,6 +150,7 @@ export function createHistory(opts: { results: number; days: number }): History 
       res[at + 1] = VERDICTS.indexOf(r.status) + REASON_SPAN * reasonId(r.reason) + LATENCY_SPAN * Math.min(2 ** 34, Math.round(r.latencyMs * 1000));
       t.next = (t.next + 1) % R;
       if (t.count < R) t.count++;
+      t.total++;
       const ok = r.status === 'ok' ? 1 : 0;
       add(t, 'h', Math.floor(r.startedAt / HOUR), 1, ok);
       add(t, 'd', Math.floor(r.startedAt / DAY), 1, ok);
@@ -175,12 +185,17 @@ export function createHistory(opts: { results: number; days: number }): History 
       }
       return out;
     },
-    summary(key, now, last = R) {
+    summary(key, now, last = R, before) {
       const t = tracks.get(key);
       if (!t) return undefined;
-      const n = Math.min(last, t.count);
+      if (before !== undefined && before > t.total + 1) throw new RangeError(`no result ${before} in this history (newest is ${t.total})`);
+      // Sequence numbers: the ring holds oldest…total; this page is from…to.
+      const oldest = t.total - t.count + 1;
+      const to = Math.min(t.total, (before ?? t.total + 1) - 1);
+      const from = Math.max(oldest, to - last + 1);
       const results: HistoryEntry[] = [];
-      for (let k = n; k >= 1; k--) {
+      for (let seq = from; seq <= to; seq++) {
+        const k = t.total - seq + 1; // 1 = the newest
         const at = (t.slot * R + ((t.next - k + R) % R)) * 2;
         const code = res[at + 1]!;
         results.push({
@@ -197,6 +212,7 @@ export function createHistory(opts: { results: number; days: number }): History 
         // 24 h: the last 24 hourly buckets. 7 d / 30 d: whole UTC days, today included.
         uptime: { '24h': ratio(t, 'h', hour - HOURS), '7d': ratio(t, 'd', day - 7), '30d': ratio(t, 'd', day - Math.min(30, opts.days)) },
         latencyMs: lat.length === 0 ? null : { p50: percentile(lat, 0.5), p95: percentile(lat, 0.95), p99: percentile(lat, 0.99) },
+        older: from > oldest && from <= to ? from : null,
       };
     },
   };

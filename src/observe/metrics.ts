@@ -9,6 +9,7 @@ import { fastCounter, fastHistogram } from './fast-metrics.js';
 import type { ProbeResult } from '../health/contract.js';
 import type { SchedulerStats } from '../health/scheduler.js';
 import type { BeatStatus } from '../beat/status.js';
+import type { ClusterStats } from '../cluster/cluster-stats.js';
 import type { Registry, RegistryEvent } from '../registry/registry.js';
 import { groupedName } from '../registry/model.js';
 
@@ -20,6 +21,8 @@ export interface MetricsDeps {
   readonly beats: () => BeatStatus;
   readonly instanceSeries: boolean;
   readonly maxInstanceSeries: number;
+  /** Cluster mode: the node's figures, read at scrape time; absent on a single node (no peer metrics). */
+  readonly cluster?: () => ClusterStats;
 }
 
 export interface Metrics {
@@ -46,6 +49,29 @@ function mirror(register: client.Registry, name: string, help: string, read: () 
       seen = Math.max(seen, now);
     },
   });
+}
+
+/** Peer metrics, read from the cluster node's plain figures when scraped. */
+function clusterMetrics(register: client.Registry, stats: () => ClusterStats): void {
+  new client.Gauge({
+    name: 'vigil_cluster_members', help: "Members in this node's latest view: alive (counted), dead, refused (another cluster secret)", labelNames: ['state'], registers: [register],
+    collect() {
+      const m = stats().members;
+      for (const state of ['alive', 'dead', 'refused'] as const) this.set({ state }, m[state]);
+    },
+  });
+  new client.Gauge({
+    name: 'vigil_cluster_shards_owned', help: 'Shards whose lease this node holds now', registers: [register],
+    collect() { this.set(stats().shardsOwned); },
+  });
+  new client.Gauge({
+    name: 'vigil_cluster_store_poll_lag_seconds', help: "Age of this node's view of the shared store: seconds since the last successful poll began", registers: [register],
+    collect() { this.set((stats().pollLagMs ?? 0) / 1000); },
+  });
+  mirror(register, 'vigil_cluster_broadcasts_sent_total', 'Health changes broadcast to a peer that accepted them (one per change per peer)', () => stats().broadcastsSent);
+  mirror(register, 'vigil_cluster_broadcasts_failed_total', 'Health changes whose broadcast to a peer failed (one per change per peer; the poll repairs them)', () => stats().broadcastsFailed);
+  mirror(register, 'vigil_cluster_broadcasts_applied_total', 'Health changes received by broadcast from peers and applied', () => stats().broadcastsApplied);
+  mirror(register, 'vigil_cluster_broadcasts_repaired_total', 'Health changes this node first read from the shared store (poll or reconcile) rather than from a broadcast', () => stats().broadcastsRepaired);
 }
 
 export function createMetrics(deps: MetricsDeps): Metrics {
@@ -88,6 +114,7 @@ export function createMetrics(deps: MetricsDeps): Metrics {
       }
     },
   });
+  if (deps.cluster) clusterMetrics(register, deps.cluster);
   if (deps.instanceSeries) {
     const truncated = new client.Gauge({ name: 'vigil_instance_series_truncated', help: '1 when vigil_instance_up was cut at observe.metrics.maxInstanceSeries', registers: [register] });
     new client.Gauge({

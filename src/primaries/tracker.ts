@@ -128,6 +128,7 @@ export function createPrimaryTracker(deps: TrackerDeps): PrimaryTracker {
     const at = now();
     const after = nextRole(before, result, health.healthy, at);
     roles.set(key, after);
+    if (after.role !== before?.role) registry.announce({ type: 'role-changed', key, instance: rec.instance, from: before?.role ?? null, to: after.role, at });
     const service = rec.instance;
     const sk = serviceKey(service);
     let watch = watches.get(sk);

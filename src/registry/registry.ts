@@ -26,6 +26,8 @@ import {
   type InstanceRecord,
   type ServiceId,
 } from './model.js';
+import type { MemberChange } from '../cluster/member-changes.js';
+import type { Role } from '../primaries/role.js';
 import { compareStamps } from '../cluster/stamp.js';
 import { roleFact } from '../primaries/role.js';
 import type { HealthWriter } from './health-writer.js';
@@ -46,7 +48,9 @@ export type RegistryEvent =
   | { readonly type: 'switch-changed'; readonly name: string; readonly value: unknown }
   | BeatProtectionEvent
   | PrimaryChangedEvent
-  | SplitBrainEvent;
+  | SplitBrainEvent
+  | RoleChangedEvent
+  | MemberChangedEvent;
 
 /**
  * The beat module protecting ephemeral instances: self-preservation engaged, released, or released
@@ -95,8 +99,28 @@ export interface SplitBrainEvent {
   readonly at: number;
 }
 
+/**
+ * The role a database instance reports changed (primaries/role.ts): `from` null when it had none
+ * yet; `unknown` once it is DOWN without having read a role. Changes no state.
+ */
+export interface RoleChangedEvent {
+  readonly type: 'role-changed';
+  readonly key: string;
+  readonly instance: Instance;
+  readonly from: Role | null;
+  readonly to: Role;
+  readonly at: number;
+}
+
+/** Cluster mode: a peer came up or went down in this node's membership view (cluster/member-changes.ts). */
+export interface MemberChangedEvent extends MemberChange {
+  readonly type: 'member-changed';
+  /** The node whose view it is (each node reports what it sees). */
+  readonly observedBy: string;
+}
+
 /** Events that report a decision and change no registry state, passed on by `announce`. */
-export type AnnouncedEvent = BeatProtectionEvent | PrimaryChangedEvent | SplitBrainEvent;
+export type AnnouncedEvent = BeatProtectionEvent | PrimaryChangedEvent | SplitBrainEvent | RoleChangedEvent | MemberChangedEvent;
 
 export type Listener = (event: RegistryEvent) => void;
 

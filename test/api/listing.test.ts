@@ -7,10 +7,10 @@ import { api, removeDir, tempDir } from '../helpers/daemon.js';
 const dirs: string[] = [];
 afterAll(() => dirs.forEach(removeDir));
 
-async function daemon(server: object = {}): Promise<{ app: App; url: string }> {
+async function daemon(server: object = {}, apiConfig: object = {}): Promise<{ app: App; url: string }> {
   const dataDir = tempDir();
   dirs.push(dataDir);
-  const app = buildApp(parseConfig({ api: { port: 0 }, store: { dataDir }, checks: { enabled: false }, server }), { logger: pino({ level: 'silent' }) });
+  const app = buildApp(parseConfig({ api: { port: 0, ...apiConfig }, store: { dataDir }, checks: { enabled: false }, server }), { logger: pino({ level: 'silent' }) });
   const { url } = await app.start();
   return { app, url };
 }
@@ -92,4 +92,19 @@ describe('per-client read rate limit', () => {
       await app.stop();
     }
   });
+
+  it('does not limit a client that carries an admin credential', async () => {
+    const token = 'listing-admin-token-1';
+    const { app, url } = await daemon({ readsPerSecond: 2 }, { token });
+    try {
+      const admin = await Promise.all(Array.from({ length: 40 }, () => fetch(new URL('/v1/instances', url), { headers: { authorization: `Bearer ${token}` } })));
+      expect(admin.map((r) => r.status)).toEqual(Array(40).fill(200));
+      // The same address without the credential is limited.
+      const anonymous = await Promise.all(Array.from({ length: 40 }, () => api(url, 'GET', '/v1/instances')));
+      expect(anonymous.some((r) => r.status === 429)).toBe(true);
+    } finally {
+      await app.stop();
+    }
+  });
 });
+

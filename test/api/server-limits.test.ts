@@ -6,7 +6,7 @@ import { createServer } from '../../src/api/server.js';
 import { buildApp, type App } from '../../src/app.js';
 import { parseConfig } from '../../src/config/load.js';
 import { resolveSecurity } from '../../src/security/setup.js';
-import { api, removeDir, tempDir } from '../helpers/daemon.js';
+import { api, removeDir, tempDir, waitFor } from '../helpers/daemon.js';
 
 /** Opens a raw connection and resolves with everything the server sent once it closes the connection. */
 async function rawClient(url: string, send: string): Promise<{ socket: net.Socket; closed: Promise<string> }> {
@@ -32,13 +32,18 @@ describe('HTTP server limits (a daemon with short timeouts)', () => {
   let app: App;
   let url: string;
   let dataDir: string;
+  let target: net.Server;
 
   beforeAll(async () => {
     dataDir = tempDir();
+    // A TCP target the daemon probes throughout, to show that probing goes on beside slow clients.
+    target = net.createServer((s) => s.destroy());
+    await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve));
     const config = parseConfig({
       api: { port: 0 },
       store: { dataDir },
       server: { requestTimeoutMs: 300, headersTimeoutMs: 200, timeoutCheckIntervalMs: 50 },
+      checks: { intervalMs: 200, timeoutMs: 100, fastIntervalMs: 200 },
     });
     app = buildApp(config, { logger: pino({ level: 'silent' }) });
     ({ url } = await app.start());
@@ -46,7 +51,34 @@ describe('HTTP server limits (a daemon with short timeouts)', () => {
 
   afterAll(async () => {
     await app.stop();
+    target.close();
     removeDir(dataDir);
+  });
+
+  it('cuts off a body that keeps arriving one byte at a time, and probing goes on', async () => {
+    const port = (target.address() as net.AddressInfo).port;
+    const probed = { service: 'probed', ip: '127.0.0.1', port, checker: { type: 'tcp' } };
+    expect((await api(url, 'POST', '/v1/instances', probed)).status).toBe(201);
+    await waitFor(() => app.stats()!.probes > 0, 20_000);
+
+    const head = 'POST /v1/instances HTTP/1.1\r\nHost: vigil\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n';
+    const slow = await rawClient(url, head);
+    // The client never stalls: a byte every 20 ms, so only a deadline on the whole request ends it.
+    const drip = setInterval(() => slow.socket.write(' '), 20);
+    let answer: string;
+    try {
+      answer = await within(slow.closed, 20_000);
+    } finally {
+      clearInterval(drip);
+    }
+    expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+
+    const probesAtCut = app.stats()!.probes;
+    await waitFor(() => app.stats()!.probes >= probesAtCut + 3, 20_000);
+    const listed = (await api(url, 'GET', '/v1/instances?service=probed')).body.instances;
+    expect(listed).toHaveLength(1);
+    expect(listed[0].health.healthy).toBe(true);
+    expect((await api(url, 'DELETE', `/v1/instances?service=probed&ip=127.0.0.1&port=${port}`)).status).toBe(200);
   });
 
   it('answers 408 and closes the connection of a client that sends its body a byte at a time and stalls', async () => {

@@ -208,7 +208,7 @@ describeMariaDb('cluster node: membership, leases, fenced publication, broadcast
     const late = await n1.node.publishHealth(key, health({ healthy: false, version: 3, failStreak: 4, reason: 'refused', decidedBy: 'checker' })).then(() => undefined, (e: unknown) => e);
     expect(isVigilError(late, 'VIGIL_ERR_CLUSTER_STALE_EPOCH') && late.field).toBe('version');
     expect(n1.node.ownsKey(key)).toBe(true);
-    expect(n1.node.stats.superseded).toBe(1);
+    expect(n1.node.publications.superseded).toBe(1);
     await n1.node.publishHealth(key, health({ healthy: true, version: 4, reason: 'override', decidedBy: 'checker', override }));
     expect((await n1.store.load()).instances.find((i) => i.key === key)?.health?.health.version).toBe(4);
   });

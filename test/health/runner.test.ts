@@ -1,7 +1,6 @@
 import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import { setTimeout as delay } from 'node:timers/promises';
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { defineChecker, z, type CheckContext, type CheckOutcome, type Target } from 'vigil';
 import { createCheckerRegistry } from '../../src/health/checker-registry.js';
 import { createResourcePool } from '../../src/health/resources.js';
@@ -34,28 +33,60 @@ function deferred<T>() {
 /** Lets every pending promise callback run: one macrotask turn drains the microtask queue. */
 const drain = () => new Promise((r) => setImmediate(r));
 
+/**
+ * A fake clock for the runner: its deadline timer (setTimeout) and its latency clock
+ * (perf_hooks `performance.now`, which vitest's fake timers do not reach) move only when the test
+ * advances them, so deadlines and lateness are asserted exactly, without waiting or timing.
+ */
+function useFakeClock(): void {
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    vi.spyOn(performance, 'now').mockImplementation(() => Date.now());
+  });
+  afterEach(() => {
+    vi.restoreAllMocks();
+    vi.useRealTimers();
+  });
+}
+
+/** Runs `req` while the fake clock moves `ms`; resolves with the runner's answer. */
+async function runFor(runner: ReturnType<typeof createRunner>, req: ProbeRequest, ms: number) {
+  const answer = runner.run(req);
+  await vi.advanceTimersByTimeAsync(ms);
+  return answer;
+}
+
 describe('runner: deadline', () => {
+  useFakeClock();
+
   it('answers fail/timeout by the deadline when the checker ignores the signal, and counts it overdue until it settles', async () => {
     const runner = createRunner();
     const late = deferred<CheckOutcome>();
     const checker = checkerOf(() => late.promise);
 
-    const t0 = performance.now();
-    const result = await runner.run(request(checker));
-    const took = performance.now() - t0;
+    const result = await runFor(runner, request(checker), TIMEOUT_MS);
 
     expect(result).toMatchObject({ type: 'fake', status: 'fail', reason: 'timeout' });
     expect(result.detail).toContain(`${TIMEOUT_MS} ms`);
-    expect(took).toBeGreaterThanOrEqual(TIMEOUT_MS - 1);
-    // Node's timers may fire a fraction of a millisecond early by performance.now(); latency is capped at the budget.
-    expect(result.latencyMs).toBeGreaterThan(TIMEOUT_MS - 1);
-    expect(result.latencyMs).toBeLessThanOrEqual(TIMEOUT_MS);
+    expect(result.latencyMs).toBe(TIMEOUT_MS);
     expect(runner.stats).toMatchObject({ overdue: 1, late: 0 });
 
-    await delay(LATE_GRACE_MS + 20); // settles well past the grace period: a checker ignoring its signal
+    // Settles well past the grace period: a checker ignoring its signal.
+    await vi.advanceTimersByTimeAsync(LATE_GRACE_MS + 20);
     late.resolve({ status: 'ok', reason: 'connected' });
     await drain();
     expect(runner.stats).toMatchObject({ overdue: 0, late: 1 });
+  });
+
+  it('does not count a checker late when it settles within the grace period after the abort', async () => {
+    const runner = createRunner();
+    const late = deferred<CheckOutcome>();
+    const result = await runFor(runner, request(checkerOf(() => late.promise)), TIMEOUT_MS);
+    expect(result.reason).toBe('timeout');
+    await vi.advanceTimersByTimeAsync(LATE_GRACE_MS - 1);
+    late.resolve({ status: 'ok', reason: 'connected' });
+    await drain();
+    expect(runner.stats).toMatchObject({ overdue: 0, late: 0 });
   });
 
   it('does not count a checker late when it settles promptly after the abort', async () => {
@@ -64,7 +95,7 @@ describe('runner: deadline', () => {
       await once(signal, 'abort');
       throw signal.reason;
     });
-    const result = await runner.run(request(checker));
+    const result = await runFor(runner, request(checker), TIMEOUT_MS);
     expect(result.reason).toBe('timeout');
     await drain();
     expect(runner.stats).toMatchObject({ overdue: 0, late: 0 });
@@ -73,7 +104,7 @@ describe('runner: deadline', () => {
   it('answers by the deadline even when the checker never settles at all', async () => {
     const runner = createRunner();
     // Without the runner's own deadline this await would never end (the test would time out).
-    const result = await runner.run(request(checkerOf(() => new Promise(() => {}))));
+    const result = await runFor(runner, request(checkerOf(() => new Promise(() => {}))), TIMEOUT_MS);
     expect(result.reason).toBe('timeout');
     expect(runner.stats.overdue).toBe(1);
   });
@@ -92,11 +123,16 @@ describe('runner: deadline', () => {
       throw signal.reason;
     });
 
-    const result = await runner.run(request(checker));
+    await vi.advanceTimersByTimeAsync(0);
+    const answer = runner.run(request(checker));
+    await vi.advanceTimersByTimeAsync(TIMEOUT_MS - 1);
+    expect(seen?.aborted).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    const result = await answer;
 
     expect(seen?.aborted).toBe(true);
     expect((seen?.reason as Error).name).toBe('TimeoutError');
-    expect(abortedAt).toBeGreaterThanOrEqual(TIMEOUT_MS - 1);
+    expect(abortedAt).toBe(TIMEOUT_MS);
     // The deadline answer wins over the abort error the checker throws.
     expect(result).toMatchObject({ status: 'fail', reason: 'timeout', detail: `no answer within ${TIMEOUT_MS} ms` });
     await drain();
@@ -110,7 +146,8 @@ describe('runner: deadline', () => {
       request(checkerOf(async (ctx) => ((signal = ctx.signal), { status: 'ok', reason: 'connected' })), { timeoutMs: 20 }),
     );
     expect(result.status).toBe('ok');
-    await delay(40); // Here the wait *is* the assertion: nothing may happen after the deadline.
+    expect(vi.getTimerCount()).toBe(0);
+    await vi.advanceTimersByTimeAsync(40); // past the deadline: nothing may fire
     expect(signal?.aborted).toBe(false);
     expect(runner.stats).toMatchObject({ overdue: 0, late: 0 });
   });
@@ -169,15 +206,18 @@ describe('runner: result and context', () => {
     expect(result.startedAt).toBeLessThanOrEqual(Date.now());
   });
 
-  it('measures latency: a checker that waits 50 ms on a timer reports about 50 ms', async () => {
-    const checker = checkerOf(async () => {
-      await delay(50);
-      return { status: 'ok', reason: 'connected' };
+  describe('latency', () => {
+    useFakeClock();
+
+    it('measures latency: a checker that waits 50 ms on a timer reports 50 ms', async () => {
+      const checker = checkerOf(async () => {
+        await new Promise((r) => setTimeout(r, 50)); // the checker's own wait, on the fake clock
+        return { status: 'ok', reason: 'connected' };
+      });
+      const result = await runFor(createRunner(), request(checker, { timeoutMs: 1000 }), 50);
+      expect(result.status).toBe('ok');
+      expect(result.latencyMs).toBe(50);
     });
-    const result = await createRunner().run(request(checker, { timeoutMs: 1000 }));
-    expect(result.status).toBe('ok');
-    expect(result.latencyMs).toBeGreaterThanOrEqual(45);
-    expect(result.latencyMs).toBeLessThan(1000);
   });
 
   it('gives the checker the frozen options, target, budget, deadline and its resource cache', async () => {

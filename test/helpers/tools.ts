@@ -1,10 +1,11 @@
 /**
  * `describe` for tests that need a program from a Debian package (promtool, chromium). Without it
- * the block is skipped with the package to install; under `CI=true` the file fails instead, so CI
+ * the block is skipped with the package to install; under CI (helpers/ci.ts) the file fails instead, so CI
  * never passes by skipping (.ci/run installs the packages).
  */
 import { execFileSync } from 'node:child_process';
 import { describe } from 'vitest';
+import { inCI } from './ci.js';
 
 export function hasBinary(binary: string): boolean {
   try {
@@ -21,7 +22,7 @@ export function describeWithBinary(binary: string, debianPackage: string, name: 
     return;
   }
   const why = `${binary} not found on PATH`;
-  if (process.env.CI === 'true') throw new Error(`${name}: ${why}; CI=true requires these tests to run (apt-get install ${debianPackage})`);
+  if (inCI()) throw new Error(`${name}: ${why}; CI=true requires these tests to run (apt-get install ${debianPackage})`);
   console.warn(`[${binary}] skipping "${name}": ${why}. Enable with: apt-get install ${debianPackage}`);
   describe.skip(`${name} (skipped: apt-get install ${debianPackage} to enable)`, fn);
 }

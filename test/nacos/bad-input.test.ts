@@ -121,6 +121,20 @@ const CASES: Case[] = [
   ['PUT', '/operator/switches', { entry: 'clientBeatInterval', value: 'abc' }, 'value'],
   ['PUT', '/operator/switches', { entry: 'clientBeatInterval', value: 60000 }, 'value'],
   ['PUT', '/operator/switches', { entry: 'healthCheckTimes', value: 0 }, 'value'],
+  // Bounds: every field has one (docs/nacos.md).
+  ['POST', '/instance', { ...OK, serviceName: `DEFAULT_GROUP@@${'s'.repeat(129)}` }, 'serviceName'],
+  ['POST', '/instance', { ...OK, groupName: 'g'.repeat(129), serviceName: 'shop' }, 'groupName'],
+  ['POST', '/instance', { ...OK, namespaceId: 'n'.repeat(129) }, 'namespaceId'],
+  ['POST', '/instance', { ...OK, clusterName: 'c'.repeat(129) }, 'clusterName'],
+  ['POST', '/instance', { ...OK, ip: `127.0.0.1${'1'.repeat(60)}` }, 'ip'],
+  ['POST', '/instance', { ...OK, port: '8'.repeat(40) }, 'port'],
+  ['POST', '/instance', { ...OK, weight: '1'.repeat(80) }, 'weight'],
+  ['POST', '/instance', { ...OK, metadata: `k=${'v'.repeat(9000)}` }, 'metadata'],
+  ['GET', '/instance/list', { serviceName: SVC, clusters: Array.from({ length: 65 }, (_, i) => `c${i}`).join(',') }, 'clusters'],
+  ['PUT', '/service', { serviceName: 'made', selector: deepSelector(17) }, 'selector'],
+  ['PUT', '/instance/beat', { serviceName: SVC, beat: beat({ port: 9999, metadata: { blob: 'x'.repeat(5000) } }) }, 'beat'],
+  ['GET', '/service/list', { pageNo: 1, pageSize: 10_001 }, 'pageSize'],
+  ['PUT', '/operator/switches', { entry: 'e'.repeat(65), value: 'true' }, 'entry'],
 ];
 
 describe('nacos routes: bad input', () => {
@@ -138,6 +152,15 @@ describe('nacos routes: bad input', () => {
     const r = await nacos(vigil.url, 'POST', '/instance', {}, `serviceName=${SVC}&ip=127.0.0.1&port=abc`);
     expect(r.status).toBe(400);
     expect(r.text).toBe(`Param 'port' is invalid: must be an integer from 1 to 65535, got "abc".`);
+    expect(await state()).toBe(before);
+  });
+
+  it('bounds JSON parameters sent in a form body, past what a query string can carry', async () => {
+    const before = await state();
+    const big = encodeURIComponent(hc({ type: 'HTTP', path: `/${'a'.repeat(40_000)}` }));
+    const r = await nacos(vigil.url, 'PUT', '/cluster', {}, `serviceName=${SVC}&clusterName=DEFAULT&healthChecker=${big}`);
+    expect(r.status).toBe(400);
+    expect(r.text).toBe("Param 'healthChecker' is invalid: must be at most 32768 characters.");
     expect(await state()).toBe(before);
   });
 

@@ -5,7 +5,7 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { listen } from '../helpers/servers.js';
-import { list, nacos, namingClient, startVigil, until, type NamingClient, type Vigil } from './helpers.js';
+import { beatStatus, list, nacos, namingClient, startVigil, until, type NamingClient, type Vigil } from './helpers.js';
 
 let vigil: Vigil | undefined;
 let client: NamingClient | undefined;
@@ -50,6 +50,7 @@ describe('nacos npm client: persistent instances', () => {
 
     let missing = 0;
     let watching = true;
+    // A sampler, paced so it stays far below the read rate limit; nothing waits on it.
     const watch = (async () => {
       while (watching) {
         if ((await list(vigil!.url, 'DEFAULT_GROUP@@db')).length !== 1) missing++;
@@ -68,8 +69,10 @@ describe('nacos npm client: persistent instances', () => {
     await listen(target, port);
     await until(async () => (await host())?.healthy === true, 5000, 50);
 
-    // Longer than the beat delete timeout: a persistent instance does not beat and does not expire.
-    await new Promise((r) => setTimeout(r, 1500));
+    // Past the beat delete timeout, by the beat sweeper's own clock: a persistent instance does not
+    // beat and does not expire.
+    const reopened = Date.now();
+    await until(async () => ((await beatStatus(vigil!.url)).lastSweep?.at ?? 0) > reopened + SHORT_BEATS.deleteTimeoutMs + SHORT_BEATS.sweepIntervalMs, 20_000, 50);
     watching = false;
     await watch;
     expect(missing).toBe(0);

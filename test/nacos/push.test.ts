@@ -133,10 +133,12 @@ describe('udp push', () => {
   });
 
   it('stops pushing to a subscriber that stopped polling', async () => {
-    vigil = await startVigil({ nacos: { push: { subscriberTtlMs: 300 } } });
+    // vigil's clock is the test's: the TTL (300 ms) passes when the test moves it, not by waiting.
+    let clock = Date.parse('2026-12-01T00:00:00Z');
+    vigil = await startVigil({ nacos: { push: { subscriberTtlMs: 300 } } }, { now: () => clock });
     const sub = await udp('127.0.0.1');
     await nacos(vigil.url, 'GET', '/instance/list', { serviceName: 'DEFAULT_GROUP@@push', udpPort: sub.port });
-    await new Promise((r) => setTimeout(r, 500)); // the TTL (300 ms) passing is the condition under test
+    clock += 500;
     // A subscriber that polls now is the marker: once it has the push, the stale one would have too.
     const fresh = await udp('127.0.0.1');
     await nacos(vigil.url, 'GET', '/instance/list', { serviceName: 'DEFAULT_GROUP@@push', udpPort: fresh.port });

@@ -56,12 +56,77 @@ describe('probe history over the API', () => {
         ['/v1/instances/127.0.0.1%231%23DEFAULT%23svc/history', 404, 'instanceId'],
         ['/v1/history?colour=red', 400, 'colour'],
         ['/v1/history?last=0', 400, 'last'],
+        ['/v1/history?limit=0', 400, 'limit'],
+        ['/v1/history?limit=1001', 400, 'limit'],
+        ['/v1/history?last=1001', 400, 'last'],
+        ['/v1/history?limit=x', 400, 'limit'],
+        ['/v1/history?cursor=', 400, 'cursor'],
       ];
       for (const [path, status, field] of cases) {
         const res = await api(t.url, 'GET', path);
         expect(res.status, path).toBe(status);
         expect(res.body.field, path).toBe(field);
       }
+    } finally {
+      await t.stop();
+    }
+  });
+
+  it('pages one instance\'s results from the newest back with limit and nextCursor, and refuses bad paging with 400 naming the field', async () => {
+    const t = await startApp({ checks: { intervalMs: 200, fastIntervalMs: 100, timeoutMs: 150 } });
+    try {
+      await api(t.url, 'POST', '/v1/instances', { service: 'cache', ip: '127.0.0.1', port: target.port, checker: { type: 'tcp' } });
+      await waitFor(async () => (await api(t.url, 'GET', `/v1/instances/${id}/history?limit=7`)).body.results?.length === 7, 20_000);
+      const seen: number[] = [];
+      let cursor: string | null = null;
+      let pages = 0;
+      do {
+        const res = await api(t.url, 'GET', `/v1/instances/${id}/history?limit=3${cursor ? `&cursor=${cursor}` : ''}`);
+        expect(res.status).toBe(200);
+        const times = (res.body.results as Array<{ startedAt: number }>).map((r) => r.startedAt);
+        expect(times.length).toBeLessThanOrEqual(3);
+        // Each page is oldest first and wholly older than the page before it (probes go on meanwhile).
+        if (seen.length) expect(times.at(-1)!).toBeLessThan(seen[0]!);
+        seen.unshift(...times);
+        cursor = res.body.nextCursor;
+        pages++;
+      } while (cursor !== null && pages < 100);
+      expect(cursor).toBeNull();
+      expect(seen.length).toBeGreaterThanOrEqual(7);
+      expect([...seen].sort((a, b) => a - b)).toEqual(seen);
+      expect(new Set(seen).size).toBe(seen.length);
+
+      const bad: Array<[string, string]> = [
+        ['limit=0', 'limit'],
+        ['limit=1001', 'limit'],
+        ['limit=3&last=3', 'last'],
+        ['cursor=abc', 'cursor'],
+        ['cursor=0', 'cursor'],
+        ['cursor=999999999', 'cursor'],
+        ['page=2', 'page'],
+      ];
+      for (const [query, field] of bad) {
+        const res = await api(t.url, 'GET', `/v1/instances/${id}/history?${query}`);
+        expect(res.status, query).toBe(400);
+        expect(res.body.code, query).toBe('VIGIL_ERR_REQUEST_INVALID');
+        expect(res.body.field, query).toBe(field);
+      }
+    } finally {
+      await t.stop();
+    }
+  });
+
+  it('pages the instances of GET /v1/history by key like GET /v1/instances', async () => {
+    const t = await startApp({ checks: { enabled: false } });
+    try {
+      for (const port of [7001, 7002, 7003]) expect((await api(t.url, 'POST', '/v1/instances', { service: 'paged', ip: '127.0.0.1', port })).status).toBe(201);
+      const first = (await api(t.url, 'GET', '/v1/history?service=paged&limit=2')).body;
+      expect(first.instances.map((i: { key: string }) => i.key.slice(-4))).toEqual(['7001', '7002']);
+      expect(first.nextCursor).toEqual(expect.any(String));
+      const second = (await api(t.url, 'GET', `/v1/history?service=paged&limit=2&cursor=${encodeURIComponent(first.nextCursor)}`)).body;
+      expect(second.instances.map((i: { key: string }) => i.key.slice(-4))).toEqual(['7003']);
+      expect(second.nextCursor).toBeNull();
+      expect(second.instances[0]).toMatchObject({ results: [], uptime: { '24h': null } });
     } finally {
       await t.stop();
     }

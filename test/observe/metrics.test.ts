@@ -1,29 +1,10 @@
-import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { api, waitFor } from '../helpers/daemon.js';
 import { describeMariaDb, startMariaDb, TEST_USER, type MariaDb } from '../helpers/mariadb.js';
 import { startHttpServer, startTcpServer, type TestServer } from '../helpers/servers.js';
+import { promtool, sample } from '../helpers/promtool.js';
 import { describeWithBinary } from '../helpers/tools.js';
 import { startApp, type TestApp } from './app.js';
-
-/** Runs `promtool check metrics` on the text; resolves with its exit code and what it printed. */
-function promtool(text: string): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn('promtool', ['check', 'metrics'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.stderr.on('data', (d) => (out += d));
-    p.on('error', reject);
-    p.on('close', (code) => resolve({ code, out }));
-    p.stdin.end(text);
-  });
-}
-
-/** The value of one sample line, e.g. `vigil_probes_total{checker="tcp",result="ok"}`. */
-function sample(text: string, series: string): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
 
 describeWithBinary('promtool', 'prometheus', 'GET /metrics', () => {
   describeMariaDb('with instances of every checker type', () => {

@@ -149,6 +149,18 @@ describe('the primaries tracker', () => {
     expect(restarted.roleOf(A)).toBeUndefined();
   });
 
+  it('announces each change of an instance\'s role, and nothing while it stays', () => {
+    probe(A, result('ok', 'primary'));
+    probe(A, result('ok', 'primary'));
+    clock += 1000;
+    probe(A, result('ok', 'replica'));
+    clock += 1000;
+    probe(A, result('fail-now')); // refused: DOWN, the role is no longer known
+    const roles = events.filter((e) => e.type === 'role-changed');
+    expect(roles.map((e) => [e.from, e.to, e.at - T0])).toEqual([[null, 'primary', 0], ['primary', 'replica', 1000], ['replica', 'unknown', 2000]]);
+    expect(roles.every((e) => e.key === A && e.instance.port === 3306)).toBe(true);
+  });
+
   it('ignores probes of instances that report no role', () => {
     probe(A, result('fail'));
     expect(tracker.roleOf(A)).toBeUndefined();

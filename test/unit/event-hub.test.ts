@@ -75,6 +75,8 @@ describe('event hub', () => {
       ...(['engaged', 'released', 'exhausted', 'stall-compensated'] as const).map((what) => ({ type: 'beat-protection' as const, what, reason: 'r', at: 0, detail: {} })),
       { type: 'primary-changed', service: { namespace: 'public', group: 'G', service: 's' }, from: null, to: { key: 'k', cluster: 'DEFAULT', ip: '127.0.0.1', port: 3306 }, reason: 'promoted', version: 'v1', at: 0 },
       ...(['raised', 'cleared'] as const).map((what) => ({ type: 'split-brain' as const, what, service: { namespace: 'public', group: 'G', service: 's' }, candidates: [], version: 'v2', at: 0 })),
+      { type: 'role-changed', key: 'k', instance, from: null, to: 'primary', at: 0 },
+      ...(['up', 'down'] as const).map((what) => ({ type: 'member-changed' as const, what, nodeId: 'n2', url: 'http://127.0.0.1:1', reason: 'joined' as const, lastSeen: 0, at: 0, observedBy: 'n1' })),
     ];
     const produced = new Set(samples.map((e) => mapEvent(e)?.type));
     expect([...produced].sort()).toEqual([...EVENT_TYPES].sort());

@@ -68,3 +68,21 @@ describe('probe history', () => {
     expect(percentile([7], 0.99)).toBe(7);
   });
 });
+
+it('pages the ring from the newest result back by sequence number, and refuses a position it never had', () => {
+  const h = createHistory({ results: 5, days: 30 });
+  for (let i = 1; i <= 10; i++) h.record('k', { type: 'tcp', status: 'ok', reason: 'connected', latencyMs: i, startedAt: T0 + i });
+  const page = (last: number, before?: number) => {
+    const s = h.summary('k', T0, last, before)!;
+    return [s.results.map((r) => r.startedAt - T0), s.older];
+  };
+  expect(page(2)).toEqual([[9, 10], 9]);
+  expect(page(2, 9)).toEqual([[7, 8], 7]);
+  // Only 6…10 are held: the page stops at the oldest and says there is nothing older.
+  expect(page(2, 7)).toEqual([[6], null]);
+  expect(page(5)).toEqual([[6, 7, 8, 9, 10], null]);
+  expect(page(2, 11)).toEqual([[9, 10], 9]);
+  // A cursor whose results have left the ring: an empty page, not someone else's results.
+  expect(page(2, 3)).toEqual([[], null]);
+  expect(() => h.summary('k', T0, 2, 12)).toThrow(RangeError);
+});

@@ -5,41 +5,19 @@
  * because the npm client ignores 20404 and would otherwise never come back (seed 000).
  */
 import { WRITE } from '../../api/access.js';
-import { isIP } from 'node:net';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { DEFAULT_CLUSTER, instanceKey, type InstanceId } from '../../registry/model.js';
+import { instanceKey, type InstanceId } from '../../registry/model.js';
 import type { NacosContext } from '../context.js';
 import { makeInstance } from '../instances.js';
-import { clusterOf, invalid, ipOf, jsonObjectParam, isName, paramsOf, portOf, serviceOf, stringMap, weightValue, type ServiceRef } from '../params.js';
+import { ADDRESS, documentSchemas, SERVICE, serviceRef, type BeatBody, type ServiceRef } from '../param-schemas.js';
+import { paramsOf, readParams } from '../params.js';
 
 export const CODE_OK = 10200;
 export const CODE_NOT_FOUND = 20404;
 
-interface BeatBody {
-  readonly ip: string;
-  readonly port: number;
-  readonly cluster: string;
-  readonly weight: number | undefined;
-  readonly metadata: Record<string, string> | undefined;
-}
-
-/** Parses the `beat` JSON: {serviceName, ip, port, cluster, weight, metadata, scheduled}. */
-export function parseBeat(json: string): BeatBody {
-  const b = jsonObjectParam(json, 'beat');
-  if (typeof b.ip !== 'string' || isIP(b.ip) === 0) throw invalid('beat', 'ip must be an IPv4 or IPv6 address', String(b.ip));
-  const port = typeof b.port === 'number' ? b.port : typeof b.port === 'string' && /^\d{1,5}$/.test(b.port) ? Number(b.port) : NaN;
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw invalid('beat', 'port must be an integer from 1 to 65535', String(b.port));
-  }
-  const cluster = b.cluster === undefined || b.cluster === null || b.cluster === '' ? DEFAULT_CLUSTER : b.cluster;
-  if (typeof cluster !== 'string' || !isName(cluster)) throw invalid('beat', 'cluster must be 1-128 of A-Z a-z 0-9 _ . : -', String(cluster));
-  const weight = b.weight === undefined || b.weight === null ? undefined : weightValue(String(b.weight), 'beat');
-  const metadata = b.metadata === undefined ? undefined : stringMap(b.metadata, 'beat');
-  return { ip: b.ip, port, cluster, weight, metadata };
-}
-
 export function registerBeatRoute(app: FastifyInstance, ctx: NacosContext, base: string): void {
   const { registry, beats } = ctx;
+  const FULL = { ...SERVICE, beat: documentSchemas(ctx.instances.limits).beat.optional() };
 
   const answer = (reply: FastifyReply, code: number, interval: number): FastifyReply =>
     reply
@@ -60,12 +38,14 @@ export function registerBeatRoute(app: FastifyInstance, ctx: NacosContext, base:
 
   app.put(`${base}/instance/beat`, WRITE, async (req, reply) => {
     const p = paramsOf(req);
-    const svc = serviceOf(p);
-    const beatJson = p.beat;
-    const body = beatJson === undefined || beatJson === '' ? undefined : parseBeat(beatJson);
+    const v = readParams(p, FULL);
+    const svc = serviceRef(v);
+    const body = v.beat;
+    // A light beat names its instance by ip/port/clusterName, read only when no `beat` came.
+    const light = body ? undefined : readParams(p, ADDRESS);
     const id: InstanceId = body
       ? { namespace: svc.namespace, group: svc.group, service: svc.service, cluster: body.cluster, ip: body.ip, port: body.port }
-      : { namespace: svc.namespace, group: svc.group, service: svc.service, cluster: clusterOf(p), ip: ipOf(p), port: portOf(p) };
+      : { namespace: svc.namespace, group: svc.group, service: svc.service, cluster: light!.clusterName, ip: light!.ip, port: light!.port };
     const key = instanceKey(id);
     if (beats.beat(key)) return answer(reply, CODE_OK, beats.intervalFor(key));
     // A persistent instance is probed, not beaten: nothing to do.

@@ -14,7 +14,8 @@ import { scopeKey, type CheckerScope } from '../../registry/model.js';
 import { parseCheckerConfig } from '../../registry/validate.js';
 import type { NacosContext } from '../context.js';
 import { parseHealthChecker } from '../health-checker.js';
-import { boolOf, invalid, nameParam, optionalPort, paramsOf, required, serviceOf } from '../params.js';
+import { bool, healthChecker, name, port, SERVICE, serviceRef } from '../param-schemas.js';
+import { invalid, readParams } from '../params.js';
 import { ok } from './instance.js';
 
 /** The switch holding Nacos's `healthCheckTimes`: rise/fall of checkers configured through Nacos. */
@@ -24,17 +25,17 @@ export function noneWhitelistId(scope: CheckerScope & { cluster: string }): stri
   return `nacos-none:${scopeKey(scope)}`;
 }
 
+const PARAMS = { ...SERVICE, clusterName: name, checkPort: port.optional(), useInstancePort4Check: bool.default(true), healthChecker };
+
 export function registerClusterRoute(app: FastifyInstance, ctx: NacosContext, base: string): void {
   const { registry, checkers } = ctx;
 
   app.put(`${base}/cluster`, WRITE, async (req, reply) => {
-    const p = paramsOf(req);
-    const svc = serviceOf(p);
-    required(p, 'clusterName');
-    const scope = { namespace: svc.namespace, group: svc.group, service: svc.service, cluster: nameParam(p, 'clusterName', '') };
-    const checkPort = optionalPort(p, 'checkPort');
-    const useInstancePort4Check = boolOf(p, 'useInstancePort4Check', true);
-    const mapped = parseHealthChecker(required(p, 'healthChecker'), { useInstancePort4Check, ...(checkPort !== undefined ? { checkPort } : {}) });
+    const v = readParams(req, PARAMS);
+    const svc = serviceRef(v);
+    const scope = { namespace: svc.namespace, group: svc.group, service: svc.service, cluster: v.clusterName };
+    const { checkPort, useInstancePort4Check } = v;
+    const mapped = parseHealthChecker(v.healthChecker, { useInstancePort4Check, ...(checkPort !== undefined ? { checkPort } : {}) });
     const noneId = noneWhitelistId(scope);
 
     if (mapped.kind === 'none') {

@@ -10,30 +10,15 @@ import { instanceKey, type Instance, type InstanceId } from '../../registry/mode
 import type { NacosContext } from '../context.js';
 import { renderList } from '../context.js';
 import { makeInstance } from '../instances.js';
-import {
-  boolOf,
-  clusterOf,
-  invalid,
-  ipOf,
-  isName,
-  optionalBool,
-  optionalEnabled,
-  optionalInt,
-  optionalMetadata,
-  optionalWeight,
-  paramsOf,
-  portOf,
-  required,
-  serviceOf,
-  type Params,
-} from '../params.js';
+import { bool, clusterList, documentSchemas, INSTANCE, intIn, serviceRef, SERVICE, weight } from '../param-schemas.js';
+import { readParams, type ParamValues } from '../params.js';
 import { detailView, type ListRequest } from '../views.js';
 
 export const ok = (reply: FastifyReply): FastifyReply => reply.type('text/plain; charset=utf-8').send('ok');
 
-export function instanceIdOf(p: Params): InstanceId {
-  const svc = serviceOf(p);
-  return { namespace: svc.namespace, group: svc.group, service: svc.service, cluster: clusterOf(p), ip: ipOf(p), port: portOf(p) };
+export function instanceIdOf(v: ParamValues<typeof INSTANCE>): InstanceId {
+  const svc = serviceRef(v);
+  return { namespace: svc.namespace, group: svc.group, service: svc.service, cluster: v.clusterName, ip: v.ip, port: v.port };
 }
 
 /** Nacos keeps ephemeral and persistent instances apart; vigil refuses to turn one into the other. */
@@ -50,57 +35,57 @@ export function registerInstanceRoutes(app: FastifyInstance, ctx: NacosContext, 
   const notFound = (id: InstanceId): VigilError =>
     new VigilError('VIGIL_ERR_NOT_FOUND', `instance not found: ${id.ip}:${id.port} in cluster ${id.cluster} of ${id.group}@@${id.service}`, 'ip');
 
+  const docs = documentSchemas(ctx.instances.limits);
+  // `enable` is what the npm client sends, `enabled` what the Java SDK and the docs say: both count.
+  const REGISTER = { ...INSTANCE, weight: weight.default(1), enabled: bool.optional(), enable: bool.optional(), ephemeral: bool.default(true), healthy: bool.optional(), metadata: docs.metadata.default({}) };
+  const DEREGISTER = { ...INSTANCE, ephemeral: bool.default(true) };
+  const UPDATE = { ...INSTANCE, weight: weight.optional(), enabled: bool.optional(), enable: bool.optional(), metadata: docs.metadata.optional(), ephemeral: bool.optional() };
+  const LIST = { ...SERVICE, clusters: clusterList.default(''), healthyOnly: bool.default(false), udpPort: intIn(0, 65535).optional() };
+
   app.post(`${base}/instance`, WRITE, async (req, reply) => {
-    const p = paramsOf(req);
-    const id = instanceIdOf(p);
-    const ephemeral = boolOf(p, 'ephemeral', true);
-    const healthy = optionalBool(p, 'healthy');
+    const v = readParams(req, REGISTER);
+    const id = instanceIdOf(v);
     const inst = makeInstance(
       {
         ...id,
-        weight: optionalWeight(p) ?? 1,
-        enabled: optionalEnabled(p) ?? true,
-        ephemeral,
-        metadata: optionalMetadata(p) ?? {},
-        ...(healthy !== undefined ? { initialHealthy: healthy } : {}),
+        weight: v.weight,
+        enabled: v.enabled ?? v.enable ?? true,
+        ephemeral: v.ephemeral,
+        metadata: v.metadata,
+        ...(v.healthy !== undefined ? { initialHealthy: v.healthy } : {}),
       },
       ctx.instances,
       ctx.now(),
     );
-    checkSameKind(registry.find(id)?.instance, ephemeral);
+    checkSameKind(registry.find(id)?.instance, v.ephemeral);
     registry.register(inst);
     // Registering is a sign of life: an unhealthy ephemeral instance registered again is healthy.
-    if (ephemeral) beats.beat(instanceKey(inst));
+    if (v.ephemeral) beats.beat(instanceKey(inst));
     await registry.committed();
     return ok(reply);
   });
 
   app.delete(`${base}/instance`, WRITE, async (req, reply) => {
-    const p = paramsOf(req);
-    const id = instanceIdOf(p);
-    const ephemeral = boolOf(p, 'ephemeral', true);
+    const v = readParams(req, DEREGISTER);
+    const id = instanceIdOf(v);
     const existing = registry.find(id)?.instance;
     // Persistent instances go only with ephemeral=false; an unknown instance is gone already: ok.
-    if (existing && existing.ephemeral === ephemeral) registry.deregister(id);
-    else if (existing) ctx.logger.info({ instance: instanceKey(id), ephemeral }, 'deregister ignored: the instance is of the other kind');
+    if (existing && existing.ephemeral === v.ephemeral) registry.deregister(id);
+    else if (existing) ctx.logger.info({ instance: instanceKey(id), ephemeral: v.ephemeral }, 'deregister ignored: the instance is of the other kind');
     await registry.committed();
     return ok(reply);
   });
 
   app.put(`${base}/instance`, WRITE, async (req, reply) => {
-    const p = paramsOf(req);
-    const id = instanceIdOf(p);
-    const weight = optionalWeight(p);
-    const enabled = optionalEnabled(p);
-    const metadata = optionalMetadata(p);
-    const ephemeral = optionalBool(p, 'ephemeral');
+    const v = readParams(req, UPDATE);
+    const id = instanceIdOf(v);
     const rec = registry.find(id);
     if (!rec) throw notFound(id);
     const cur = rec.instance;
-    checkSameKind(cur, ephemeral ?? cur.ephemeral);
+    checkSameKind(cur, v.ephemeral ?? cur.ephemeral);
     // Unlike Nacos, parameters left out keep their value instead of falling back to defaults.
     const next = makeInstance(
-      { ...cur, weight: weight ?? cur.weight, enabled: enabled ?? cur.enabled, metadata: metadata ?? cur.metadata },
+      { ...cur, weight: v.weight ?? cur.weight, enabled: v.enabled ?? v.enable ?? cur.enabled, metadata: v.metadata ?? cur.metadata },
       ctx.instances,
       cur.registeredAt,
     );
@@ -110,37 +95,32 @@ export function registerInstanceRoutes(app: FastifyInstance, ctx: NacosContext, 
   });
 
   app.get(`${base}/instance`, READ, async (req) => {
-    const id = instanceIdOf(paramsOf(req));
+    const id = instanceIdOf(readParams(req, INSTANCE));
     const rec = registry.find(id);
     if (!rec) throw notFound(id);
     return detailView(rec, ctx.roleOf?.(instanceKey(rec.instance)));
   });
 
   app.get(`${base}/instance/list`, READ, async (req) => {
-    const p = paramsOf(req);
-    const svc = serviceOf(p);
-    const clusters = p.clusters ?? '';
-    for (const c of clusters.split(',')) if (c.trim() !== '' && !isName(c.trim())) throw invalid('clusters', 'must be cluster names separated by commas', clusters);
-    const request: ListRequest = { name: svc.raw, group: svc.group, clusters, healthyOnly: boolOf(p, 'healthyOnly', false) };
-    const udpPort = optionalInt(p, 'udpPort', 0, 65535);
+    const v = readParams(req, LIST);
+    const svc = serviceRef(v);
+    const request: ListRequest = { name: svc.raw, group: svc.group, clusters: v.clusters, healthyOnly: v.healthyOnly };
     const address = req.socket.remoteAddress;
     // Pushes go to the address this request came from; the clientIP parameter is never used.
-    if (ctx.push && udpPort !== undefined && udpPort > 0 && address !== undefined) {
-      ctx.subscribers.touch(svc, request, address, udpPort, ctx.now());
+    if (ctx.push && v.udpPort !== undefined && v.udpPort > 0 && address !== undefined) {
+      ctx.subscribers.touch(svc, request, address, v.udpPort, ctx.now());
     }
     return renderList(ctx, svc, request);
   });
 
   app.put(`${base}/health/instance`, WRITE, async (req, reply) => {
-    const p = paramsOf(req);
-    const id = instanceIdOf(p);
-    const healthy = optionalBool(p, 'healthy');
-    if (healthy === undefined) required(p, 'healthy');
+    const v = readParams(req, { ...INSTANCE, healthy: bool });
+    const id = instanceIdOf(v);
     const key = instanceKey(id);
     const rec = registry.get(key);
     if (!rec) throw notFound(id);
     // An operator's word: it holds until cleared (DELETE /v1/overrides), as in the native API.
-    const { state, change } = setOverride(rec.health, { healthy: healthy!, by: 'nacos', reason: 'set by PUT /nacos/v1/ns/health/instance' }, ctx.now());
+    const { state, change } = setOverride(rec.health, { healthy: v.healthy, by: 'nacos', reason: 'set by PUT /nacos/v1/ns/health/instance' }, ctx.now());
     registry.setHealth(key, state, change);
     await registry.committed();
     return ok(reply);

@@ -9,28 +9,30 @@ import type { FastifyInstance } from 'fastify';
 import { BEAT_SWITCHES } from '../../beat/switches.js';
 import { ACTIVE_CHECKS_SWITCH } from '../../health/scheduler.js';
 import type { NacosContext } from '../context.js';
-import { invalid, optionalBool, optionalInt, paramsOf, required, type Params } from '../params.js';
+import { bool, intIn, MAX_SCALAR_CHARS } from '../param-schemas.js';
+import { invalid, paramsOf, readParams, type Params } from '../params.js';
+import { z } from 'zod';
 import { HEALTH_CHECK_TIMES_SWITCH } from './cluster.js';
 import { ok } from './instance.js';
 
 type Setter = (ctx: NacosContext, p: Params) => void;
 
-const bool = (name: string): Setter => (ctx, p) => ctx.registry.setSwitch(name, optionalBool(p, 'value') ?? required(p, 'value'));
+const boolSwitch = (name: string): Setter => (ctx, p) => ctx.registry.setSwitch(name, readParams(p, { value: bool }).value);
 
 /** Nacos entry names (and vigil's own `selfPreservation`) → how to store them. */
 const ENTRIES: Record<string, Setter> = {
-  check: bool(ACTIVE_CHECKS_SWITCH),
-  healthCheckEnabled: bool(ACTIVE_CHECKS_SWITCH),
-  expireInstance: bool(BEAT_SWITCHES.expireInstance),
-  lightBeatEnabled: bool(BEAT_SWITCHES.lightBeatEnabled),
-  selfPreservation: bool(BEAT_SWITCHES.selfPreservation),
+  check: boolSwitch(ACTIVE_CHECKS_SWITCH),
+  healthCheckEnabled: boolSwitch(ACTIVE_CHECKS_SWITCH),
+  expireInstance: boolSwitch(BEAT_SWITCHES.expireInstance),
+  lightBeatEnabled: boolSwitch(BEAT_SWITCHES.lightBeatEnabled),
+  selfPreservation: boolSwitch(BEAT_SWITCHES.selfPreservation),
   clientBeatInterval(ctx, p) {
     // Clients must beat well within the heartbeat timeout, or every instance would flap.
     const max = ctx.beats.defaults().heartbeatTimeoutMs - 1;
-    ctx.registry.setSwitch(BEAT_SWITCHES.clientBeatIntervalMs, optionalInt(p, 'value', 100, max) ?? Number(required(p, 'value')));
+    ctx.registry.setSwitch(BEAT_SWITCHES.clientBeatIntervalMs, readParams(p, { value: intIn(100, max) }).value);
   },
   healthCheckTimes(ctx, p) {
-    ctx.registry.setSwitch(HEALTH_CHECK_TIMES_SWITCH, optionalInt(p, 'value', 1, 100) ?? Number(required(p, 'value')));
+    ctx.registry.setSwitch(HEALTH_CHECK_TIMES_SWITCH, readParams(p, { value: intIn(1, 100) }).value);
   },
 };
 
@@ -57,7 +59,7 @@ export function registerOperatorRoutes(app: FastifyInstance, ctx: NacosContext, 
 
   app.put(`${base}/operator/switches`, ADMIN, async (req, reply) => {
     const p = paramsOf(req);
-    const entry = required(p, 'entry');
+    const { entry } = readParams(p, { entry: z.string().max(MAX_SCALAR_CHARS, `must be at most ${MAX_SCALAR_CHARS} characters`) });
     const set = Object.hasOwn(ENTRIES, entry) ? ENTRIES[entry] : undefined;
     if (!set) throw invalid('entry', `unknown switch; known: ${Object.keys(ENTRIES).join(', ')}`, entry);
     set(ctx, p);

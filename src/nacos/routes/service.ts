@@ -5,49 +5,23 @@
 import { READ, WRITE } from '../../api/access.js';
 import type { FastifyInstance } from 'fastify';
 import { VigilError } from '../../errors.js';
-import { groupedName, type ServiceId } from '../../registry/model.js';
-import { checkMetadataSize, type ValidationLimits } from '../../registry/validate.js';
+import { DEFAULT_GROUP, DEFAULT_NAMESPACE, groupedName, type ServiceId } from '../../registry/model.js';
 import type { NacosContext } from '../context.js';
 import { nacosCheckerView } from '../health-checker.js';
-import { invalid, jsonObjectParam, nameParam, namespaceOf, optionalInt, optionalMetadata, paramsOf, required, serviceOf, type Params } from '../params.js';
+import { decimalIn, documentSchemas, intIn, MAX_PAGE_SIZE, name, SERVICE, serviceRef } from '../param-schemas.js';
+import { readParams } from '../params.js';
 import type { ServiceEntry } from '../service-store.js';
 import { noneWhitelistId } from './cluster.js';
 import { ok } from './instance.js';
 
-function thresholdOf(p: Params): number | undefined {
-  const v = p.protectThreshold;
-  if (v === undefined || v === '') return undefined;
-  const n = /^\d+(\.\d+)?$/.test(v.trim()) ? Number(v) : NaN;
-  if (!(n >= 0 && n <= 1)) throw invalid('protectThreshold', 'must be a number from 0 to 1', v);
-  return n;
-}
-
-/** Service metadata and selector are bounded like instance metadata (`registry.maxMetadataBytes`, nesting depth). */
-function bounded<T>(value: T, param: string, limits: ValidationLimits): T {
-  try {
-    checkMetadataSize(value, limits, param);
-  } catch (err) {
-    throw invalid(param, (err as VigilError).message.replace(`${param}: `, ''));
-  }
-  return value;
-}
-
-function selectorOf(p: Params, limits: ValidationLimits): Record<string, unknown> | undefined {
-  const v = p.selector;
-  if (v === undefined || v === '') return undefined;
-  return bounded(jsonObjectParam(v, 'selector'), 'selector', limits);
-}
-
-function metadataOf(p: Params, limits: ValidationLimits): Record<string, string> | undefined {
-  const m = optionalMetadata(p);
-  return m === undefined ? undefined : bounded(m, 'metadata', limits);
-}
-
 export function registerServiceRoutes(app: FastifyInstance, ctx: NacosContext, base: string): void {
   const { registry, services } = ctx;
-  const { limits } = ctx.instances;
-  const idOf = (p: Params): ServiceId => {
-    const s = serviceOf(p);
+  // Service metadata and selector are bounded like instance metadata (`registry.maxMetadataBytes`, nesting depth).
+  const docs = documentSchemas(ctx.instances.limits);
+  const WRITE_PARAMS = { ...SERVICE, protectThreshold: decimalIn(0, 1).optional(), metadata: docs.metadata.optional(), selector: docs.selector.optional() };
+  const LIST = { pageNo: intIn(1, 1_000_000), pageSize: intIn(1, MAX_PAGE_SIZE), namespaceId: name.default(DEFAULT_NAMESPACE), groupName: name.default(DEFAULT_GROUP) };
+  const idOf = (v: Parameters<typeof serviceRef>[0]): ServiceId => {
+    const s = serviceRef(v);
     return { namespace: s.namespace, group: s.group, service: s.service };
   };
   const hasInstances = (id: ServiceId): boolean => registry.serviceInstances(id).length > 0;
@@ -57,9 +31,9 @@ export function registerServiceRoutes(app: FastifyInstance, ctx: NacosContext, b
     new VigilError('VIGIL_ERR_NOT_FOUND', `service not found: ${groupedName(id)} in namespace ${id.namespace}`, 'serviceName');
 
   app.post(`${base}/service`, WRITE, async (req, reply) => {
-    const p = paramsOf(req);
-    const id = idOf(p);
-    const entry: ServiceEntry = { ...id, protectThreshold: thresholdOf(p) ?? 0, metadata: metadataOf(p, limits) ?? {}, selector: selectorOf(p, limits) ?? { type: 'none' } };
+    const v = readParams(req, WRITE_PARAMS);
+    const id = idOf(v);
+    const entry: ServiceEntry = { ...id, protectThreshold: v.protectThreshold ?? 0, metadata: v.metadata ?? {}, selector: v.selector ?? { type: 'none' } };
     if (current(id)) throw new VigilError('VIGIL_ERR_CONFLICT', `Param 'serviceName' is invalid: service ${groupedName(id)} exists already.`, 'serviceName');
     services.put(entry);
     await registry.committed();
@@ -67,20 +41,17 @@ export function registerServiceRoutes(app: FastifyInstance, ctx: NacosContext, b
   });
 
   app.put(`${base}/service`, WRITE, async (req, reply) => {
-    const p = paramsOf(req);
-    const id = idOf(p);
-    const threshold = thresholdOf(p);
-    const metadata = metadataOf(p, limits);
-    const selector = selectorOf(p, limits);
+    const v = readParams(req, WRITE_PARAMS);
+    const id = idOf(v);
     const cur = current(id);
     if (!cur) throw notFound(id);
-    services.put({ ...cur, protectThreshold: threshold ?? cur.protectThreshold, metadata: metadata ?? cur.metadata, selector: selector ?? cur.selector });
+    services.put({ ...cur, protectThreshold: v.protectThreshold ?? cur.protectThreshold, metadata: v.metadata ?? cur.metadata, selector: v.selector ?? cur.selector });
     await registry.committed();
     return ok(reply);
   });
 
   app.delete(`${base}/service`, WRITE, async (req, reply) => {
-    const id = idOf(paramsOf(req));
+    const id = idOf(readParams(req, SERVICE));
     if (!current(id)) throw notFound(id);
     if (hasInstances(id)) throw new VigilError('VIGIL_ERR_CONFLICT', `Param 'serviceName' is invalid: service ${groupedName(id)} still has instances; deregister them first.`, 'serviceName');
     services.remove(id);
@@ -95,7 +66,7 @@ export function registerServiceRoutes(app: FastifyInstance, ctx: NacosContext, b
   });
 
   app.get(`${base}/service`, READ, async (req) => {
-    const id = idOf(paramsOf(req));
+    const id = idOf(readParams(req, SERVICE));
     const cur = current(id);
     if (!cur) throw notFound(id);
     const clusters = new Set(registry.serviceInstances(id).map((r) => r.instance.cluster));
@@ -119,13 +90,7 @@ export function registerServiceRoutes(app: FastifyInstance, ctx: NacosContext, b
   });
 
   app.get(`${base}/service/list`, READ, async (req) => {
-    const p = paramsOf(req);
-    required(p, 'pageNo');
-    required(p, 'pageSize');
-    const pageNo = optionalInt(p, 'pageNo', 1, 1_000_000)!;
-    const pageSize = optionalInt(p, 'pageSize', 1, 10_000)!;
-    const namespace = namespaceOf(p);
-    const group = nameParam(p, 'groupName', 'DEFAULT_GROUP');
+    const { pageNo, pageSize, namespaceId: namespace, groupName: group } = readParams(req, LIST);
     const names = new Set<string>();
     for (const s of registry.services(namespace)) if (s.group === group) names.add(s.service);
     for (const s of services.list(namespace)) if (s.group === group) names.add(s.service);
