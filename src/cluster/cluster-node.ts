@@ -145,6 +145,13 @@ export function createClusterNode(opts: ClusterNodeOptions): ClusterNode {
     return { epoch: row.epoch, version: row.health.health.version, health: row.health };
   }
 
+  /** Shard → lease epoch of the latest round, rebuilt once per round. */
+  let epochIndex: { of: RoundResult | undefined; map: Map<number, number> } = { of: undefined, map: new Map() };
+  const epochs = () => {
+    if (epochIndex.of !== last) epochIndex = { of: last, map: new Map((last?.leases ?? []).map((l) => [l.shard, l.epoch])) };
+    return epochIndex.map;
+  };
+
   async function round(): Promise<RoundResult> {
     const prev = last?.view;
     last = await keeper.round();
@@ -269,6 +276,7 @@ export function createClusterNode(opts: ClusterNodeOptions): ClusterNode {
           },
         },
         onRefused: (r) => logger.warn({ code: r.code, peer: r.nodeId, field: r.field }, `peer request refused: ${r.message}`),
+        knownEpoch: (key) => epochs().get(shardOf(key)),
       });
       // `self`: this node's own view now: the shards it trusts its leases for, and its publications.
       const self = () => ({ nodeId, shardsHeld: keeper.table.held(opts.clock()).length, publications: { ...writer.stats }, broadcasts: { ...broadcaster.stats } });
