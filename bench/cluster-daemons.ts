@@ -13,7 +13,7 @@
  *   Also split: deciding probe → owner committed and showed it, owner → last peer;
  * - the store's statements per second per node at steady state (MariaDB `Questions` over the window ÷ 3).
  *
- *   node dist/bench/cluster-daemons.js [--instances 3000] [--waves 3]
+ *   node dist/bench/cluster-daemons.js [--instances 3000] [--waves 3] [--interval 2000]
  */
 import { writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -25,10 +25,10 @@ import { startMariaDb } from '../test/helpers/mariadb.js';
 import { freshDatabase } from '../test/helpers/mysql-url.js';
 import { listen } from '../test/helpers/servers.js';
 
-const { values: args } = parseArgs({ options: { instances: { type: 'string', default: '3000' }, waves: { type: 'string', default: '3' } } });
+const { values: args } = parseArgs({ options: { instances: { type: 'string', default: '3000' }, waves: { type: 'string', default: '3' }, interval: { type: 'string', default: '2000' } } });
 const N = Number(args.instances);
 const WAVES = Number(args.waves);
-const INTERVAL_MS = 2000;
+const INTERVAL_MS = Number(args.interval);
 const SECRET = 'bench-cluster-secret-0123456789';
 /**
  * Targets listen on 127.0.0.2: every outgoing connection here leaves from 127.0.0.1, so a closed
