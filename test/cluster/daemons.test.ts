@@ -238,8 +238,9 @@ describeMariaDb('three vigil processes on one MariaDB', () => {
     const port = await freePort();
     proxy = await startDroppingProxy(() => `http://127.0.0.1:${port}`);
     nodes.set('n3', await start('n3', undefined, { port, advertiseUrl: proxy.url }));
-    await waitFor(() => settled(3), 30_000, 200);
-    expect((await members(nodes.get('n1')!)).find((m) => m.nodeId === 'n3')!.shards).toBeGreaterThan(0);
+    // Three alive comes a round before the hand-over: wait until n3 holds its share, as n1 sees it.
+    const n3Shards = async () => (await members(nodes.get('n1')!)).find((m) => m.nodeId === 'n3')?.shards ?? 0;
+    await waitFor(async () => (await settled(3)) && (await n3Shards()) > 0, 30_000, 200);
     expectOneProberEach(await probedAtLeast(PROBES));
   }, 120_000);
 
