@@ -5,16 +5,21 @@
  * companion pointed at it, loopback TCP targets. Reference, same run: the rate at which the same
  * registry serves the companion's read mix (`GET service` + `instance/list`) to one client in a loop.
  * The failure delay is split at the companion's own flip (its log): probe part and write part.
+ * `--peers N` runs N companions as peers on a private MariaDB (shared store) instead of one: the
+ * requests are summed over the nodes, and each flip is taken from the node that made it.
  *
  *   npm run build && node dist/bench/companion.js --instances 10000 --services 100 --cycles 4
+ *   npm run build && node dist/bench/companion.js --instances 10000 --services 100 --cycles 4 --peers 3
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { request } from 'undici';
+import { startMariaDb, type MariaDb } from '../test/helpers/mariadb.js';
+import { freshDatabase } from '../test/helpers/mysql-url.js';
 
 const { values } = parseArgs({
   options: {
@@ -25,18 +30,25 @@ const { values } = parseArgs({
     'poll-interval': { type: 'string', default: '10000' },
     'probe-interval': { type: 'string', default: '5000' },
     rps: { type: 'string', default: '50' },
+    peers: { type: 'string', default: '0' },
   },
 });
+const PEERS = Number(values.peers);
+const SECRET = 'bench-companion-cluster-secret';
+let db: MariaDb | undefined;
 const N = Number(values.instances);
 const S = Number(values.services);
 const F = Number(values.failing);
 const CLI = join(import.meta.dirname, '../src/cli/main.js');
 const tmp = mkdtempSync(join(tmpdir(), 'vigil-bench-companion-'));
 
-function daemon(name: string, config: object): Promise<{ url: string; proc: ChildProcess; lines: string[] }> {
+function daemon(name: string, config: object, args: string[] = []): Promise<{ url: string; proc: ChildProcess; lines: string[] }> {
   const file = join(tmp, `${name}.json`);
   writeFileSync(file, JSON.stringify(config));
-  const proc = spawn(process.execPath, [CLI, 'start', '--port', '0', '--data', join(tmp, name), '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // With --store the daemon has no embedded store to create it, but its event history lives there.
+  mkdirSync(join(tmp, name), { recursive: true });
+  const env = { ...process.env, VIGIL_CLUSTER_SECRET: SECRET };
+  const proc = spawn(process.execPath, [CLI, 'start', '--port', '0', '--data', join(tmp, name), '--config', file, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   children.push(proc);
   const lines: string[] = [];
   let rest = '';
@@ -53,6 +65,8 @@ function daemon(name: string, config: object): Promise<{ url: string; proc: Chil
       if (m) resolve({ url: m[1]!, proc, lines });
     });
     proc.once('exit', (code) => reject(new Error(`${name} exited ${code}: ${err}`)));
+    const slow = setTimeout(() => process.stderr.write(`${name} not listening after 60 s:\n${err}\n${lines.slice(-20).join('\n')}\n`), 60_000);
+    proc.stderr!.on('data', () => /listening on/.test(err) && clearTimeout(slow));
   });
 }
 
@@ -111,7 +125,7 @@ async function main(): Promise<void> {
     }),
   );
 
-  const companion = await daemon('companion', {
+  const companionConfig = {
     checks: { intervalMs: Number(values['probe-interval']), timeoutMs: Math.min(2000, Number(values['probe-interval']) - 1) },
     log: { level: 'info' },
     source: {
@@ -121,24 +135,41 @@ async function main(): Promise<void> {
         maxRequestsPerSecond: Number(values.rps),
       },
     },
-  });
+  };
+  let companions: Array<Awaited<ReturnType<typeof daemon>>>;
+  if (PEERS > 0) {
+    db = await startMariaDb();
+    const url = await freshDatabase(db, 'companion_bench');
+    companions = [];
+    for (let i = 1; i <= PEERS; i++) companions.push(await daemon(`companion-${i}`, companionConfig, ['--store', url, '--node-id', `c${i}`]));
+  } else {
+    companions = [await daemon('companion', companionConfig)];
+  }
+  const companion = companions[0]!;
+  /** The nodes' statuses summed: requests, polls of the slowest node, owned instances. */
+  const total = async () => {
+    const all = await Promise.all(companions.map((c) => json(c.url, '/v1/companion')));
+    return { requests: all.reduce((n, s) => n + s.requests, 0), pollsOk: Math.min(...all.map((s) => s.polls.ok)), owned: all.reduce((n, s) => n + (s.owned ?? s.instances), 0), all };
+  };
   const t0 = Date.now();
-  await until(async () => (await json(companion.url, '/v1/companion')).instances === N, 600_000);
+  await until(async () => (await total()).all.every((s) => s.instances === N), 600_000);
+  if (PEERS > 0) await until(async () => (await total()).owned === N, 600_000);
   const firstPollMs = Date.now() - t0;
   // Let every instance be probed once before measuring.
   await new Promise((r) => setTimeout(r, Number(values['probe-interval']) + 1000));
 
   // Measure over whole poll cycles: from the end of one poll to the end of the poll `cycles` later.
-  const pollsOk = async (): Promise<number> => (await json(companion.url, '/v1/companion')).polls.ok;
+  const pollsOk = async (): Promise<number> => (await total()).pollsOk;
   let mark0 = await pollsOk();
   await until(async () => (await pollsOk()) > mark0, 600_000);
-  const before = await json(companion.url, '/v1/companion');
+  const before = await total();
   const m0 = Date.now();
-  mark0 = before.polls.ok;
+  mark0 = before.pollsOk;
   await until(async () => (await pollsOk()) >= mark0 + Number(values.cycles), 600_000);
-  const after = await json(companion.url, '/v1/companion');
+  const after = await total();
   const steadyRps = (after.requests - before.requests) / ((Date.now() - m0) / 1000);
-  const steady = { seconds: Math.round((Date.now() - m0) / 1000), polls: after.polls.ok - before.polls.ok, failedPolls: after.polls.failed - before.polls.failed, writes: after.writes.sent - before.writes.sent };
+  const sum = (t: typeof after, f: (s: any) => number) => t.all.reduce((n, s) => n + f(s), 0);
+  const steady = { seconds: Math.round((Date.now() - m0) / 1000), polls: after.pollsOk - before.pollsOk, failedPolls: sum(after, (s) => s.polls.failed) - sum(before, (s) => s.polls.failed), writes: sum(after, (s) => s.writes.sent) - sum(before, (s) => s.writes.sent) };
 
   // Failure → registry shows it: the registry logs every health change with its time.
   const failedAt = Date.now();
@@ -148,8 +179,12 @@ async function main(): Promise<void> {
     registry.lines.slice(mark).map((l) => JSON.parse(l)).filter((l) => l.msg === 'health changed' && l.healthy === false);
   await until(async () => flips().length >= F, 120_000);
   const delays = flips().map((l) => l.time - failedAt).sort((a, b) => a - b);
+  // With peers only the owner probes an instance, so only its log has the flip.
   const localFlips = new Map<string, number>(
-    companion.lines.map((l) => JSON.parse(l)).filter((l) => l.msg === 'health changed' && l.healthy === false && l.time >= failedAt).map((l) => [l.instance, l.time]),
+    companions
+      .flatMap((c) => c.lines.map((l) => JSON.parse(l)))
+      .filter((l) => l.msg === 'health changed' && l.healthy === false && l.time >= failedAt)
+      .map((l) => [l.instance, l.time]),
   );
   const probePart = [...localFlips.values()].map((t) => t - failedAt).sort((a, b) => a - b);
   const writePart = flips().flatMap((l) => (localFlips.has(l.instance) ? [l.time - localFlips.get(l.instance)!] : [])).sort((a, b) => a - b);
@@ -165,16 +200,21 @@ async function main(): Promise<void> {
   }
 
   const status = await json(companion.url, '/v1/companion');
+  const end = await total();
   console.log(
     JSON.stringify({
       instances: N,
       services: S,
+      companions: companions.length,
+      ownedPerNode: end.all.map((s) => s.owned ?? s.instances),
+      writesSentPerNode: end.all.map((s) => s.writes.sent),
       pollIntervalMs: Number(values['poll-interval']),
       probeIntervalMs: Number(values['probe-interval']),
       maxRequestsPerSecond: Number(values.rps),
       firstPollMs,
       lastPollDurationMs: status.polls.lastDurationMs,
-      requestsPerPoll: 1 + 2 * S,
+      // console/namespaces (a vigil registry answers 501: public only), service/list, then 2 per service; per node.
+      requestsPerPoll: 2 + 2 * S,
       steadyRequestsPerSecond: Math.round(steadyRps * 10) / 10,
       steady,
       referenceRegistryReadsPerSecond: Math.round(refRequests / 5),
@@ -193,5 +233,6 @@ try {
   await main();
 } finally {
   for (const c of children) c.kill('SIGKILL');
+  await db?.stop();
   rmSync(tmp, { recursive: true, force: true });
 }

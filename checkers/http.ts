@@ -2,7 +2,8 @@
  * HTTP(S) probe: one request (plus, when asked, the redirects it leads to), judged by status and
  * optionally by what the body contains. By default one keep-alive undici Client per target is
  * reused between probes through the framework's resource cache; `connection: 'fresh'` opens and
- * closes a connection per probe instead.
+ * closes a connection per probe instead: over plain HTTP without redirects that is a minimal
+ * HTTP/1.1 exchange on `net` (src/health/http1-exchange.ts), else a fresh undici Client.
  */
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
@@ -12,6 +13,7 @@ import { z } from 'zod';
 import { regexSource, textMatcher, type TextMatcher } from '../src/health/option-schemas.js';
 import { classifyError } from '../src/health/classify.js';
 import { defineChecker, type CheckContext, type CheckOutcome, type Target } from '../src/health/contract.js';
+import { exchange } from '../src/health/http1-exchange.js';
 import { targetKey } from '../src/health/resources.js';
 import { MAX_LIST_ITEMS, MAX_TEXT_CHARS } from '../src/registry/limits.js';
 
@@ -101,6 +103,12 @@ const FOREIGN_HEADERS: readonly string[] = Object.freeze(['user-agent', USER_AGE
  */
 const CLIENT_DONE = new errors.ClientDestroyedError();
 
+/** A thrown error as an outcome; a refused connection counts as `fail` when the options say so. */
+function failureOf(err: unknown, o: Options): CheckOutcome {
+  const outcome = classifyError(err);
+  return outcome.reason === 'refused' && o.refused === 'fail' ? { ...outcome, status: 'fail' } : outcome;
+}
+
 function inRanges(status: number, ranges: readonly Range[]): boolean {
   for (const [lo, hi] of ranges) if (status >= lo && status <= hi) return true;
   return false;
@@ -116,6 +124,8 @@ interface Endpoint {
   /** Resource-cache key of its kept-alive client. */
   readonly key: string;
   readonly create: () => Client;
+  /** The request head the minimal path writes (empty when the plan does not take it). */
+  readonly request: Buffer;
 }
 
 /**
@@ -131,6 +141,9 @@ interface Plan {
   /** `expectStatus` as written in a detail. */
   readonly expected: string;
   readonly endpoints: WeakMap<Target, Endpoint>;
+  /** Fresh connection, plain HTTP, no redirects: the probe takes the minimal HTTP/1.1 path. */
+  readonly minimal: boolean;
+  readonly wantsBody: (statusCode: number) => boolean;
 }
 
 // Module-level, yet not the state the contract forbids: a memo of pure derivations of immutable
@@ -150,6 +163,8 @@ function planOf(o: Options): Plan {
       matches: textMatcher(o.bodyContains, o.bodyRegex),
       expected: formatRanges(o.expectStatus),
       endpoints: new WeakMap(),
+      minimal: o.connection === 'fresh' && o.scheme === 'http' && !o.followRedirects,
+      wantsBody: (statusCode) => inRanges(statusCode, o.expectStatus),
     };
     plans.set(o, plan);
   }
@@ -162,10 +177,21 @@ function endpointOf(plan: Plan, target: Target): Endpoint {
     const o = plan.options;
     const hostPort = targetKey(target.host, target.port);
     const origin = `${o.scheme}://${hostPort}`;
-    at = { origin, key: clientKey(hostPort, o), create: () => createClient(origin, o) };
+    const request = plan.minimal ? requestHead(plan, hostPort) : Buffer.alloc(0);
+    at = { origin, key: clientKey(hostPort, o), create: () => createClient(origin, o), request };
     plan.endpoints.set(target, at);
   }
   return at;
+}
+
+/** The request the minimal path sends: what undici would send, with `Connection: close`. */
+function requestHead(plan: Plan, hostPort: string): Buffer {
+  const o = plan.options;
+  let text = `${o.method} ${o.path} HTTP/1.1\r\n`;
+  const h = plan.ownHeaders;
+  if (o.host === undefined) text += `host: ${hostPort}\r\n`;
+  for (let i = 0; i < h.length; i += 2) text += `${h[i]}: ${h[i + 1]}\r\n`;
+  return Buffer.from(`${text}connection: close\r\n\r\n`, 'latin1');
 }
 
 /**
@@ -276,25 +302,63 @@ async function readBody(body: Readable, maxBytes: number, matches: Matcher): Pro
   return { text, matched: matches(text) };
 }
 
+function statusLine(statusCode: number, statusText: string, hops: number): string {
+  return `HTTP ${statusCode}${statusText ? ` ${statusText}` : ''}${hops > 0 ? ` after ${hops} redirect(s)` : ''}`;
+}
+
+/** The verdict on a status outside expectStatus (fail when also in failStatus, else fail-now). */
+function statusFailure(statusCode: number, line: string, plan: Plan): CheckOutcome {
+  const status = inRanges(statusCode, plan.options.failStatus) ? 'fail' : 'fail-now';
+  return { status, reason: 'status', detail: `${line}, expected ${plan.expected}`, facts: { httpStatus: statusCode } };
+}
+
+/** The verdict on an expected status once the body was read (and, with a body rule, judged). */
+function bodyVerdict(statusCode: number, line: string, plan: Plan, text: string, matched: boolean): CheckOutcome {
+  const facts = { httpStatus: statusCode };
+  if (!plan.matches) return { status: 'ok', reason: 'responded', detail: line, facts };
+  if (matched) return { status: 'ok', reason: 'matched', detail: line, facts };
+  return { status: 'fail', reason: 'mismatch', detail: `${line}, body did not match; read ${excerpt(text)}`, facts };
+}
+
 async function judge(res: Response, plan: Plan, hops: number): Promise<CheckOutcome> {
   const o = plan.options;
-  const facts = { httpStatus: res.statusCode };
-  const line = `HTTP ${res.statusCode}${res.statusText ? ` ${res.statusText}` : ''}${hops > 0 ? ` after ${hops} redirect(s)` : ''}`;
+  const line = statusLine(res.statusCode, res.statusText, hops);
   if (!inRanges(res.statusCode, o.expectStatus)) {
     // The verdict is known; do not wait for a body nobody reads.
     res.body.destroy();
-    const status = inRanges(res.statusCode, o.failStatus) ? 'fail' : 'fail-now';
-    return { status, reason: 'status', detail: `${line}, expected ${plan.expected}`, facts };
+    return statusFailure(res.statusCode, line, plan);
   }
   const { matches } = plan;
   if (!matches) {
     // Read even without a body check, so a response cut short counts as a reset.
     await drain(res.body, o.maxBodyBytes);
-    return { status: 'ok', reason: 'responded', detail: line, facts };
+    return bodyVerdict(res.statusCode, line, plan, '', false);
   }
   const { text, matched } = await readBody(res.body, o.maxBodyBytes, matches);
-  if (matched) return { status: 'ok', reason: 'matched', detail: line, facts };
-  return { status: 'fail', reason: 'mismatch', detail: `${line}, body did not match; read ${excerpt(text)}`, facts };
+  return bodyVerdict(res.statusCode, line, plan, text, matched);
+}
+
+/**
+ * The fresh-connection probe over plain HTTP without redirects: one request on a new `net`
+ * connection (src/health/http1-exchange.ts), judged by the same rules as the undici path.
+ */
+async function freshExchange(ctx: CheckContext<Options>, plan: Plan, at: Endpoint): Promise<CheckOutcome> {
+  const o = plan.options;
+  const { statusCode, statusText, text, matched } = await exchange({
+    host: ctx.target.host,
+    port: ctx.target.port,
+    family: 0,
+    request: at.request,
+    connectTimeoutMs: o.connectTimeoutMs,
+    head: o.method === 'HEAD',
+    wantsBody: plan.wantsBody,
+    maxBodyBytes: o.maxBodyBytes,
+    matches: plan.matches,
+    signal: ctx.signal,
+  });
+  const line = statusLine(statusCode, statusText, 0);
+  if (!inRanges(statusCode, o.expectStatus)) return statusFailure(statusCode, line, plan);
+  return bodyVerdict(statusCode, line, plan, text, matched);
 }
 
 export default defineChecker({
@@ -305,6 +369,13 @@ export default defineChecker({
     const o = ctx.options;
     const plan = planOf(o);
     const at = endpointOf(plan, ctx.target);
+    if (plan.minimal) {
+      try {
+        return await freshExchange(ctx, plan, at);
+      } catch (err) {
+        return failureOf(err, o);
+      }
+    }
     const fresh = plan.keepAlive ? undefined : createClient(at.origin, o);
     const main = fresh ?? ctx.resources.use(at.key, at.create, retireClient);
     /** Clients opened for other origins while following redirects. */
@@ -318,8 +389,7 @@ export default defineChecker({
       // After a socket error the next probe starts from a new client. An abort is no fault of the
       // client (undici already dropped the socket of the aborted request), so it stays.
       if (!fresh && !ctx.signal.aborted) await ctx.resources.evict(at.key, main);
-      const outcome = classifyError(err);
-      return outcome.reason === 'refused' && o.refused === 'fail' ? { ...outcome, status: 'fail' } : outcome;
+      return failureOf(err, o);
     } finally {
       if (others?.length) await Promise.all((fresh ? [fresh, ...others] : others).map(destroyClient));
       else if (fresh) await destroyClient(fresh);

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { regexSource, textMatcher, type TextMatcher } from '../src/health/option-schemas.js';
 import { classifyError } from '../src/health/classify.js';
 import { defineChecker, type CheckOutcome } from '../src/health/contract.js';
+import { rawConnect, rawConnectFamily } from '../src/health/fast-connect.js';
 import { MAX_TEXT_CHARS } from '../src/registry/limits.js';
 
 /** Longest excerpt of the target's answer put into `detail`. */
@@ -134,11 +135,15 @@ export default defineChecker({
   description: 'Opens one TCP connection; optionally sends a payload and expects a substring or pattern back.',
   options,
   check({ target, options: o, signal }) {
+    const plain = o.send === undefined && o.expect === undefined && o.expectRegex === undefined;
+    // The common case, an IP literal with nothing to say: the handshake alone, without a Socket.
+    const raw = plain ? rawConnectFamily(target.host, o.family) : 0;
+    if (raw !== 0) return rawConnect(target.host, raw, target.port, signal);
     // No signal is passed to net.connect: connectOnly()/converse() own abort handling, and an
     // 'error' listener stays until the socket is gone so a late error can never go unhandled.
     // No Nagle switch (a setsockopt per probe) when nothing is written.
     const socket = net.connect({ host: target.host, port: target.port, family: o.family, autoSelectFamily: false, noDelay: o.send !== undefined });
-    if (o.send === undefined && o.expect === undefined && o.expectRegex === undefined) return connectOnly(socket, signal);
+    if (plain) return connectOnly(socket, signal);
     return talk(socket, o, signal);
   },
 });

@@ -23,11 +23,12 @@ import type { Companion } from './companion/companion.js';
 import { registerCompanionRoutes } from './companion/routes.js';
 import { parseServerAddr } from './companion/http.js';
 import { credentialsOf, setupCompanion } from './companion/setup.js';
-import { workingStore } from './companion/working-store.js';
+import { COMPANION_SINK, sharedWorkingStore, workingStore } from './companion/working-store.js';
 import { createRegistry } from './registry/registry.js';
-import { mysqlPassword, openStore, type OpenedStore } from './registry/open-store.js';
+import { mysqlPassword, openStore } from './registry/open-store.js';
 import type { ClusterNode, MemberInfo } from './cluster/cluster-node.js';
 import { createDaemonCluster, resolveClusterSecret } from './cluster/daemon-cluster.js';
+import { createEphemeralCluster } from './cluster/ephemeral.js';
 import { registerPrimaryRoute } from './primaries/route.js';
 import { createPrimaryTracker } from './primaries/tracker.js';
 import { instanceView } from './api/views.js';
@@ -72,6 +73,18 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
   let clusterNode: ClusterNode | undefined;
 
   async function start(): Promise<{ url: string }> {
+    // Whatever a start opened before it failed is closed again, newest first, so a failed start
+    // leaves no port, lock, pool or timer behind and the process can end.
+    const undo: Array<() => unknown> = [];
+    try {
+      return await startOrUndo(undo);
+    } catch (err) {
+      for (const step of undo.reverse()) await Promise.resolve().then(step).catch(() => {});
+      throw err;
+    }
+  }
+
+  async function startOrUndo(undo: Array<() => unknown>): Promise<{ url: string }> {
     const webhooks = resolveWebhooks(config.observe.webhooks);
     const checkers = createCheckerRegistry(builtinCheckers);
     await loadPlugins(checkers, config.plugins, opts.baseDir);
@@ -103,18 +116,12 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     const clusterSecret = shared ? resolveClusterSecret(config.cluster, opts.clusterSecret, opts.baseDir ?? process.cwd()) : undefined;
     if (clusterSecret) known = knownSecrets([...known.values, clusterSecret, mysqlPassword(config.store.url)]);
     const lock = shared ? undefined : lockDataDir(config.store.dataDir);
-    const reservation = await reservePort(config.api.host, config.api.port).catch((err: unknown) => {
-      lock?.release();
-      throw err;
-    });
-    let opened: OpenedStore;
-    try {
-      opened = await openStore(config, logger.child({ module: 'store' }), companionMode ? workingStore : undefined);
-    } catch (err) {
-      await reservation.release();
-      lock?.release();
-      throw err;
-    }
+    if (lock) undo.push(() => lock.release());
+    const reservation = await reservePort(config.api.host, config.api.port);
+    undo.push(() => reservation.release());
+    let opened = await openStore(config, logger.child({ module: 'store' }), companionMode ? workingStore : undefined);
+    // A database it refuses is closed by sharedWorkingStore itself.
+    if (companionMode && opened.mysql) opened = await sharedWorkingStore(opened);
     const { store, healthWriter, mysql, snapshot } = opened;
     /** Writes the health changes still queued, then closes; a failure here is logged, not thrown. */
     const closeStore = async (): Promise<void> => {
@@ -122,6 +129,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
       await store.close();
       lock?.release();
     };
+    undo.push(closeStore);
     const advertiseUrl = config.cluster.advertiseUrl ?? `http://${config.api.host === '0.0.0.0' ? '127.0.0.1' : config.api.host}:${reservation.port}`;
     const cluster =
       mysql && clusterSecret && config.cluster.nodeId
@@ -130,19 +138,32 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     const registry = createRegistry({
       store,
       ...(snapshot ? { snapshot } : {}),
-      ...(cluster ? { publisher: cluster.publisher } : {}),
+      // Companion nodes share health through the Nacos server, not the store: nothing to publish.
+      ...(cluster && !companionMode ? { publisher: cluster.publisher } : {}),
       healthWriter,
       now,
       initialHealthy: config.checks.initialHealthy,
       reviveChecker: revive,
     });
-    const node = cluster?.attach(registry);
+    const node = cluster?.attach(registry, companionMode ? COMPANION_SINK : undefined);
     clusterNode = node;
     if (!config.checks.enabled && registry.getSwitch(ACTIVE_CHECKS_SWITCH) === undefined) registry.setSwitch(ACTIVE_CHECKS_SWITCH, false);
     const fdAlarm = createFdAlarm({ logger: logger.child({ module: 'fds' }) });
     const resources = createResourcePool(now);
     const runner = createRunner({ credentials: security.credentials });
-    const beats = createBeatModule({ registry, config: config.beat, logger: logger.child({ module: 'beat' }), now });
+    // Cluster mode: ephemeral instances have one responsible node each; the others forward and replicate.
+    const ephemeral =
+      node && clusterSecret && config.cluster.nodeId && !companionMode
+        ? createEphemeralCluster({ node, registry, nodeId: config.cluster.nodeId, secret: clusterSecret, cluster: config.cluster, beats: () => beats, now, logger: logger.child({ module: 'ephemeral' }) })
+        : undefined;
+    const beats = createBeatModule({
+      registry,
+      config: config.beat,
+      logger: logger.child({ module: 'beat' }),
+      now,
+      ...(ephemeral ? { owns: ephemeral.owns, peerHolds: ephemeral.peerHolds, clusterStatus: ephemeral.status } : {}),
+    });
+    undo.push(() => fdAlarm.close());
     const observe = createObservability({ registry, config: config.observe, webhooks, logger, now, known, dataDir: config.store.dataDir, scheduler: () => schedulerStats, beats: () => beats.status(), ...(node ? { cluster: () => node.stats() } : {}) });
     // The tracker asks the scheduler for probes; the scheduler reports every result to the tracker.
     const primaries = createPrimaryTracker({
@@ -194,43 +215,43 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
       maxConnections,
       readsPerSecond: config.server.readsPerSecond,
     });
+    undo.push(() => server.close());
     const viewDeps = { registry, checkers, defaultChecker, now, roleOf: primaries.roleOf };
     registerNativeRoutes(server, { ...viewDeps, scheduler, limits: config.registry, policy: apiPolicy, listingConcurrency: config.server.listingConcurrency });
     registerPrimaryRoute(server, { tracker: primaries, view: (rec) => instanceView(viewDeps, rec), maxWaitMs: config.primaries.maxWaitMs });
     observe.register(server);
-    const nacos = createNacos({ registry, checkers, beats, config: config.nacos, limits: config.registry, policy: apiPolicy, auth: security.auth, loginFailures, known, logger: logger.child({ module: 'nacos' }), now, roleOf: primaries.roleOf });
+    const nacos = createNacos({ registry, checkers, beats, config: config.nacos, limits: config.registry, policy: apiPolicy, auth: security.auth, loginFailures, known, logger: logger.child({ module: 'nacos' }), now, roleOf: primaries.roleOf, ...(ephemeral ? { forward: ephemeral.forward } : {}) });
     // Companion mode: the Nacos server is the registry; vigil serves no registry API of its own.
     let companion: Companion | undefined;
     if (companionMode) {
       const policies = { operator: operatorPolicy, server: apiPolicy };
-      companion = setupCompanion({ config, checkers, registry, defaultChecker, logger: logger.child({ module: 'companion' }), now, credentials: nacosCredentials, policies });
+      const owns = node ? { owns: (key: string) => node.ownsKey(key) } : {};
+      companion = setupCompanion({ config, checkers, registry, defaultChecker, logger: logger.child({ module: 'companion' }), now, credentials: nacosCredentials, policies, ...owns });
+      undo.push(() => companion?.stop());
       registerCompanionRoutes(server, companion);
     } else {
-      registerBeatRoutes(server, beats);
+      ephemeral?.register(server);
+      registerBeatRoutes(server, beats, ephemeral?.forward);
       nacos.register(server);
-      node?.registerRoutes(server);
     }
+    node?.registerRoutes(server);
     observe.start();
+    undo.push(() => observe.stop());
     primaries.start();
-    let address: string;
-    try {
-      await reservation.release();
-      // A backlog as deep as the connection cap: a burst of connections waits in the kernel's accept
-      // queue instead of overflowing it, where dropped handshakes are retried seconds later and the
-      // request timeout would start late (bench/README.md, slow-body attack).
-      address = await server.listen({ host: config.api.host, port: reservation.port, backlog: maxConnections });
-      // Join after listening (peers broadcast to us from our first heartbeat) and before probing
-      // (the first round decides which shards this node may probe).
-      await node?.start();
-    } catch (err) {
-      await companion?.stop();
-      primaries.stop();
-      await observe.stop();
-      await server.close().catch(() => {});
-      await closeStore();
-      throw err;
-    }
+    undo.push(() => primaries.stop());
+    await reservation.release();
+    // A backlog as deep as the connection cap: a burst of connections waits in the kernel's accept
+    // queue instead of overflowing it, where dropped handshakes are retried seconds later and the
+    // request timeout would start late (bench/README.md, slow-body attack).
+    const address = await server.listen({ host: config.api.host, port: reservation.port, backlog: maxConnections });
+    // Join after listening (peers broadcast to us from our first heartbeat) and before probing
+    // (the first round decides which shards this node may probe).
+    undo.push(() => node?.stop());
+    await node?.start();
+    undo.push(() => ephemeral?.stop());
+    await ephemeral?.start();
     scheduler.start();
+    undo.push(() => scheduler.stop());
     // After listen, which reports its own errors (EADDRINUSE) by rejecting.
     server.server.on('error', (err) => {
       if (isFdExhaustion(err)) fdAlarm.record('accept');
@@ -239,6 +260,8 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     if (companion) companion.start();
     else {
       beats.start();
+      undo.push(() => beats.stop());
+      undo.push(() => nacos.stop());
       await nacos.start(config.api.host);
     }
     // Housekeeping is cron-shaped: prune expired whitelist entries, close idle connections.
@@ -256,6 +279,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     stopFn = async () => {
       for (const j of jobs) await j.stop();
       // First, so the others take this node's shards at their next round rather than after the TTL.
+      await ephemeral?.stop();
       await node?.stop();
       unsubscribe();
       await companion?.stop();

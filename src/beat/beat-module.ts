@@ -27,6 +27,16 @@ export interface BeatModuleDeps {
   readonly now?: () => number;
   /** false: no timer; the caller runs `sweep()` (tests with literal times). */
   readonly sweepTimer?: boolean;
+  /**
+   * Cluster mode: is this node responsible for `key` now (it holds the shard's lease)? Only those
+   * instances are marked unhealthy and deleted here; the others are replicas kept for listing. An
+   * instance that becomes this node's (takeover) gets one full delete timeout from then.
+   */
+  readonly owns?: (key: string) => boolean;
+  /** Cluster mode: a peer holds deletions (self-preservation is cluster-wide). */
+  readonly peerHolds?: () => boolean;
+  /** Cluster mode: forwarding and replication figures, shown in the status beside the beat module's. */
+  readonly clusterStatus?: () => Readonly<Record<string, unknown>>;
 }
 
 export interface BeatModule {
@@ -44,6 +54,10 @@ export interface BeatModule {
   /** One sweep at `now()`; the timer calls it every `sweepIntervalMs`. */
   sweep(): void;
   status(): BeatStatus;
+  /** Whether this node's self-preservation holds deletions now (shared with peers in cluster mode). */
+  holding(): boolean;
+  /** Instances a peer deleted by expiry, for the cluster-wide count of deletions in the window. */
+  peerExpired(n: number): void;
 }
 
 export function createBeatModule(deps: BeatModuleDeps): BeatModule {
@@ -52,6 +66,11 @@ export function createBeatModule(deps: BeatModuleDeps): BeatModule {
   const log = deps.logger;
   const table = createBeatTable();
   const counters: BeatCounters = { beats: 0, markedUnhealthy: 0, revived: 0, deleted: 0, held: 0, stalledMs: 0, lastStall: null, lastSweep: null };
+  const owns = deps.owns;
+  // Cluster mode: instances this node was responsible for at the last sweep; beats kept for others.
+  let ownedCount = 0;
+  let replicaBeats = 0;
+  let takenOver = 0;
   let window: RenewalWindow = createRenewalWindow(config.selfPreservation.windowMs, config.sweepIntervalMs, 0);
   let pres: PreservationState = IDLE;
   let lastSeen = now();
@@ -70,7 +89,9 @@ export function createBeatModule(deps: BeatModuleDeps): BeatModule {
     deleteTimeoutMs: config.deleteTimeoutMs,
   });
   const virtual = (at: number): number => at - counters.stalledMs;
-  const ratePerMs = (s: BeatSettings): number => (table.size - ownIntervalCount) / s.clientBeatIntervalMs + ownRate;
+  // Beats are expected only for the instances this node is responsible for (all, on one node).
+  const ownedShare = (): number => (owns === undefined || table.size === 0 ? 1 : ownedCount / table.size);
+  const ratePerMs = (s: BeatSettings): number => ((table.size - ownIntervalCount) / s.clientBeatIntervalMs + ownRate) * ownedShare();
   const policyOf = (s: BeatSettings): PreservationPolicy => ({ ...config.selfPreservation, enabled: s.selfPreservation });
 
   /** Accounts a stall of the process seen between the last clock reading and `at`. */
@@ -106,7 +127,7 @@ export function createBeatModule(deps: BeatModuleDeps): BeatModule {
     ownIntervalDelta(own, 1);
     // Registered unhealthy: the first beat makes it healthy, as any beat to an unhealthy instance.
     table.setStale(slot, !rec.health.healthy);
-    window.beat();
+    if (owns === undefined || owns(key)) window.beat();
   }
 
   function untrack(key: string): void {
@@ -128,6 +149,10 @@ export function createBeatModule(deps: BeatModuleDeps): BeatModule {
       else untrack(e.key);
     } else if (e.type === 'instance-deregistered') {
       untrack(e.key);
+    } else if (e.type === 'health-changed' && e.origin === 'peer' && e.record.instance.ephemeral) {
+      // A replica follows its owner's verdict, so that after a takeover the next beat revives it.
+      const slot = table.slotOf(e.key);
+      if (slot !== undefined) table.setStale(slot, !e.record.health.healthy);
     }
   }
 
@@ -144,6 +169,13 @@ export function createBeatModule(deps: BeatModuleDeps): BeatModule {
     observe(at);
     const slot = table.slotOf(key);
     if (slot === undefined) return false;
+    if (owns !== undefined && !owns(key)) {
+      // Not ours (the owner was unreachable, or the shard is between owners): remembered, so the
+      // beat counts if this node takes the shard over; the verdict stays with the responsible node.
+      table.extend(slot, virtual(at));
+      replicaBeats++;
+      return true;
+    }
     counters.beats++;
     window.beat();
     if (table.touch(slot, virtual(at)) && setHealthy(key, true, 'beat-resumed', at)) counters.revived++;
@@ -169,8 +201,23 @@ export function createBeatModule(deps: BeatModuleDeps): BeatModule {
     const toMark: number[] = [];
     const due: number[] = [];
     const anyOwn = table.ownCount > 0;
+    let owned = 0;
     for (let slot = 0, end = table.end; slot < end; slot++) {
-      if (table.keyAt(slot) === undefined) continue;
+      const key = table.keyAt(slot);
+      if (key === undefined) continue;
+      if (owns !== undefined) {
+        if (!owns(key)) {
+          table.setMine(slot, false);
+          continue;
+        }
+        if (!table.isMine(slot)) {
+          // Taken over: the old owner's beats were never seen here, so a full delete timeout from now.
+          table.setMine(slot, true);
+          table.extend(slot, v);
+          takenOver++;
+        }
+      }
+      owned++;
       const t = anyOwn ? resolveTimeouts(table.own(slot), defaults) : defaults;
       const stage = stageOf(table.lastAt(slot), t, v);
       if (stage === 'alive') continue;
@@ -182,13 +229,14 @@ export function createBeatModule(deps: BeatModuleDeps): BeatModule {
       table.setStale(slot, true);
       if (setHealthy(key, false, 'beat-timeout', started)) counters.markedUnhealthy++;
     }
+    ownedCount = owned;
     const totals = window.totals();
     const input: PreservationInput = { population: table.size, due: due.length, deletedInWindow: totals.deleted, beats: totals.beats, expected: totals.expected, windowFull: totals.full };
     const next = decidePreservation(pres, input, policyOf(s), started);
     const what = transitionOf(pres, next);
     pres = next;
     if (what) report(what, input, started);
-    counters.held = pres.engaged || !s.expireInstance ? due.length : 0;
+    counters.held = pres.engaged || !s.expireInstance || deps.peerHolds?.() === true ? due.length : 0;
     if (counters.held === 0 && due.length > 0) {
       const keys = due.map((slot) => table.keyAt(slot)!);
       for (const key of keys) {
@@ -246,6 +294,14 @@ export function createBeatModule(deps: BeatModuleDeps): BeatModule {
     defaults: () => defaultsOf(settings()),
     settings,
     sweep,
-    status: () => beatStatus({ counters, table, pres, totals: window.totals(), settings: settings(), config }),
+    status: () => {
+      const st = beatStatus({ counters, table, pres, totals: window.totals(), settings: settings(), config });
+      if (owns === undefined) return st;
+      return { ...st, cluster: { responsibleFor: ownedCount, replicas: table.size - ownedCount, replicaBeats, takenOver, peerHolds: deps.peerHolds?.() === true, ...deps.clusterStatus?.() } };
+    },
+    holding: () => pres.engaged,
+    peerExpired(n) {
+      window.deleted(n);
+    },
   };
 }

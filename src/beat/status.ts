@@ -35,6 +35,12 @@ export interface BeatStatus {
     readonly window: { readonly ms: number; readonly beats: number; readonly expected: number; readonly ratio: number | null; readonly deleted: number; readonly full: boolean };
     readonly policy: BeatConfig['selfPreservation'];
   };
+  /**
+   * Cluster mode only: instances this node is responsible for and replicas it keeps for listing,
+   * beats it received for replicas (remembered for a takeover), instances it took over, and whether
+   * a peer holds deletions (then this node holds them too).
+   */
+  readonly cluster?: { readonly responsibleFor: number; readonly replicas: number; readonly replicaBeats: number; readonly takenOver: number; readonly peerHolds: boolean; readonly [more: string]: unknown };
 }
 
 export interface StatusInput {

@@ -15,6 +15,11 @@ export interface BeatTable {
   /** Sets the last beat; returns whether the instance was stale (and clears the flag). */
   touch(slot: number, at: number): boolean;
   setStale(slot: number, stale: boolean): void;
+  /** Moves the last beat forward to `at` (never back), leaving the stale flag alone. */
+  extend(slot: number, at: number): void;
+  /** Cluster mode: whether this node was responsible for the slot at the last sweep. */
+  isMine(slot: number): boolean;
+  setMine(slot: number, mine: boolean): void;
   setOwn(slot: number, own: PartialTimeouts | undefined): void;
   own(slot: number): PartialTimeouts | undefined;
   /** Highest slot in use + 1: iterate 0..end and skip slots whose key is undefined. */
@@ -32,6 +37,7 @@ export function createBeatTable(initialCapacity = 1024): BeatTable {
   let keys: Array<string | undefined> = [];
   let last = new Float64Array(initialCapacity);
   let stale = new Uint8Array(initialCapacity);
+  let mine = new Uint8Array(initialCapacity);
   const own = new Map<number, PartialTimeouts>();
   const free: number[] = [];
   let end = 0;
@@ -44,6 +50,9 @@ export function createBeatTable(initialCapacity = 1024): BeatTable {
     const nextStale = new Uint8Array(stale.length * 2);
     nextStale.set(stale);
     stale = nextStale;
+    const nextMine = new Uint8Array(mine.length * 2);
+    nextMine.set(mine);
+    mine = nextMine;
   };
 
   const table: BeatTable = {
@@ -58,6 +67,7 @@ export function createBeatTable(initialCapacity = 1024): BeatTable {
         slots.set(key, slot);
         keys[slot] = key;
         stale[slot] = 0;
+        mine[slot] = 0;
       }
       last[slot] = at;
       table.setOwn(slot, timeouts);
@@ -93,6 +103,13 @@ export function createBeatTable(initialCapacity = 1024): BeatTable {
       if (stale[slot] === v) return;
       stale[slot] = v;
       staleCount += value ? 1 : -1;
+    },
+    extend(slot, at) {
+      if (at > last[slot]!) last[slot] = at;
+    },
+    isMine: (slot) => mine[slot] === 1,
+    setMine(slot, value) {
+      mine[slot] = value ? 1 : 0;
     },
     setOwn(slot, timeouts) {
       if (timeouts) own.set(slot, timeouts);

@@ -42,7 +42,7 @@ export async function nacosCommand(args: string[]): Promise<number> {
   const cfg = config.source.nacos;
   if (cfg.serverAddr === undefined) throw new VigilError('VIGIL_ERR_CONFIG_INVALID', 'give --nacos-server or a config with source.nacos.serverAddr', 'source.nacos.serverAddr');
   const s = splitServiceName(name, values.group);
-  const ref = { namespace: values.namespace ?? cfg.namespaces[0] ?? 'public', group: s.group, service: s.service };
+  const ref = { namespace: values.namespace ?? cfg.namespaces?.[0] ?? 'public', group: s.group, service: s.service };
   const { client } = clientFor(cfg, credentialsOf(cfg, process.env), Date.now);
   try {
     const clusters = await client.service(ref);

@@ -13,7 +13,8 @@ const USAGE = `usage: vigil start [--config FILE] [--host H] [--port N] [--data 
   --data DIR         data directory of the embedded store (default ./vigil-data); one daemon per directory
   --store URL        the shared MySQL/MariaDB store of a cluster instead of the embedded one (docs/cluster.md)
   --node-id ID       this node's id in the cluster (with --store)
-  --nacos-server A   companion mode beside an existing Nacos server at host:port[,host:port…] (docs/companion.md)
+  --nacos-server A   companion mode beside an existing Nacos server at host:port[,host:port…] (docs/companion.md);
+                     with --store and --node-id, one of several companions that split the instances
   --debug            print the stack of an error that stops the daemon
 
 A cluster needs its secret: VIGIL_CLUSTER_SECRET=… in the environment, or cluster.secret/secretFile.

@@ -12,7 +12,7 @@ import { isVigilError, VigilError } from '../errors.js';
 import { redact } from '../security/redact.js';
 import type { MysqlStore } from '../registry/mysql-store.js';
 import type { StoredHealth } from '../registry/store.js';
-import { createBroadcaster, type FlushResult } from './broadcaster.js';
+import { createBroadcaster, type FlushResult, type Peer } from './broadcaster.js';
 import { replayOperator } from './operator.js';
 import { createFencedWriter, type FencedWriterStats } from './fenced-writer.js';
 import { clusterStats, newCounters, type ClusterStats } from './cluster-stats.js';
@@ -76,6 +76,14 @@ export interface ClusterNode {
   /** Sends pending broadcasts now instead of at the end of the batch window. */
   flush(): Promise<FlushResult>;
   ownsKey(key: string): boolean;
+  /** The epoch of this node's lease on the shard of `key`, undefined when it does not hold it now. */
+  epochForKey(key: string): number | undefined;
+  /** The node holding the lease of `key`'s shard at the last round (unexpired, live), if any. */
+  ownerOf(key: string): Peer | undefined;
+  /** The live admitted members other than this node, as of the last round. */
+  peers(): readonly Peer[];
+  /** The shards this node may act on now (its local lease table). */
+  heldShards(): number[];
   /**
    * Writes under the shard's epoch (batched with other publications, fenced-writer.ts), then
    * broadcasts; refuses (STALE_EPOCH) when this node does not hold the shard.
@@ -103,6 +111,8 @@ export function createClusterNode(opts: ClusterNodeOptions): ClusterNode {
   });
   let last: RoundResult | undefined;
   let poller: ChangePoller | undefined;
+  // The last round's leases by shard, for ownerOf on the beat path.
+  let byShard: { round: RoundResult; leases: Map<number, RoundResult['leases'][number]> } | undefined;
   const peers = () => (last ? last.view.members.filter((m) => m.alive && m.admitted && m.nodeId !== nodeId) : []);
   const counters = newCounters();
   const broadcaster = createBroadcaster({
@@ -242,6 +252,16 @@ export function createClusterNode(opts: ClusterNodeOptions): ClusterNode {
     reconcile,
     flush: () => broadcaster.flush(),
     ownsKey: (key) => keeper.ownsKey(key),
+    epochForKey: (key) => keeper.epochForKey(key),
+    ownerOf(key) {
+      if (!last) return undefined;
+      if (byShard?.round !== last) byShard = { round: last, leases: new Map(last.leases.map((l) => [l.shard, l])) };
+      const lease = byShard.leases.get(shardOf(key));
+      if (!lease || lease.owner === null || lease.expiresAt <= last.view.now) return undefined;
+      return last.view.members.find((m) => m.nodeId === lease.owner && m.alive && m.admitted);
+    },
+    peers,
+    heldShards: () => keeper.table.held(opts.clock()),
     async publishHealth(key, health) {
       if (health.health.decidedBy === 'operator') {
         const done = await publishOperator(key, health);

@@ -52,8 +52,8 @@ export interface DaemonClusterOptions {
 export interface DaemonCluster {
   /** For the registry: publishes through the node once `attach` gave it one. */
   readonly publisher: HealthPublisher;
-  /** Creates the node feeding `registry`; call once, after the registry exists. */
-  attach(registry: Registry): ClusterNode;
+  /** Creates the node feeding `registry` (or `sink`, in its place); call once, after the registry exists. */
+  attach(registry: Registry, sink?: ChangeSink): ClusterNode;
   /**
    * Called with every health record applied from elsewhere (peer broadcast, the store's feed),
    * after the registry took it: the primaries tracker learns roles read by other nodes' probes.
@@ -88,8 +88,8 @@ export function createDaemonCluster(opts: DaemonClusterOptions): DaemonCluster {
   };
   return {
     publisher,
-    attach(registry) {
-      const sink: ChangeSink = {
+    attach(registry, given) {
+      const sink: ChangeSink = given ?? {
         stampOf: (key) => registry.stampOf(key),
         applyHealth(row) {
           registry.applyHealth(row);

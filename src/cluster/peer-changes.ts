@@ -13,7 +13,7 @@ export const MAX_CHANGES_PER_REQUEST = 5000;
 
 const count = z.number().int().min(0);
 
-const healthState = z.strictObject({
+export const healthStateSchema = z.strictObject({
   healthy: z.boolean(),
   since: count,
   version: z.number().int().min(1),
@@ -40,7 +40,7 @@ const change = z.strictObject({
   key: z.string().min(1).max(512),
   epoch: count,
   decidedByNode: z.string().max(64).nullable(),
-  health: z.strictObject({ health: healthState, lastProbe: probeResult.optional() }),
+  health: z.strictObject({ health: healthStateSchema, lastProbe: probeResult.optional() }),
 });
 
 const message = z.strictObject({ changes: z.array(change).max(MAX_CHANGES_PER_REQUEST) });

@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino';
 
-export type ConditionKind = 'unreachable' | 'auth' | 'malformed' | 'refused' | 'server-error';
+export type ConditionKind = 'unreachable' | 'auth' | 'malformed' | 'refused' | 'server-error' | 'namespaces';
 
 export interface Condition {
   readonly kind: ConditionKind;

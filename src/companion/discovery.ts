@@ -1,5 +1,6 @@
 /**
- * One poll of the Nacos server: every configured namespace and group, `service/list` page by page,
+ * One poll of the Nacos server: every namespace (configured, or else listed by the server's
+ * `console/namespaces`) and every configured group, `service/list` page by page,
  * then per service its clusters (`GET service`, for their health checkers) and its instances
  * (`instance/list`, healthyOnly=false). Ephemeral instances are skipped here and nowhere else
  * looked at again. A network failure ends the poll (the server is down: the caller freezes
@@ -11,10 +12,13 @@ import { instanceKey, serviceKey, splitServiceName, type InstanceId, type Servic
 import type { CheckerMapping } from './checker-mapping.js';
 import type { Discovered, PollSnapshot } from './diff.js';
 import { NacosCallError } from './http.js';
-import type { NacosClient, NacosCluster } from './nacos-client.js';
+import { PUBLIC_NAMESPACE, type NacosClient, type NacosCluster } from './nacos-client.js';
 
 export interface DiscoveryOptions {
-  readonly namespaces: readonly string[];
+  /** Undefined: ask the server for its namespaces at every poll. */
+  readonly namespaces: readonly string[] | undefined;
+  /** Read when the server cannot list its namespaces (the last list it gave, or `public`). */
+  readonly knownNamespaces?: readonly string[];
   readonly groups: readonly string[];
   readonly pageSize: number;
   /** Services read at once; the rate limiter bounds the requests per second anyway. */
@@ -26,7 +30,15 @@ export interface ServiceProblem {
   readonly error: NacosCallError;
 }
 
+export interface NamespacesRead {
+  readonly ids: readonly string[];
+  readonly from: 'config' | 'server' | 'fallback';
+  /** Why the server's list could not be used (`from: 'fallback'`); undefined when it does not serve one. */
+  readonly problem?: NacosCallError;
+}
+
 export interface PollOutcome extends PollSnapshot {
+  readonly namespaces: NamespacesRead;
   readonly services: number;
   /** Clusters seen, by scope key, with their declared checker type. */
   readonly clusters: ReadonlyMap<string, string>;
@@ -53,13 +65,32 @@ async function listAll(client: NacosClient, namespace: string, group: string, pa
   }
 }
 
+/**
+ * The namespaces to read. A server down ends the poll as any other call would; a server that does
+ * not serve the list (404, 501: older servers, a vigil registry) means its public namespace only;
+ * a refused or malformed list keeps the last one read, reported by the caller.
+ */
+export async function namespacesToRead(client: NacosClient, opts: DiscoveryOptions): Promise<NamespacesRead> {
+  if (opts.namespaces) return { ids: opts.namespaces, from: 'config' };
+  try {
+    const ids = await client.namespaces();
+    if (ids.length > 0) return { ids, from: 'server' };
+  } catch (err) {
+    if (isOutage(err) || !(err instanceof NacosCallError)) throw err;
+    const ids = opts.knownNamespaces ?? [PUBLIC_NAMESPACE];
+    return err.status === 404 || err.status === 501 ? { ids, from: 'fallback' } : { ids, from: 'fallback', problem: err };
+  }
+  return { ids: [PUBLIC_NAMESPACE], from: 'fallback' };
+}
+
 export async function pollServer(client: NacosClient, mapping: CheckerMapping, opts: DiscoveryOptions): Promise<PollOutcome> {
   const instances = new Map<string, Discovered>();
   const failedServices = new Set<string>();
   const clusters = new Map<string, string>();
   const problems: ServiceProblem[] = [];
   const refs: ServiceId[] = [];
-  for (const namespace of opts.namespaces) {
+  const namespaces = await namespacesToRead(client, opts);
+  for (const namespace of namespaces.ids) {
     for (const group of opts.groups) {
       for (const name of await listAll(client, namespace, group, opts.pageSize)) {
         const s = splitServiceName(name, group);
@@ -100,5 +131,5 @@ export async function pollServer(client: NacosClient, mapping: CheckerMapping, o
       }),
     ),
   );
-  return { instances, failedServices, complete: true, services: refs.length, clusters, problems };
+  return { instances, failedServices, complete: true, namespaces, services: refs.length, clusters, problems };
 }

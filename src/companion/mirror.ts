@@ -4,7 +4,8 @@
  * changed or removed on the server. An instance seen for the first time by this process starts
  * from the server's view of its health, and with `firstProbeDecides` its first probe is one short
  * of a flip either way, so the server shows the probed truth after one poll plus one probe; after
- * that rise/fall apply as usual.
+ * that rise/fall apply as usual. With peers, an instance another node owns follows the server's
+ * view (what its owner wrote) and is seeded afresh when this node takes it over.
  */
 import { initialState, type HealthState, type Thresholds } from '../health/state-machine.js';
 import type { Instance } from '../registry/model.js';
@@ -51,9 +52,17 @@ export function applyMirror(plan: MirrorPlan, deps: MirrorDeps): string[] {
   return plan.drop;
 }
 
-/** Seeds the health of instances this process has not seen yet from the server's view. */
-export function seedNew(instances: Iterable<Discovered>, deps: MirrorDeps): void {
+/**
+ * Seeds the health of instances this process has not seen yet (as its own: `mine`) from the
+ * server's view; the others follow the server's view without an event, as it is not decided here.
+ */
+export function seedNew(instances: Iterable<Discovered>, deps: MirrorDeps, mine: (key: string) => boolean = () => true): void {
   for (const d of instances) {
+    if (!mine(d.key)) {
+      deps.seen.delete(d.key);
+      followServer(d, deps);
+      continue;
+    }
     if (deps.seen.has(d.key)) continue;
     deps.seen.add(d.key);
     const rec = deps.registry.peek(d.key);
@@ -61,4 +70,10 @@ export function seedNew(instances: Iterable<Discovered>, deps: MirrorDeps): void
     if (!rec || rec.health.override) continue;
     deps.registry.setHealth(d.key, seededState(d.serverHealthy, deps.now(), deps.thresholds(d), deps.firstProbeDecides));
   }
+}
+
+function followServer(d: Discovered, deps: MirrorDeps): void {
+  const rec = deps.registry.peek(d.key);
+  if (!rec || rec.health.override || !d.serverViewReliable || rec.health.healthy === d.serverHealthy) return;
+  deps.registry.setHealth(d.key, seededState(d.serverHealthy, deps.now(), deps.thresholds(d), deps.firstProbeDecides));
 }

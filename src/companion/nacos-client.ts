@@ -27,6 +27,8 @@ const clusterSchema = z.looseObject({
   healthChecker: z.looseObject({ type: z.string() }).nullish(),
 });
 const serviceSchema = z.object({ clusters: z.array(clusterSchema).nullish() });
+/** `GET /nacos/v1/console/namespaces` (1.x and 2.x): the public namespace has the id "" (older) or "public". */
+const namespacesSchema = z.object({ data: z.array(z.looseObject({ namespace: z.string().nullish() })) });
 
 export type NacosHost = z.output<typeof hostSchema>;
 export type NacosCluster = z.output<typeof clusterSchema>;
@@ -37,7 +39,12 @@ export interface ServiceRef {
   readonly service: string;
 }
 
+/** The naming API's id of the public namespace, which the console lists as "". */
+export const PUBLIC_NAMESPACE = 'public';
+
 export interface NacosClient {
+  /** The server's namespace ids, in its order, the public one as `public`. */
+  namespaces(): Promise<string[]>;
   listServices(namespace: string, group: string, pageNo: number, pageSize: number): Promise<{ count: number; doms: string[] }>;
   /** The service's clusters with their health checkers; undefined when the server does not know it. */
   service(ref: ServiceRef): Promise<NacosCluster[] | undefined>;
@@ -89,21 +96,37 @@ export function createNacosClient(http: NacosHttp, credentials: Credentials | un
     now,
   });
 
-  async function send(method: 'GET' | 'PUT', path: string, params: Params, what: string): Promise<HttpAnswer> {
+  /** `path` below the naming API (`/service`), or absolute (`/nacos/v1/console/…`). */
+  /** `refusedKind`: what a 401/403 of this call means (a refused login stays `auth` whatever the call). */
+  async function send(method: 'GET' | 'PUT', path: string, params: Params, what: string, refusedKind: 'auth' | 'client-error' = 'auth'): Promise<HttpAnswer> {
+    const full = path.startsWith('/nacos/') ? path : `${NS}${path}`;
     for (let attempt = 0; ; attempt++) {
       const authParams = await auth.params();
-      const answer = await http.call(method, `${NS}${path}`, { ...params, ...authParams });
+      const answer = await http.call(method, full, { ...params, ...authParams });
       if (answer.status < 400) return answer;
       if ((answer.status === 401 || answer.status === 403) && attempt === 0 && credentials) {
         auth.invalidate(authParams.accessToken);
         continue;
       }
-      const kind = answer.status === 401 || answer.status === 403 ? 'auth' : answer.status >= 500 ? 'server-error' : 'client-error';
+      const kind = answer.status === 401 || answer.status === 403 ? refusedKind : answer.status >= 500 ? 'server-error' : 'client-error';
       throw new NacosCallError(kind, `${what} answered ${answer.status}: ${answer.text.slice(0, 120)}`, answer.server, answer.status, answer.text);
     }
   }
 
   return {
+    async namespaces() {
+      // A user may read naming but not the console: that refusal is about this call, not the credentials.
+      let a: HttpAnswer;
+      try {
+        a = await send('GET', '/nacos/v1/console/namespaces', {}, 'console/namespaces', 'client-error');
+      } catch (err) {
+        // 501: a server that does not serve the console (a vigil registry); not an outage.
+        if (err instanceof NacosCallError && err.status === 501) throw new NacosCallError('client-error', err.message, err.server, 501, err.body);
+        throw err;
+      }
+      const ids = parse(namespacesSchema, a, 'console/namespaces').data.map((n) => (n.namespace ? n.namespace : PUBLIC_NAMESPACE));
+      return [...new Set(ids)];
+    },
     async listServices(namespace, group, pageNo, pageSize) {
       const a = await send('GET', '/service/list', { namespaceId: namespace, groupName: group, pageNo, pageSize }, 'service/list');
       return parse(serviceListSchema, a, 'service/list');

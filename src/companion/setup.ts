@@ -48,6 +48,8 @@ export interface CompanionSetup {
   readonly credentials: Credentials | undefined;
   /** Checker policies (registry/validate.ts): the operator's for `services`, the API's for what the server declares. */
   readonly policies: { readonly operator: CheckerPolicy; readonly server: CheckerPolicy };
+  /** With peers: the cluster's "do I own this key now?". */
+  readonly owns?: (key: string) => boolean;
 }
 
 export function setupCompanion(s: CompanionSetup): Companion {
@@ -70,5 +72,6 @@ export function setupCompanion(s: CompanionSetup): Companion {
     },
     logger: s.logger,
     now: s.now,
+    ...(s.owns ? { owns: s.owns } : {}),
   });
 }

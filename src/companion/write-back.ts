@@ -5,7 +5,8 @@
  * while the server is down or paused, one write per instance carries the latest state. An outage
  * freezes writing until a poll succeeds again (which also refreshes the server's view), so nothing
  * is sent on a stale view. Health is written only after a probe of this process decided it (or an
- * operator override did): never the state an instance merely started with.
+ * operator override did): never the state an instance merely started with. With peers only the
+ * instances this node owns are written, and only after it saw them as its own in a poll.
  */
 import type { Logger } from 'pino';
 import { isOverrideActive } from '../health/state-machine.js';
@@ -18,12 +19,15 @@ import type { NacosClient } from './nacos-client.js';
 /** Writes in flight at once (each still passes the client's rate limit). */
 const WRITERS = 4;
 
+/** `since` of an instance another node owns: no probe of this node counts for it. */
+const NOT_MINE = Number.POSITIVE_INFINITY;
+
 export interface Tracked {
   readonly id: InstanceId;
   /** Health the server showed at the last poll, or that the last accepted write set. */
   server: boolean;
-  /** When this process first saw the instance: probes before it do not count. */
-  readonly since: number;
+  /** When this process first saw the instance as its own: probes before it do not count. */
+  since: number;
   /** When the last accepted write was sent: a poll that began before it shows an older view. */
   wroteAt: number;
 }
@@ -40,8 +44,9 @@ export interface WriteBack {
   /**
    * Records the server's view of one instance as read by a poll that began at `observedAt`; an
    * unreliable view (protect threshold reached) only seeds an instance seen for the first time.
+   * `mine` false: another node owns it (peers); nothing is written for it until it is mine again.
    */
-  track(key: string, id: InstanceId, serverHealthy: boolean, observedAt: number, reliable: boolean): void;
+  track(key: string, id: InstanceId, serverHealthy: boolean, observedAt: number, reliable: boolean, mine?: boolean): void;
   forget(key: string): void;
   /** Queues every tracked instance whose decided health differs from the server's view. */
   reconcile(): void;
@@ -65,6 +70,8 @@ export interface WriteBackDeps {
   readonly refusalRetryMs: number;
   /** Called with a failure that means the server is unavailable (the caller freezes and reports). */
   readonly onOutage: (err: NacosCallError) => void;
+  /** With peers: does this node own the instance now? Checked again as each write goes out. */
+  readonly owns?: (key: string) => boolean;
 }
 
 export function createWriteBack(deps: WriteBackDeps): WriteBack {
@@ -84,7 +91,7 @@ export function createWriteBack(deps: WriteBackDeps): WriteBack {
   function wanted(key: string): boolean | undefined {
     const t = tracked.get(key);
     const rec = registry.peek(key);
-    if (!t || !rec) return undefined;
+    if (!t || !rec || t.since === NOT_MINE || (deps.owns && !deps.owns(key))) return undefined;
     const at = deps.now();
     const decided = (rec.lastProbe !== undefined && rec.lastProbe.startedAt >= t.since) || isOverrideActive(rec.health, at);
     if (!decided || rec.health.healthy === t.server) return undefined;
@@ -176,10 +183,15 @@ export function createWriteBack(deps: WriteBackDeps): WriteBack {
   });
 
   return {
-    track(key, id, serverHealthy, observedAt, reliable) {
+    track(key, id, serverHealthy, observedAt, reliable, mine = true) {
       const t = tracked.get(key);
-      if (!t) tracked.set(key, { id, server: serverHealthy, since: deps.now(), wroteAt: 0 });
-      else if (reliable && observedAt > t.wroteAt) t.server = serverHealthy;
+      if (!t) tracked.set(key, { id, server: serverHealthy, since: mine ? deps.now() : NOT_MINE, wroteAt: 0 });
+      else if (!mine) t.since = NOT_MINE;
+      else if (t.since === NOT_MINE) {
+        // Taken over: start from the server's view, as for an instance seen for the first time.
+        t.since = deps.now();
+        t.server = serverHealthy;
+      } else if (reliable && observedAt > t.wroteAt) t.server = serverHealthy;
     },
     forget(key) {
       tracked.delete(key);

@@ -26,10 +26,6 @@ function refuseClusterWithoutSharedStore(input: unknown): void {
   if (given.length > 0 && raw.store?.kind !== 'mysql') {
     throw new VigilError('VIGIL_ERR_CONFIG_INVALID', `cluster.${given[0]}: cluster options need the shared store (store.kind: mysql, or --store mysql://…); the embedded store runs one node`, `cluster.${given[0]}`);
   }
-  const companion = (raw as { source?: { nacos?: { serverAddr?: unknown } } }).source?.nacos?.serverAddr;
-  if (raw.store?.kind === 'mysql' && companion !== undefined) {
-    throw new VigilError('VIGIL_ERR_CONFIG_INVALID', 'store.kind: the shared store and companion mode (source.nacos.serverAddr) do not run together yet', 'store.kind');
-  }
   if (raw.store?.kind === 'mysql' && !given.includes('nodeId')) {
     throw new VigilError('VIGIL_ERR_CONFIG_INVALID', 'cluster.nodeId: the shared store needs a node id (cluster.nodeId or --node-id)', 'cluster.nodeId');
   }

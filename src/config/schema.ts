@@ -217,7 +217,8 @@ export const configSchema = z.strictObject({
         .strictObject({
           /** `host:port[,host:port…]`; unset: vigil is the registry itself. */
           serverAddr: z.string().min(1).optional(),
-          namespaces: z.array(z.string().min(1)).min(1).default(['public']),
+          /** Namespace ids to read; unset: the ones the server lists (`GET /nacos/v1/console/namespaces`) at every poll. */
+          namespaces: z.array(z.string().min(1)).min(1).optional(),
           groups: z.array(z.string().min(1)).min(1).default(['DEFAULT_GROUP']),
           username: z.string().min(1).optional(),
           ...passwordSourceShape,
@@ -226,7 +227,8 @@ export const configSchema = z.strictObject({
           maxRequestsPerSecond: z.number().positive().default(50),
           pageSize: z.number().int().min(1).max(10000).default(500),
           refusalRetryMs: ms.default(60000),
-          firstProbeDecides: z.boolean().default(true),
+          /** Off: the server's view is the starting state and rise/fall apply (docs/companion.md, "The first probe"). */
+          firstProbeDecides: z.boolean().default(false),
           /** Per service (`name` or `GROUP@@name`): any vigil checker config, plugins included. */
           services: z.record(z.string(), z.unknown()).default({}),
         })

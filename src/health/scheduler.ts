@@ -146,7 +146,9 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
   // Policies and thresholds depend only on the config: share them between tasks.
   const shared = new WeakMap<CheckerConfig, Pick<Plan, 'policy' | 'thresholds' | 'timeoutMs'>>();
   const lag = createHistogram();
+  /** Outcome counts as `type status reason` → count; cells found through nested maps, so a probe builds no key string. */
   const outcomes = new Map<string, number>();
+  const outcomeCells = new Map<string, Map<string, Map<string, { n: number }>>>();
   let stopped = false;
   let probes = 0;
   let skipped = 0;
@@ -278,6 +280,24 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
     if (--inflight === 0) drained?.();
   }
 
+  function countOutcome({ type, status, reason }: ProbeResult): void {
+    let byStatus = outcomeCells.get(type);
+    if (!byStatus) outcomeCells.set(type, (byStatus = new Map()));
+    let byReason = byStatus.get(status);
+    if (!byReason) byStatus.set(status, (byReason = new Map()));
+    const cell = byReason.get(reason);
+    if (cell) cell.n++;
+    else byReason.set(reason, { n: 1 });
+  }
+
+  function outcomeCounts(): Record<string, number> {
+    const out: Record<string, number> = Object.fromEntries(outcomes);
+    for (const [type, byStatus] of outcomeCells) {
+      for (const [status, byReason] of byStatus) for (const [reason, { n }] of byReason) out[`${type} ${status} ${reason}`] = n;
+    }
+    return out;
+  }
+
   function internalError(err: unknown): void {
     const key = `internal-error ${(err as Error)?.message ?? String(err)}`;
     outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
@@ -338,8 +358,7 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
 
   /** Counts a result and feeds it to the state machine; re-plans when the interval changes. */
   function applyResult(task: Task, plan: Plan, result: ProbeResult, lagMs = 0): Applied | undefined {
-    const outcomeKey = `${result.type} ${result.status} ${result.reason}`;
-    outcomes.set(outcomeKey, (outcomes.get(outcomeKey) ?? 0) + 1);
+    countOutcome(result);
     deps.observeProbe?.(task.key, result, lagMs);
     if (plan.policy.adaptive) task.ewma = updateEwma(task.ewma, result.latencyMs, plan.policy.adaptive);
     const before = registry.peek(task.key)?.health;
@@ -408,7 +427,7 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
       get running() {
         return inflight;
       },
-      outcomes: () => Object.fromEntries(outcomes),
+      outcomes: outcomeCounts,
       lagQuantile: (q) => lag.quantile(q),
       resetLag: () => lag.reset(),
     },

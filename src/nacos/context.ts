@@ -1,4 +1,5 @@
 /** What the Nacos routes share: their dependencies, counters and the list rendering. */
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { CheckerPolicy } from '../registry/validate.js';
 import type { Logger } from 'pino';
 import type { BeatModule } from '../beat/beat-module.js';
@@ -37,6 +38,11 @@ export interface NacosContext {
   readonly policy: CheckerPolicy;
   /** The role of an instance by its key (the primaries tracker), shown in its metadata. */
   readonly roleOf?: ((key: string) => RoleMeta | undefined) | undefined;
+  /**
+   * Cluster mode: sends an ephemeral write for `key` to its responsible node and relays the answer
+   * (cluster/ephemeral-forward.ts); false when this node answers itself.
+   */
+  readonly forward?: ((key: string, req: FastifyRequest, reply: FastifyReply) => Promise<boolean>) | undefined;
 }
 
 /** The `instance/list` document for one request (also what a UDP push carries). */

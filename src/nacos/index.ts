@@ -43,6 +43,8 @@ export interface NacosDeps {
   readonly now?: () => number;
   /** The role of an instance by its key (the primaries tracker), shown in its metadata. */
   readonly roleOf?: NacosContext['roleOf'];
+  /** Cluster mode: ephemeral writes go to the node responsible for the instance. */
+  readonly forward?: NacosContext['forward'];
 }
 
 export interface Nacos {
@@ -97,6 +99,7 @@ export function createNacos(deps: NacosDeps): Nacos {
     counters: { reregistered: 0, unknownBeats: 0 },
     policy: deps.policy,
     roleOf: deps.roleOf,
+    forward: deps.forward,
   };
   const safe = (message: string) => redact(message, deps.known ? { known: deps.known } : {});
   let pruneTimer: NodeJS.Timeout | undefined;

@@ -5,6 +5,7 @@
  * registry data, and losing the last minute of them to a crash costs a rounding error, so they
  * are written in one batch a minute (and at stop) with synchronous=NORMAL.
  */
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { VigilError } from '../errors.js';
@@ -23,6 +24,8 @@ export interface HistoryStore {
 export function openHistoryStore(dataDir: string): HistoryStore {
   let db: Database.Database;
   try {
+    // A cluster node's data dir holds only this file; nothing else has created it.
+    mkdirSync(dataDir, { recursive: true });
     db = new Database(join(dataDir, 'history.db'));
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');

@@ -206,6 +206,11 @@ export interface Registry {
   applyInstance(key: string, instance: Instance | null): void;
   /** Applies a health record from elsewhere when its stamp is newer than the one held (checked by the caller). */
   applyHealth(row: AppliedHealth): void;
+  /**
+   * Applies an ephemeral instance replicated by the node responsible for it (cluster/ephemeral*.ts):
+   * registers or updates it with its health, or removes it (`null`). Memory only, origin `peer`.
+   */
+  applyEphemeral(key: string, entry: { readonly instance: Instance; readonly health: HealthState } | null, cause?: DeregisterCause): void;
   /** The stamp of the health held for `key`, for the caller's newer-than check. */
   stampOf(key: string): { epoch: number; version: number } | undefined;
   /** The node that decided an instance's current health (cluster mode), if known. */
@@ -534,6 +539,38 @@ export function createRegistry(deps: RegistryDeps): Registry {
       records.set(flat(key), fresh);
       index(key, inst);
       emit({ type: 'instance-registered', key, record: snapshot(fresh), origin: 'peer' });
+    },
+    applyEphemeral(key, entry, cause) {
+      const rec = records.get(key);
+      if (rec && !rec.instance.ephemeral) return;
+      if (entry === null) {
+        if (!rec) return;
+        records.delete(key);
+        unindex(key, rec.instance);
+        emit({ type: 'instance-deregistered', key, instance: rec.instance, origin: 'peer', ...(cause ? { cause } : {}) });
+        return;
+      }
+      const inst = interned(entry.instance);
+      if (!rec) {
+        const fresh: MutableRecord = { instance: inst, health: entry.health };
+        records.set(flat(key), fresh);
+        index(key, inst);
+        emit({ type: 'instance-registered', key, record: snapshot(fresh), origin: 'peer' });
+        return;
+      }
+      if (JSON.stringify(rec.instance) !== JSON.stringify(inst)) {
+        const previous = rec.instance;
+        rec.instance = inst;
+        generation++;
+        emit({ type: 'instance-updated', key, record: snapshot(rec), previous, origin: 'peer' });
+      }
+      const before = rec.health;
+      rec.health = entry.health;
+      if (before.healthy !== entry.health.healthy) {
+        const h = entry.health;
+        const change: HealthChange = { from: before.healthy, to: h.healthy, reason: h.reason, decidedBy: h.decidedBy, version: h.version, at: h.since };
+        emit({ type: 'health-changed', key, record: snapshot(rec), change, origin: 'peer' });
+      }
     },
     applyHealth(row) {
       const rec = records.get(row.key);

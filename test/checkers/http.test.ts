@@ -39,9 +39,10 @@ function probe(port: number, raw: object = {}, timeoutMs = 1000) {
   });
 }
 
-async function timed<T>(work: Promise<T>): Promise<[T, number]> {
+/** Time from before the probe starts (so its deadline cannot begin before the clock does) to its end. */
+async function timed<T>(work: () => Promise<T>): Promise<[T, number]> {
   const started = performance.now();
-  const value = await work;
+  const value = await work();
   return [value, performance.now() - started];
 }
 
@@ -199,7 +200,7 @@ describe('http checker: body', () => {
   });
 
   it('fails with "timeout" at the deadline when a slow body never shows the expected text', async () => {
-    const [result, ms] = await timed(probe(app.port, { path: '/slow-body', bodyContains: 'ready' }, 300));
+    const [result, ms] = await timed(() => probe(app.port, { path: '/slow-body', bodyContains: 'ready' }, 300));
     expect(result).toMatchObject({ status: 'fail', reason: 'timeout' });
     expect(ms).toBeGreaterThanOrEqual(295);
   });
@@ -207,7 +208,7 @@ describe('http checker: body', () => {
 
 describe('http checker: failures', () => {
   it('fails with "timeout" and answers within the budget when headers come too late', async () => {
-    const [result, ms] = await timed(probe(app.port, { path: '/slow-headers' }, 300));
+    const [result, ms] = await timed(() => probe(app.port, { path: '/slow-headers' }, 300));
     expect(result).toMatchObject({ status: 'fail', reason: 'timeout' });
     expect(ms).toBeGreaterThanOrEqual(295);
     // The checker heard the abort and settled (speed is measured in bench/, not here).
@@ -216,7 +217,7 @@ describe('http checker: failures', () => {
 
   it('fails with "timeout" when the target accepts the connection and never answers', async () => {
     const silent = await keep(startTcpServer());
-    const [result, ms] = await timed(probe(silent.port, {}, 300));
+    const [result, ms] = await timed(() => probe(silent.port, {}, 300));
     expect(result).toMatchObject({ status: 'fail', reason: 'timeout' });
     expect(ms).toBeGreaterThanOrEqual(295);
     expect(silent.connections).toBe(1);

@@ -4,11 +4,12 @@ import { builtinCheckers } from '../../checkers/index.js';
 import { createCheckerMapping, parseOverrides } from '../../src/companion/checker-mapping.js';
 import { planMirror, type Discovered } from '../../src/companion/diff.js';
 import { parseServerAddr } from '../../src/companion/http.js';
-import { seededState } from '../../src/companion/mirror.js';
+import { seedNew, seededState, toInstance } from '../../src/companion/mirror.js';
 import { delayFor } from '../../src/companion/rate-limit.js';
 import { createCheckerRegistry } from '../../src/health/checker-registry.js';
 import { applyProbe } from '../../src/health/state-machine.js';
 import { instanceKey, serviceKey, type Instance } from '../../src/registry/model.js';
+import { createRegistry } from '../../src/registry/registry.js';
 import { parseCheckerConfig, type CheckerPolicy } from '../../src/registry/validate.js';
 
 const checkers = createCheckerRegistry(builtinCheckers);
@@ -97,6 +98,37 @@ describe('seeded health', () => {
   it('keeps the full rise/fall when firstProbeDecides is off', () => {
     const up = seededState(true, 0, t, false);
     expect(applyProbe(up, 'fail', 'timeout', 1, t).change).toBeUndefined();
+  });
+});
+
+describe('seeding with peers', () => {
+  const t = { rise: 3, fall: 3 };
+  const noWrites = { putInstance() {}, deleteInstance() {}, putCheckerConfig() {}, deleteCheckerConfig() {}, putWhitelist() {}, deleteWhitelist() {}, putSwitch() {} };
+  const EMPTY = { instances: [], checkerConfigs: [], whitelist: [], switches: {} };
+
+  it('lets an instance of another node follow the server without an event, and seeds it afresh when it becomes this node\'s', () => {
+    const registry = createRegistry({ store: noWrites, snapshot: EMPTY, healthWriter: { put() {}, forget() {} }, now: () => 0 });
+    const d = discovered(1);
+    registry.register(toInstance(d, 0));
+    const events: string[] = [];
+    registry.subscribe((e) => events.push(e.type));
+    const seen = new Set<string>();
+    const deps = { registry, now: () => 10, thresholds: () => t, firstProbeDecides: false, seen };
+
+    seedNew([discovered(1, { serverHealthy: false })], deps, () => false);
+    expect(registry.peek(d.key)!.health.healthy).toBe(false);
+    expect(seen.has(d.key)).toBe(false);
+    // The list's all-healthy view past the protect threshold is not followed.
+    seedNew([discovered(1, { serverHealthy: true, serverViewReliable: false })], deps, () => false);
+    expect(registry.peek(d.key)!.health.healthy).toBe(false);
+
+    seedNew([discovered(1, { serverHealthy: true })], deps, () => true);
+    expect(registry.peek(d.key)!.health).toMatchObject({ healthy: true, okStreak: 0, failStreak: 0 });
+    expect(seen.has(d.key)).toBe(true);
+    // This node's now: its probes decide, a later server view does not re-seed it.
+    seedNew([discovered(1, { serverHealthy: false })], deps, () => true);
+    expect(registry.peek(d.key)!.health.healthy).toBe(true);
+    expect(events.filter((e) => e === 'health-changed')).toEqual([]);
   });
 });
 

@@ -34,7 +34,7 @@ describe('discovery', () => {
     expect(pages).toEqual([['1', '2'], ['2', '2'], ['3', '2']]);
     // Reads and health writes only: nothing registered, deregistered, or changed otherwise.
     expect(new Set(nacos.requests.map((r) => `${r.method} ${r.path}`))).toEqual(
-      new Set(['GET /ns/service/list', 'GET /ns/service', 'GET /ns/instance/list', 'PUT /ns/health/instance']),
+      new Set(['GET /console/namespaces', 'GET /ns/service/list', 'GET /ns/service', 'GET /ns/instance/list', 'PUT /ns/health/instance']),
     );
   });
 });

@@ -1,8 +1,10 @@
 /**
  * A small Nacos server on loopback that answers the calls a companion makes the way Nacos does,
  * including what vigil's own API never does: refusing external health for a cluster whose health
- * checker is not NONE, requiring a login and forgetting tokens, and — on demand — malformed answers.
- * For the tests of conditions a real vigil registry cannot produce.
+ * checker is not NONE, requiring a login and forgetting tokens, listing its namespaces the way the
+ * console API does, and — on demand — malformed answers. For the tests of conditions a real vigil
+ * registry cannot produce. `listen()` opens further ports onto the same server, and every request
+ * records the port it came in on, so several companions each given their own port can be told apart.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { startHttpServer, type TestServer } from '../helpers/servers.js';
@@ -23,9 +25,16 @@ export interface ScriptedService {
 export interface ScriptedNacos {
   readonly url: string;
   readonly server: TestServer;
+  /** The services of the public namespace. */
   readonly services: Map<string, ScriptedService>;
-  /** Every request: method, path and its parameters. */
-  readonly requests: Array<{ method: string; path: string; params: URLSearchParams }>;
+  /** Further namespaces by id, each with its services. */
+  readonly namespaces: Map<string, Map<string, ScriptedService>>;
+  /** How `GET /nacos/v1/console/namespaces` answers: the list (public as ""), 403, or 404. */
+  consoleNamespaces: 'list' | 'forbidden' | 'missing';
+  /** Every request: method, path, its parameters and the local port it came in on. */
+  readonly requests: Array<{ method: string; path: string; params: URLSearchParams; port: number }>;
+  /** Opens one more port onto this server; resolves with its URL. */
+  listen(): Promise<string>;
   readonly logins: number;
   /** Services whose `instance/list` answer is malformed. */
   readonly malformed: Set<string>;
@@ -49,6 +58,8 @@ async function paramsOf(req: IncomingMessage, url: URL): Promise<URLSearchParams
 
 export async function startScriptedNacos(opts: ScriptedOptions = {}): Promise<ScriptedNacos> {
   const services = new Map<string, ScriptedService>();
+  const namespaces = new Map<string, Map<string, ScriptedService>>();
+  const extra: TestServer[] = [];
   const requests: ScriptedNacos['requests'] = [];
   const malformed = new Set<string>();
   const gone = new Set<number>();
@@ -64,7 +75,7 @@ export async function startScriptedNacos(opts: ScriptedOptions = {}): Promise<Sc
     const url = new URL(req.url ?? '/', 'http://x');
     const p = await paramsOf(req, url);
     const path = url.pathname.replace('/nacos/v1', '');
-    requests.push({ method: req.method ?? '', path, params: p });
+    requests.push({ method: req.method ?? '', path, params: p, port: req.socket.localPort ?? 0 });
     if (path === '/auth/users/login') {
       const u = opts.user;
       if (!u || p.get('username') !== u.username || p.get('password') !== u.password) return send(res, 403, 'unknown user!');
@@ -74,12 +85,21 @@ export async function startScriptedNacos(opts: ScriptedOptions = {}): Promise<Sc
       return send(res, 200, { accessToken: token, tokenTtl: u.tokenTtl, globalAdmin: false });
     }
     if (opts.user && !tokens.has(p.get('accessToken') ?? '')) return send(res, 403, 'token invalid!');
+    if (path === '/console/namespaces') {
+      if (scripted.consoleNamespaces === 'forbidden') return send(res, 403, 'authorization failed!');
+      if (scripted.consoleNamespaces === 'missing') return send(res, 404, 'not found');
+      const data = [{ namespace: '', namespaceShowName: 'public', quota: 200, configCount: 0, type: 0 }];
+      for (const id of namespaces.keys()) data.push({ namespace: id, namespaceShowName: id, quota: 200, configCount: 0, type: 2 });
+      return send(res, 200, { code: 200, message: null, data });
+    }
+    const nsId = p.get('namespaceId') ?? 'public';
+    const inNs = nsId === 'public' ? services : (namespaces.get(nsId) ?? new Map<string, ScriptedService>());
     const name = (p.get('serviceName') ?? '').replace(/^DEFAULT_GROUP@@/, '');
-    const svc = services.get(name);
+    const svc = inNs.get(name);
     if (path === '/ns/service/list') {
       const size = Number(p.get('pageSize') ?? 10);
       const page = Number(p.get('pageNo') ?? 1);
-      return send(res, 200, { count: services.size, doms: [...services.keys()].slice((page - 1) * size, page * size) });
+      return send(res, 200, { count: inNs.size, doms: [...inNs.keys()].slice((page - 1) * size, page * size) });
     }
     if (path === '/ns/service') {
       if (!svc) return send(res, 400, `service not found: ${name}`);
@@ -104,18 +124,30 @@ export async function startScriptedNacos(opts: ScriptedOptions = {}): Promise<Sc
     return send(res, 404, 'not found');
   }
 
-  const server = await startHttpServer((req, res) => void handle(req, res));
-  return {
+  const handler = (req: IncomingMessage, res: ServerResponse): void => void handle(req, res);
+  const server = await startHttpServer(handler);
+  const scripted: ScriptedNacos = {
     url: `http://127.0.0.1:${server.port}`,
     server,
     services,
+    namespaces,
+    consoleNamespaces: 'list',
     requests,
+    async listen() {
+      const more = await startHttpServer(handler);
+      extra.push(more);
+      return `http://127.0.0.1:${more.port}`;
+    },
     get logins() {
       return logins;
     },
     malformed,
     gone,
     revokeTokens: () => (tokens = new Set()),
-    close: () => server.close(),
+    async close() {
+      for (const s of extra) await s.close();
+      await server.close();
+    },
   };
+  return scripted;
 }

@@ -47,6 +47,7 @@ export function registerBeatRoute(app: FastifyInstance, ctx: NacosContext, base:
       ? { namespace: svc.namespace, group: svc.group, service: svc.service, cluster: body.cluster, ip: body.ip, port: body.port }
       : { namespace: svc.namespace, group: svc.group, service: svc.service, cluster: light!.clusterName, ip: light!.ip, port: light!.port };
     const key = instanceKey(id);
+    if (ctx.forward && (await ctx.forward(key, req, reply))) return reply;
     if (beats.beat(key)) return answer(reply, CODE_OK, beats.intervalFor(key));
     // A persistent instance is probed, not beaten: nothing to do.
     if (registry.peek(key)) return answer(reply, CODE_OK, beats.intervalFor(undefined));

@@ -57,6 +57,7 @@ export function registerInstanceRoutes(app: FastifyInstance, ctx: NacosContext, 
       ctx.instances,
       ctx.now(),
     );
+    if (v.ephemeral && ctx.forward && (await ctx.forward(instanceKey(inst), req, reply))) return reply;
     checkSameKind(registry.find(id)?.instance, v.ephemeral);
     registry.register(inst);
     // Registering is a sign of life: an unhealthy ephemeral instance registered again is healthy.
@@ -68,6 +69,7 @@ export function registerInstanceRoutes(app: FastifyInstance, ctx: NacosContext, 
   app.delete(`${base}/instance`, WRITE, async (req, reply) => {
     const v = readParams(req, DEREGISTER);
     const id = instanceIdOf(v);
+    if (v.ephemeral && ctx.forward && (await ctx.forward(instanceKey(id), req, reply))) return reply;
     const existing = registry.find(id)?.instance;
     // Persistent instances go only with ephemeral=false; an unknown instance is gone already: ok.
     if (existing && existing.ephemeral === v.ephemeral) registry.deregister(id);
