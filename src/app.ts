@@ -175,6 +175,14 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
       now,
       logger: logger.child({ module: 'primaries' }),
     });
+    if (cluster) {
+      // Roles read by other nodes' probes: the published records, loaded now and applied later.
+      for (const key of registry.keys()) {
+        const rec = registry.peek(key);
+        if (rec?.lastProbe && !rec.instance.ephemeral) primaries.observe(key, rec.lastProbe, rec.health);
+      }
+      cluster.onApplied((row) => row.health.lastProbe && primaries.observe(row.key, row.health.lastProbe, row.health.health));
+    }
     const scheduler = createScheduler({
       observeProbe: observe.onProbe,
       registry,

@@ -156,6 +156,8 @@ export function registerNativeRoutes(app: FastifyInstance, deps: NativeDeps): vo
     const override = stripUndef({ healthy: body.healthy, until: body.ttlMs === undefined ? undefined : now + body.ttlMs, by: body.by, reason: body.reason });
     const { state, change } = setOverride(rec.health, override, now);
     registry.setHealth(key, state, change);
+    // Cluster mode: answered once published (any node: the store replays it on the stored record).
+    await registry.committed();
     return view(key);
   });
 
@@ -166,6 +168,8 @@ export function registerNativeRoutes(app: FastifyInstance, deps: NativeDeps): vo
     if (!rec) throw new VigilError('VIGIL_ERR_NOT_FOUND', `no instance ${key}`, 'instance');
     const { state, change } = setOverride(rec.health, null, deps.now());
     registry.setHealth(key, state, change);
+    // Cluster mode: answered once published (any node: the store replays it on the stored record).
+    await registry.committed();
     return view(key);
   });
 

@@ -8,7 +8,7 @@
 import { Agent, request } from 'undici';
 import { PEER_CHANGES_PATH } from './peer-route.js';
 import { signPeerRequest } from './peer-auth.js';
-import type { PeerChange } from './peer-changes.js';
+import { MAX_CHANGES_PER_REQUEST, type PeerChange } from './peer-changes.js';
 import { isNewer } from './stamp.js';
 
 export interface Peer {
@@ -33,8 +33,18 @@ export interface FlushResult {
   readonly failed: ReadonlyArray<{ nodeId: string; reason: string }>;
 }
 
+/** Plain counters (metrics and tests read them). */
+export interface BroadcastStats {
+  /** Batches sent (one request to each peer). */
+  batches: number;
+  changes: number;
+  /** Peer requests that failed or were refused; the poll repairs what they carried. */
+  failed: number;
+}
+
 export interface Broadcaster {
   publish(change: PeerChange): void;
+  readonly stats: Readonly<BroadcastStats>;
   /** Sends what is pending now (the timer does this by itself); resolves when every peer answered or failed. */
   flush(): Promise<FlushResult>;
   close(): Promise<void>;
@@ -46,6 +56,7 @@ export function createBroadcaster(opts: BroadcasterOptions): Broadcaster {
   const agent = new Agent({ connect: { timeout: opts.timeoutMs }, headersTimeout: opts.timeoutMs, bodyTimeout: opts.timeoutMs });
   let pending = new Map<string, PeerChange>();
   let timer: NodeJS.Timeout | undefined;
+  const stats: BroadcastStats = { batches: 0, changes: 0, failed: 0 };
 
   async function send(peer: Peer, body: string): Promise<string | undefined> {
     try {
@@ -64,10 +75,19 @@ export function createBroadcaster(opts: BroadcasterOptions): Broadcaster {
     const batch = [...pending.values()];
     pending = new Map();
     if (batch.length === 0) return { changes: 0, failed: [] };
-    const body = JSON.stringify({ changes: batch });
+    // A mass flip can hold more than one request may carry: several requests then, never a refused one.
+    const bodies: string[] = [];
+    for (let i = 0; i < batch.length; i += MAX_CHANGES_PER_REQUEST) bodies.push(JSON.stringify({ changes: batch.slice(i, i + MAX_CHANGES_PER_REQUEST) }));
     const peers = opts.peers().filter((p) => p.nodeId !== opts.nodeId);
-    const reasons = await Promise.all(peers.map((p) => send(p, body)));
+    const reasons = await Promise.all(peers.map(async (p) => {
+      let reason: string | undefined;
+      for (const body of bodies) reason ??= await send(p, body);
+      return reason;
+    }));
     const failed = peers.flatMap((p, i) => (reasons[i] === undefined ? [] : [{ nodeId: p.nodeId, reason: reasons[i]! }]));
+    stats.batches++;
+    stats.changes += batch.length;
+    stats.failed += failed.length;
     opts.onFlush?.(batch.length, peers.length, failed.length);
     return { changes: batch.length, failed };
   }
@@ -79,6 +99,7 @@ export function createBroadcaster(opts: BroadcasterOptions): Broadcaster {
       pending.set(change.key, change);
       timer ??= setTimeout(() => void flush(), opts.batchMs).unref();
     },
+    stats,
     flush,
     async close() {
       await flush();

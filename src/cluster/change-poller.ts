@@ -28,7 +28,11 @@ export interface ChangeSink {
 }
 
 export interface ChangePollerOptions {
-  readonly source: { changesSince(dbTime: number): Promise<Changes> };
+  readonly source: {
+    changesSince(dbTime: number, held?: (key: string, stamp: Stamp) => boolean): Promise<Changes>;
+    /** Which of `keys` are registered (not deleted) now: reconcile asks before it removes anything. */
+    liveInstances(keys: readonly string[]): Promise<Set<string>>;
+  };
   readonly sink: ChangeSink;
   readonly windowMs: number;
   /** Database time from which to start (the `now` of the load the node started from). */
@@ -66,6 +70,7 @@ export function newerHealth(rows: readonly HealthRow[], stampOf: (key: string) =
 
 export function createChangePoller(opts: ChangePollerOptions): ChangePoller {
   let since = opts.since;
+  const held = (key: string, stamp: Stamp): boolean => !isNewer(stamp, opts.sink.stampOf(key));
   const instanceTimes = new Map<string, number>();
 
   function apply(changes: Changes): PollResult {
@@ -86,7 +91,7 @@ export function createChangePoller(opts: ChangePollerOptions): ChangePoller {
       if ((instanceTimes.get(key) ?? -1) < updatedAt) instanceTimes.set(key, updatedAt);
     },
     async poll() {
-      const changes = await opts.source.changesSince(since - opts.windowMs);
+      const changes = await opts.source.changesSince(since - opts.windowMs, held);
       const result = apply(changes);
       since = changes.now;
       return result;
@@ -95,9 +100,14 @@ export function createChangePoller(opts: ChangePollerOptions): ChangePoller {
       const changes = await opts.source.changesSince(0);
       const result = apply(changes);
       const present = new Set(changes.instances.filter((r) => r.instance !== null).map((r) => r.key));
+      // An instance registered through this node while the full read ran is in memory (it was
+      // committed first) but not in the read: ask again for exactly the missing keys, so only
+      // instances the store no longer has are removed.
+      const missing = [...opts.sink.instanceKeys()].filter((key) => !present.has(key));
+      const still = missing.length > 0 ? await opts.source.liveInstances(missing) : new Set<string>();
       let removed = 0;
-      for (const key of [...opts.sink.instanceKeys()]) {
-        if (present.has(key)) continue;
+      for (const key of missing) {
+        if (still.has(key)) continue;
         opts.sink.applyInstance(key, null);
         removed++;
       }

@@ -13,6 +13,8 @@ import { redact } from '../security/redact.js';
 import type { MysqlStore } from '../registry/mysql-store.js';
 import type { StoredHealth } from '../registry/store.js';
 import { createBroadcaster, type FlushResult, type Peer } from './broadcaster.js';
+import { replayOperator } from './operator.js';
+import { createFencedWriter, type FencedWriterStats } from './fenced-writer.js';
 import { clusterStats, newCounters, type ClusterStats } from './cluster-stats.js';
 import { createChangePoller, type ChangePoller, type ChangeSink } from './change-poller.js';
 import { createLeaseStore } from './leases.js';
@@ -82,8 +84,13 @@ export interface ClusterNode {
   peers(): readonly Peer[];
   /** The shards this node may act on now (its local lease table). */
   heldShards(): number[];
-  /** Writes under the shard's epoch, then broadcasts; refuses (STALE_EPOCH) when this node does not hold the shard. */
-  publishHealth(key: string, health: StoredHealth): Promise<Stamp>;
+  /**
+   * Writes under the shard's epoch (batched with other publications, fenced-writer.ts), then
+   * broadcasts; refuses (STALE_EPOCH) when this node does not hold the shard.
+   */
+  publishHealth(key: string, health: StoredHealth): Promise<Stamp & { health?: StoredHealth }>;
+  /** What became of this node's publications: plain counters, read by the members route and by whoever wants them. */
+  readonly publications: Readonly<FencedWriterStats>;
   members(): MemberInfo[];
   /** Counters and current figures (members, shards, broadcasts, poll lag) for metrics. */
   stats(): ClusterStats;
@@ -120,6 +127,40 @@ export function createClusterNode(opts: ClusterNodeOptions): ClusterNode {
     },
   });
   const stops: Array<() => void> = [];
+  const writer = createFencedWriter({
+    store,
+    nodeId,
+    maxBatch: 500,
+    // Of the pool's connections (store.poolSize, default 6), leave room for rounds and polls.
+    maxInFlight: 3,
+    // Queued for broadcast as the commit returns; the broadcaster sends within its batch window.
+    onCommitted(written) {
+      for (const w of written) broadcaster.publish({ key: w.key, epoch: w.epoch, decidedByNode: nodeId, health: w.health });
+    },
+  });
+
+  /**
+   * An operator's decision counts on whichever node it was made: it is replayed on the stored
+   * record under lock (the node's own copy may be behind the owner's) and written under the
+   * shard's current epoch, then broadcast like any change. The owner's next decision builds on it.
+   */
+  async function publishOperator(key: string, local: StoredHealth): Promise<Stamp & { health: StoredHealth }> {
+    let changed = false;
+    const row = await store.putOperatorHealth(key, nodeId, (stored) => {
+      const next = replayOperator(stored, local, Date.now());
+      changed = next !== stored;
+      return next;
+    });
+    if (changed) broadcaster.publish({ key, epoch: row.epoch, decidedByNode: row.decidedByNode, health: row.health });
+    return { epoch: row.epoch, version: row.health.health.version, health: row.health };
+  }
+
+  /** Shard → lease epoch of the latest round, rebuilt once per round. */
+  let epochIndex: { of: RoundResult | undefined; map: Map<number, number> } = { of: undefined, map: new Map() };
+  const epochs = () => {
+    if (epochIndex.of !== last) epochIndex = { of: last, map: new Map((last?.leases ?? []).map((l) => [l.shard, l.epoch])) };
+    return epochIndex.map;
+  };
 
   async function round(): Promise<RoundResult> {
     const prev = last?.view;
@@ -222,18 +263,24 @@ export function createClusterNode(opts: ClusterNodeOptions): ClusterNode {
     peers,
     heldShards: () => keeper.table.held(opts.clock()),
     async publishHealth(key, health) {
+      if (health.health.decidedBy === 'operator') {
+        const done = await publishOperator(key, health);
+        // Nothing for the operator to change, yet the record moved on here (a role read while an
+        // override holds): that part is the owner's to publish, fenced as usual.
+        if (done.version >= health.health.version || keeper.epochForKey(key) === undefined) return done;
+      }
       const epoch = keeper.epochForKey(key);
       if (epoch === undefined) throw new VigilError('VIGIL_ERR_CLUSTER_STALE_EPOCH', `${nodeId} does not hold the shard of ${key}`, 'epoch');
       try {
-        await store.putFencedHealth(key, health, { nodeId, epoch });
+        await writer.write({ key, health, epoch });
       } catch (err) {
         // Lost the shard: stop publishing it now rather than at the lease's local deadline.
-        if (isVigilError(err, 'VIGIL_ERR_CLUSTER_STALE_EPOCH')) keeper.table.drop([shardOf(key)]);
+        if (isVigilError(err, 'VIGIL_ERR_CLUSTER_STALE_EPOCH') && err.field === 'epoch') keeper.table.drop([shardOf(key)]);
         throw err;
       }
-      broadcaster.publish({ key, epoch, decidedByNode: nodeId, health });
       return { epoch, version: health.health.version };
     },
+    publications: writer.stats,
     members,
     stats: () => clusterStats(counters, last?.view, keeper.table.held(opts.clock()).length, opts.clock()),
     registerRoutes(app) {
@@ -249,8 +296,11 @@ export function createClusterNode(opts: ClusterNodeOptions): ClusterNode {
           },
         },
         onRefused: (r) => logger.warn({ code: r.code, peer: r.nodeId, field: r.field }, `peer request refused: ${r.message}`),
+        knownEpoch: (key) => epochs().get(shardOf(key)),
       });
-      app.get('/v1/cluster/members', READ, async () => redact({ members: members() }));
+      // `self`: this node's own view now: the shards it trusts its leases for, and its publications.
+      const self = () => ({ nodeId, shardsHeld: keeper.table.held(opts.clock()).length, publications: { ...writer.stats }, broadcasts: { ...broadcaster.stats } });
+      app.get('/v1/cluster/members', READ, async () => redact({ members: members(), self: self() }));
     },
   };
 }

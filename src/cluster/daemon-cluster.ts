@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { isVigilError, VigilError } from '../errors.js';
-import type { MysqlStore } from '../registry/mysql-store.js';
+import type { HealthRow, MysqlStore } from '../registry/mysql-store.js';
 import type { HealthPublisher, Registry } from '../registry/registry.js';
 import type { ChangeSink } from './change-poller.js';
 import { createClusterNode, type ClusterNode } from './cluster-node.js';
@@ -54,6 +54,11 @@ export interface DaemonCluster {
   readonly publisher: HealthPublisher;
   /** Creates the node feeding `registry` (or `sink`, in its place); call once, after the registry exists. */
   attach(registry: Registry, sink?: ChangeSink): ClusterNode;
+  /**
+   * Called with every health record applied from elsewhere (peer broadcast, the store's feed),
+   * after the registry took it: the primaries tracker learns roles read by other nodes' probes.
+   */
+  onApplied(listener: (row: HealthRow) => void): void;
 }
 
 export function createDaemonCluster(opts: DaemonClusterOptions): DaemonCluster {
@@ -61,6 +66,7 @@ export function createDaemonCluster(opts: DaemonClusterOptions): DaemonCluster {
   let node: ClusterNode | undefined;
   // A store outage refuses every publication; one line per streak of the same code, not one per probe.
   let lastCode: string | undefined;
+  let applied: ((row: HealthRow) => void) | undefined;
   const publisher: HealthPublisher = {
     nodeId,
     publish(key, health) {
@@ -85,7 +91,10 @@ export function createDaemonCluster(opts: DaemonClusterOptions): DaemonCluster {
     attach(registry, given) {
       const sink: ChangeSink = given ?? {
         stampOf: (key) => registry.stampOf(key),
-        applyHealth: (row) => registry.applyHealth(row),
+        applyHealth(row) {
+          registry.applyHealth(row);
+          applied?.(row);
+        },
         applyInstance: (key, instance) => registry.applyInstance(key, instance),
         *instanceKeys() {
           for (const key of registry.keys()) if (registry.peek(key)?.instance.ephemeral === false) yield key;
@@ -113,6 +122,9 @@ export function createDaemonCluster(opts: DaemonClusterOptions): DaemonCluster {
         autoRun: true,
       });
       return node;
+    },
+    onApplied(listener) {
+      applied = listener;
     },
   };
 }

@@ -1,8 +1,9 @@
 /**
  * The receiving end of broadcasts: `POST /v1/cluster/changes`. In order, and before anything is
  * applied: the signature (cluster secret), the sender (a live admitted member by the latest view),
- * the body (JSON, then the message schema). Then only copies newer than what this node holds are
- * applied (stamps). Every refusal is a 4xx with a stable code and is reported once per sender and
+ * the body (JSON, then the message schema), then the epochs (a copy under an epoch older than the
+ * shard's latest one this node has seen is a stale writer's: 409, nothing applied). Then only copies
+ * newer than what this node holds are applied (stamps). Every refusal is a 4xx with a stable code and is reported once per sender and
  * reason, so a misconfigured peer does not flood the log.
  *
  * Access `public`: peers hold no API credential; this route authenticates with its own signature.
@@ -28,6 +29,11 @@ export interface PeerRouteDeps {
   /** Whether `nodeId` is a live, admitted member in this node's latest view. */
   isMember(nodeId: string): boolean;
   readonly sink: Pick<ChangeSink, 'stampOf' | 'applyHealth'>;
+  /**
+   * The newest lease epoch this node has seen for the shard of `key` (its latest round). A copy
+   * under an older epoch comes from a node that has lost the shard: the request is refused whole.
+   */
+  readonly knownEpoch?: (key: string) => number | undefined;
   /** Called once per (sender, code): log it. */
   readonly onRefused?: (refusal: PeerRefusal) => void;
 }
@@ -66,6 +72,11 @@ export function registerPeerRoutes(app: FastifyInstance, deps: PeerRouteDeps): v
       } catch (err) {
         const e = err as VigilError;
         throw refuse(e.code, e.field ?? 'body', e.message, nodeId);
+      }
+      const stale = changes.findIndex((c) => c.epoch < (deps.knownEpoch?.(c.key) ?? 0));
+      if (stale >= 0) {
+        const c = changes[stale]!;
+        throw refuse('VIGIL_ERR_CLUSTER_STALE_EPOCH', `changes.${stale}.epoch`, `${c.key} at epoch ${c.epoch}: the shard's lease has moved on to epoch ${deps.knownEpoch?.(c.key)}`, nodeId);
       }
       const fresh = newerHealth(changes.map((c) => ({ ...c, updatedAt: 0 })), (k) => deps.sink.stampOf(k));
       for (const row of fresh) deps.sink.applyHealth(row);

@@ -34,6 +34,12 @@ export interface PrimaryView {
 export interface PrimaryTracker {
   /** The scheduler's hook: one probe result of `key` and the health it left. */
   onProbe(key: string, result: ProbeResult, health: HealthState): void;
+  /**
+   * Cluster mode: a probe result another node published with the health it decided (broadcast,
+   * the store's feed, the record loaded at start). Sets the role as `onProbe` does; paces nothing,
+   * since the node that owns the instance probes it.
+   */
+  observe(key: string, result: ProbeResult, health: HealthState): void;
   roleOf(key: string): RoleState | undefined;
   /** The answer for a service, or one cluster of it; undefined when it has no instance there. */
   answer(service: ServiceId, cluster?: string): PrimaryView | undefined;
@@ -113,6 +119,25 @@ export function createPrimaryTracker(deps: TrackerDeps): PrimaryTracker {
     }
   }
 
+  /** Records the role a probe result shows and decides the service again; undefined when it has no role. */
+  function setRole(key: string, result: ProbeResult, health: HealthState) {
+    const before = roles.get(key);
+    if (before === undefined && roleFact(result) === undefined) return undefined;
+    const rec = registry.peek(key);
+    if (!rec) return undefined;
+    const at = now();
+    const after = nextRole(before, result, health.healthy, at);
+    roles.set(key, after);
+    if (after.role !== before?.role) registry.announce({ type: 'role-changed', key, instance: rec.instance, from: before?.role ?? null, to: after.role, at });
+    const service = rec.instance;
+    const sk = serviceKey(service);
+    let watch = watches.get(sk);
+    if (!watch) watches.set(sk, (watch = { service: { namespace: service.namespace, group: service.group, service: service.service }, last: undefined, refs: new Map(), triggerAt: undefined }));
+    const prev = watch.last;
+    const next = recompute(watch.service);
+    return next ? { watch, prev, next, at, before, after } : undefined;
+  }
+
   function onEvent(e: RegistryEvent): void {
     if (e.type === 'instance-deregistered') {
       roles.delete(e.key);
@@ -128,28 +153,19 @@ export function createPrimaryTracker(deps: TrackerDeps): PrimaryTracker {
 
   return {
     onProbe(key, result, health) {
-      const before = roles.get(key);
-      if (before === undefined && roleFact(result) === undefined) return;
-      const rec = registry.peek(key);
-      if (!rec) return;
-      const at = now();
-      const after = nextRole(before, result, health.healthy, at);
-      roles.set(key, after);
-      if (after.role !== before?.role) registry.announce({ type: 'role-changed', key, instance: rec.instance, from: before?.role ?? null, to: after.role, at });
-      const service = rec.instance;
-      const sk = serviceKey(service);
-      let watch = watches.get(sk);
-      if (!watch) watches.set(sk, (watch = { service: { namespace: service.namespace, group: service.group, service: service.service }, last: undefined, refs: new Map(), triggerAt: undefined }));
-      const prev = watch.last;
-      const next = recompute(watch.service);
-      if (!next) return;
-      if (isTrigger(prev, next, { key, before, after })) {
+      const seen = setRole(key, result, health);
+      if (!seen) return;
+      const { watch, prev, next, at } = seen;
+      if (isTrigger(prev, next, { key, before: seen.before, after: seen.after })) {
         watch.triggerAt = at;
         hurryOthers(watch.service, key);
       }
       const pace = { healthy: health.healthy, failStreak: health.failStreak, lastReason: result.reason };
       const delay = nextProbeDelay(pace, isFast(watch.triggerAt, next.kind, at, policy), policy);
       if (delay !== undefined) deps.hurry(key, withJitter(delay, JITTER, random));
+    },
+    observe(key, result, health) {
+      setRole(key, result, health);
     },
     roleOf: (key) => roles.get(key),
     answer(service, cluster) {

@@ -11,6 +11,7 @@
  *   the poll sees them.
  */
 import { shardOf } from '../cluster/shards.js';
+import { compareStamps } from '../cluster/stamp.js';
 import { VigilError } from '../errors.js';
 import type { AsyncStore } from './async-store.js';
 import type { Instance } from './model.js';
@@ -32,6 +33,20 @@ export interface HealthRow {
   readonly updatedAt: number;
 }
 
+/** One health write of a batch, under the epoch the writer believes it holds for the key's shard. */
+export interface FencedWrite {
+  readonly key: string;
+  readonly health: StoredHealth;
+  readonly epoch: number;
+}
+
+/**
+ * What became of one write of a batch: written; refused by the fence (the lease moved on); refused
+ * because the store holds a record at least as new (an operator's decision written meanwhile); or
+ * the instance is gone.
+ */
+export type FencedOutcome = 'written' | 'stale' | 'superseded' | 'missing';
+
 export interface Changes {
   /** Database time of the read: pass it (minus the window) to the next call. */
   readonly now: number;
@@ -41,7 +56,25 @@ export interface Changes {
 
 export interface MysqlStore extends AsyncStore {
   putFencedHealth(key: string, health: StoredHealth, fence: Fence): Promise<void>;
-  changesSince(dbTime: number): Promise<Changes>;
+  /**
+   * Many fenced writes by one node in one INSERT … SELECT (one outcome per write, in order): a row
+   * lands only while the node holds the shard's lease at the write's epoch, the instance is
+   * registered and the stored stamp is older. InnoDB locks the lease, instance and health rows the
+   * statement reads, so no acquisition or deregistration slips in between check and write.
+   */
+  putFencedHealthBatch(nodeId: string, writes: readonly FencedWrite[]): Promise<FencedOutcome[]>;
+  /**
+   * An operator's decision (override set, cleared or expired) taken on any node: `decide` runs on
+   * the stored record, read under lock, and the result is written under the shard lease's current
+   * epoch with a higher version, whoever holds the lease. The owner's next write of an older
+   * version is refused (`putFencedHealthBatch`: 'superseded') until it has applied this one.
+   * Resolves with what is stored now (unchanged when `decide` changes nothing).
+   */
+  putOperatorHealth(key: string, nodeId: string, decide: (stored: StoredHealth) => StoredHealth): Promise<HealthRow>;
+  /** `held`, when given, says which health rows the caller already has (not parsed, not returned). */
+  changesSince(dbTime: number, held?: (key: string, stamp: { epoch: number; version: number }) => boolean): Promise<Changes>;
+  /** Which of `keys` are registered (not deleted) now. */
+  liveInstances(keys: readonly string[]): Promise<Set<string>>;
   /** Deletes tombstones older than `retentionMs` (database time); returns how many. */
   purgeTombstones(retentionMs: number): Promise<number>;
   /** The pool, for the cluster tables (membership, leases) on the same database. */
@@ -81,6 +114,15 @@ export function createMysqlStore(db: MysqlDb): MysqlStore {
   const kvRows = async (sql: Sql, table: string) =>
     (await sql.rows<{ k: string; value: string }>(`SELECT k, value FROM ${table} ORDER BY k`)).map((r) => ({ key: r.k, value: JSON.parse(r.value) as unknown }));
 
+  async function liveInstances(keys: readonly string[]): Promise<Set<string>> {
+    const live = new Set<string>();
+    for (let i = 0; i < keys.length; i += 1000) {
+      const rows = await db.rows<{ k: string }>('SELECT ikey AS k FROM vigil_instances WHERE ikey IN (?) AND deleted = 0', [keys.slice(i, i + 1000)]);
+      for (const r of rows) live.add(r.k);
+    }
+    return live;
+  }
+
   async function diagnose(key: string, fence: Fence): Promise<VigilError> {
     const [inst] = await db.rows<{ n: number }>('SELECT COUNT(*) AS n FROM vigil_instances WHERE ikey = ? AND deleted = 0', [key]);
     if (!inst?.n) return new VigilError('VIGIL_ERR_NOT_FOUND', `no persistent instance ${key}`, 'key');
@@ -96,13 +138,17 @@ export function createMysqlStore(db: MysqlDb): MysqlStore {
     db,
     // One transaction, so every table is read from the same snapshot.
     load: () => db.transaction(async (tx): Promise<StoreSnapshot> => {
-      const rows = await tx.rows<{ k: string; value: string; health: string | null }>(
-        'SELECT i.ikey AS k, i.value, h.value AS health FROM vigil_instances i LEFT JOIN vigil_health h ON h.ikey = i.ikey WHERE i.deleted = 0 ORDER BY i.ikey',
+      const rows = await tx.rows<{ k: string; value: string; health: string | null; epoch: number | null; node: string | null }>(
+        `SELECT i.ikey AS k, i.value, h.value AS health, h.epoch, h.decided_by_node AS node
+         FROM vigil_instances i LEFT JOIN vigil_health h ON h.ikey = i.ikey WHERE i.deleted = 0 ORDER BY i.ikey`,
       );
+      // The stamp comes along, so a node that starts knows which node decided each record and orders it against peers' copies.
       const instances = rows.map((r) => ({
         key: r.k,
         instance: JSON.parse(r.value) as Instance,
         ...(r.health === null ? {} : { health: JSON.parse(r.health) as StoredHealth }),
+        ...(r.epoch ? { epoch: r.epoch } : {}),
+        ...(r.node === null ? {} : { decidedByNode: r.node }),
       }));
       return {
         instances,
@@ -145,28 +191,108 @@ export function createMysqlStore(db: MysqlDb): MysqlStore {
       );
       if (written === 0) throw await diagnose(key, fence);
     },
+    async putFencedHealthBatch(nodeId, writes) {
+      if (writes.length === 0) return [];
+      // Within a batch only the newest copy of a key is written; the others were overtaken.
+      const newest = new Map<string, FencedWrite>();
+      for (const w of writes) {
+        const held = newest.get(w.key);
+        if (!held || compareStamps({ epoch: w.epoch, version: w.health.health.version }, { epoch: held.epoch, version: held.health.health.version }) > 0) newest.set(w.key, w);
+      }
+      const batch = [...newest.values()];
+      // One statement: the lease, instance and health rows are locked only while it runs, so the
+      // node's own lease renewal never queues behind a batch (it did behind a transaction of six
+      // round trips, and timed out). The fence, the instance and the stamp are all checked in it.
+      await db.run(
+        `INSERT INTO vigil_health (ikey, shard, epoch, version, decided_by_node, value, updated_at)
+         SELECT i.ikey, l.shard, w.epoch, w.version, l.owner, w.value, ${DB_NOW_MS}
+         FROM JSON_TABLE(?, '$[*]' COLUMNS (k VARCHAR(512) CHARACTER SET utf8mb4 PATH '$.k', epoch BIGINT PATH '$.e', version BIGINT PATH '$.v', value MEDIUMTEXT CHARACTER SET utf8mb4 PATH '$.h')) w
+         JOIN vigil_instances i ON i.ikey = w.k COLLATE utf8mb4_bin AND i.deleted = 0
+         JOIN vigil_shard_leases l ON l.shard = i.shard AND l.owner = ? AND l.epoch = w.epoch AND l.expires_at > ${DB_NOW_MS}
+         LEFT JOIN vigil_health h ON h.ikey = i.ikey
+         WHERE h.ikey IS NULL OR h.epoch < w.epoch OR (h.epoch = w.epoch AND h.version < w.version)
+         ${HEALTH_UPSERT}`,
+        [JSON.stringify(batch.map((w) => ({ k: w.key, e: w.epoch, v: w.health.health.version, h: JSON.stringify(w.health) }))), nodeId],
+      );
+      // What became of each write: read back (a later write may already have overtaken one of ours,
+      // which then counts as superseded, which it is).
+      const keys = batch.map((w) => w.key);
+      const rows = new Map(
+        (await db.rows<{ k: string; epoch: number; version: number; node: string | null }>(
+          'SELECT ikey AS k, epoch, version, decided_by_node AS node FROM vigil_health WHERE ikey IN (?)',
+          [keys],
+        )).map((r) => [r.k, r]),
+      );
+      const landed = (w: FencedWrite) => {
+        const r = rows.get(w.key);
+        return r !== undefined && r.epoch === w.epoch && r.version === w.health.health.version && r.node === nodeId;
+      };
+      const lost = batch.filter((w) => !landed(w));
+      let held = new Map<number, number>();
+      let live = new Set<string>();
+      if (lost.length > 0) {
+        const leases = await db.rows<{ shard: number; epoch: number }>(
+          `SELECT shard, epoch FROM vigil_shard_leases WHERE shard IN (?) AND owner = ? AND expires_at > ${DB_NOW_MS}`,
+          [[...new Set(lost.map((w) => shardOf(w.key)))], nodeId],
+        );
+        held = new Map(leases.map((l) => [l.shard, l.epoch]));
+        live = await liveInstances(lost.map((w) => w.key));
+      }
+      return writes.map((w): FencedOutcome => {
+        if (newest.get(w.key) !== w) return 'superseded';
+        if (landed(w)) return 'written';
+        if (held.get(shardOf(w.key)) !== w.epoch) return 'stale';
+        return live.has(w.key) ? 'superseded' : 'missing';
+      });
+    },
+    putOperatorHealth: (key, nodeId, decide) =>
+      db.transaction(async (tx): Promise<HealthRow> => {
+        // Lease row first, then the instance and health rows: the order every writer takes them in.
+        const [lease] = await tx.rows<{ epoch: number }>('SELECT epoch FROM vigil_shard_leases WHERE shard = ? LOCK IN SHARE MODE', [shardOf(key)]);
+        const [row] = await tx.rows<{ value: string; epoch: number; node: string | null; updatedAt: number }>(
+          `SELECT h.value, h.epoch, h.decided_by_node AS node, h.updated_at AS updatedAt
+           FROM vigil_instances i JOIN vigil_health h ON h.ikey = i.ikey WHERE i.ikey = ? AND i.deleted = 0 FOR UPDATE`,
+          [key],
+        );
+        if (!row) throw new VigilError('VIGIL_ERR_NOT_FOUND', `no persistent instance ${key}`, 'key');
+        const current = JSON.parse(row.value) as StoredHealth;
+        const next = decide(current);
+        if (next.health.version <= current.health.version) return { key, health: current, epoch: row.epoch, decidedByNode: row.node, updatedAt: row.updatedAt };
+        const epoch = Math.max(lease?.epoch ?? 0, row.epoch);
+        await tx.run(`UPDATE vigil_health SET epoch = ?, version = ?, decided_by_node = ?, value = ?, updated_at = ${DB_NOW_MS} WHERE ikey = ?`, [
+          epoch,
+          next.health.version,
+          nodeId,
+          JSON.stringify(next),
+          key,
+        ]);
+        return { key, health: next, epoch, decidedByNode: nodeId, updatedAt: row.updatedAt };
+      }),
     async deleteInstance(key) {
       await db.transaction(async (tx) => {
         await tx.run(`UPDATE vigil_instances SET value = NULL, deleted = 1, updated_at = ${NEXT_TIME} WHERE ikey = ? AND deleted = 0`, [key]);
         await tx.run('DELETE FROM vigil_health WHERE ikey = ?', [key]);
       });
     },
-    async changesSince(dbTime) {
+    async changesSince(dbTime, isHeld) {
       const [clock] = await db.rows<{ now: number }>(`SELECT ${DB_NOW_MS} AS now`);
       const inst = await db.rows<{ k: string; value: string | null; updatedAt: number }>(
         'SELECT ikey AS k, value, updated_at AS updatedAt FROM vigil_instances WHERE updated_at >= ? ORDER BY updated_at, ikey',
         [dbTime],
       );
-      const health = await db.rows<{ k: string; value: string; epoch: number; node: string | null; updatedAt: number }>(
-        'SELECT ikey AS k, value, epoch, decided_by_node AS node, updated_at AS updatedAt FROM vigil_health WHERE updated_at >= ? ORDER BY updated_at, ikey',
+      const rows = await db.rows<{ k: string; value: string; epoch: number; version: number; node: string | null; updatedAt: number }>(
+        'SELECT ikey AS k, value, epoch, version, decided_by_node AS node, updated_at AS updatedAt FROM vigil_health WHERE updated_at >= ? ORDER BY updated_at, ikey',
         [dbTime],
       );
+      // A busy window holds thousands of rows the caller already applied: skip them before parsing.
+      const health = isHeld ? rows.filter((r) => !isHeld(r.k, { epoch: r.epoch, version: r.version })) : rows;
       return {
         now: clock?.now ?? 0,
         instances: inst.map((r) => ({ key: r.k, instance: r.value === null ? null : (JSON.parse(r.value) as Instance), updatedAt: r.updatedAt })),
         health: health.map((r) => ({ key: r.k, health: JSON.parse(r.value) as StoredHealth, epoch: r.epoch, decidedByNode: r.node, updatedAt: r.updatedAt })),
       };
     },
+    liveInstances,
     purgeTombstones: (retentionMs) => db.run(`DELETE FROM vigil_instances WHERE deleted = 1 AND updated_at < ${DB_NOW_MS} - ?`, [retentionMs]),
     putCheckerConfig: async (key, value) => void (await putKv(KV.checker, key, value)),
     deleteCheckerConfig: async (key) => void (await delKv(KV.checker, key)),

@@ -29,6 +29,7 @@ import {
 import type { MemberChange } from '../cluster/member-changes.js';
 import type { Role } from '../primaries/role.js';
 import { compareStamps } from '../cluster/stamp.js';
+import { roleFact } from '../primaries/role.js';
 import type { HealthWriter } from './health-writer.js';
 import type { Store, StoredHealth, StoreSnapshot } from './store.js';
 
@@ -130,6 +131,8 @@ interface MutableRecord {
   /** Cluster mode: the shard epoch and the node under which the current health was decided. */
   epoch?: number;
   decidedByNode?: string;
+  /** Cluster mode: the probe result last published or applied with the health (its role counts). */
+  published?: ProbeResult;
 }
 
 /** A health record that arrived from elsewhere, with the stamp that orders it (cluster/stamp.ts). */
@@ -159,7 +162,8 @@ export interface RegistryStore {
 /** Cluster mode: publication of health decided on this node (cluster-node.ts `publishHealth`). */
 export interface HealthPublisher {
   readonly nodeId: string;
-  publish(key: string, health: StoredHealth): Promise<{ epoch: number }>;
+  /** Resolves with the epoch written under, and with the record stored when it differs from `health` (an operator's decision replayed on the stored one). */
+  publish(key: string, health: StoredHealth): Promise<{ epoch: number; health?: StoredHealth }>;
   /** A publication refused or failed: nothing changed; the next probe decides again. */
   onRefused(key: string, err: unknown): void;
 }
@@ -257,12 +261,14 @@ export function createRegistry(deps: RegistryDeps): Registry {
   // Writes issued in the current synchronous run, for committed(); reset at the next microtask.
   let writes: Array<Promise<void>> = [];
   /** Runs `apply` once the store has the write: now for the embedded store, after commit for a network store. */
-  const write = (w: Write, apply: () => void): void => {
-    if (!(w instanceof Promise)) return apply();
-    const done = w.then(apply);
+  const track = (done: Promise<void>): void => {
     done.catch(() => {}); // the error belongs to whoever awaits committed()
     if (writes.length === 0) queueMicrotask(() => (writes = []));
     writes.push(done);
+  };
+  const write = (w: Write, apply: () => void): void => {
+    if (!(w instanceof Promise)) return apply();
+    track(w.then(apply));
   };
   const snapshot = (r: MutableRecord): InstanceRecord =>
     r.lastProbe ? { instance: r.instance, health: r.health, lastProbe: r.lastProbe } : { instance: r.instance, health: r.health };
@@ -301,16 +307,45 @@ export function createRegistry(deps: RegistryDeps): Registry {
   // Load what the store holds: persistent instances keep their last known health.
   const snap = deps.snapshot ?? store.load?.();
   if (!snap || snap instanceof Promise) throw new Error('createRegistry: a store without a synchronous load() needs deps.snapshot');
-  for (const { key, instance, health } of snap.instances) {
+  for (const { key, instance, health, epoch, decidedByNode } of snap.instances) {
     const inst = interned(instance.checker ? { ...instance, checker: revive(instance.checker) } : instance);
     const rec: MutableRecord = { instance: inst, health: health?.health ?? initialState(now(), inst.initialHealthy ?? deps.initialHealthy ?? true) };
-    if (health?.lastProbe) rec.lastProbe = health.lastProbe;
+    if (health?.lastProbe) rec.lastProbe = rec.published = health.lastProbe;
+    if (epoch !== undefined) rec.epoch = epoch;
+    if (decidedByNode !== undefined) rec.decidedByNode = decidedByNode;
     records.set(key, rec);
     index(key, inst);
   }
   for (const c of snap.checkerConfigs) checkerCfgs.set(c.key, { scope: c.scope, config: revive(c.config) });
   for (const e of snap.whitelist) wl.set(e.id, e);
   for (const [k, v] of Object.entries(snap.switches)) switches.set(k, v);
+
+  /**
+   * Cluster mode: health decided here is published first (fenced write, then broadcast): only a
+   * write the store accepted under this node's epoch changes memory and is announced, so a store
+   * outage freezes health instead of flipping it.
+   */
+  function publish(key: string, rec: MutableRecord, health: HealthState, change: HealthChange | undefined, lastProbe: ProbeResult | undefined): void {
+    const publisher = deps.publisher!;
+    const last = lastProbe ?? rec.lastProbe;
+    const done = publisher.publish(key, last ? { health, lastProbe: last } : { health }).then((res) => {
+      // An operator's decision is replayed on the stored record (cluster-node.ts): memory takes what was stored.
+      const h = res.health?.health ?? health;
+      if (records.get(key) !== rec || compareStamps({ epoch: rec.epoch ?? 0, version: rec.health.version }, { epoch: res.epoch, version: h.version }) > 0) return;
+      const before = rec.health;
+      rec.health = h;
+      if (lastProbe) rec.lastProbe = lastProbe;
+      if (last) rec.published = last;
+      rec.epoch = res.epoch;
+      rec.decidedByNode = publisher.nodeId;
+      if (change && before.healthy !== h.healthy) {
+        const c = res.health ? { ...change, from: before.healthy, to: h.healthy, reason: h.reason, version: h.version, at: h.since } : change;
+        emit({ type: 'health-changed', key, record: snapshot(rec), change: c, origin: 'local' });
+      } else if (before.override !== h.override) emit({ type: 'override-changed', key, record: snapshot(rec) });
+    });
+    done.catch((err: unknown) => publisher.onRefused(key, err));
+    track(done);
+  }
 
   const registry: Registry = {
     register(instance) {
@@ -398,22 +433,8 @@ export function createRegistry(deps: RegistryDeps): Registry {
     setHealth(key, health, change, lastProbe) {
       const rec = records.get(key);
       if (!rec) return;
-      const { publisher } = deps;
-      if (publisher && !rec.instance.ephemeral) {
-        // Decided here, so published first: only a write the store accepted under this node's
-        // epoch changes memory and is announced (a store outage freezes health instead of flipping it).
-        const last = lastProbe ?? rec.lastProbe;
-        publisher.publish(key, last ? { health, lastProbe: last } : { health }).then(
-          ({ epoch }) => {
-            if (records.get(key) !== rec || compareStamps({ epoch: rec.epoch ?? 0, version: rec.health.version }, { epoch, version: health.version }) > 0) return;
-            rec.health = health;
-            if (lastProbe) rec.lastProbe = lastProbe;
-            rec.epoch = epoch;
-            rec.decidedByNode = publisher.nodeId;
-            if (change) emit({ type: 'health-changed', key, record: snapshot(rec), change, origin: 'local' });
-          },
-          (err: unknown) => publisher.onRefused(key, err),
-        );
+      if (deps.publisher && !rec.instance.ephemeral) {
+        publish(key, rec, health, change, lastProbe);
         return;
       }
       const overrideBefore = rec.health.override;
@@ -426,6 +447,18 @@ export function createRegistry(deps: RegistryDeps): Registry {
     recordProbe(key, lastProbe, health) {
       const rec = records.get(key);
       if (!rec) return;
+      // Cluster mode: a database role other than the one last published goes out like a flip
+      // (a new version), so every node answers "which is the primary" alike. So does a change of the
+      // streak that counts towards the next flip (failures while healthy, successes while not):
+      // a new owner then continues the rise/fall count instead of restarting it, at the cost of at
+      // most rise/fall − 1 writes per flip plus one when a streak breaks; steady probes write nothing.
+      const role = roleFact(lastProbe);
+      const pending = (h: HealthState) => (h.healthy ? h.failStreak : h.okStreak);
+      const roleMoved = role !== undefined && role !== (rec.published && roleFact(rec.published));
+      if (deps.publisher && !rec.instance.ephemeral && (roleMoved || pending(health) !== pending(rec.health))) {
+        publish(key, rec, { ...health, version: health.version + 1 }, undefined, lastProbe);
+        return;
+      }
       rec.lastProbe = lastProbe;
       rec.health = health;
     },
@@ -545,7 +578,7 @@ export function createRegistry(deps: RegistryDeps): Registry {
       const before = rec.health;
       const h = row.health.health;
       rec.health = h;
-      if (row.health.lastProbe) rec.lastProbe = row.health.lastProbe;
+      if (row.health.lastProbe) rec.lastProbe = rec.published = row.health.lastProbe;
       rec.epoch = row.epoch;
       if (row.decidedByNode !== null) rec.decidedByNode = row.decidedByNode;
       if (before.healthy !== h.healthy || before.override !== h.override) {

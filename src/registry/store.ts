@@ -24,7 +24,8 @@ export interface StoredCheckerConfig {
 }
 
 export interface StoreSnapshot {
-  readonly instances: ReadonlyArray<{ key: string; instance: Instance; health?: StoredHealth }>;
+  /** `epoch` and `decidedByNode`: the shared store's stamp of the health record (cluster mode). */
+  readonly instances: ReadonlyArray<{ key: string; instance: Instance; health?: StoredHealth; epoch?: number; decidedByNode?: string }>;
   readonly checkerConfigs: ReadonlyArray<StoredCheckerConfig & { key: string }>;
   readonly whitelist: readonly WhitelistEntry[];
   readonly switches: Readonly<Record<string, unknown>>;

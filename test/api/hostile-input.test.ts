@@ -9,6 +9,7 @@ import pino from 'pino';
 import { buildApp, type App } from '../../src/app.js';
 import { parseConfig } from '../../src/config/load.js';
 import { removeDir, tempDir } from '../helpers/daemon.js';
+import { prng } from '../helpers/tools.js';
 
 let app: App;
 let url: string;
@@ -40,18 +41,6 @@ const VALUES: unknown[] = [
 ];
 const STRINGS = ['', ' ', '-1', '0', '1e309', 'NaN', '99999999999999999999', 'true', 'maybe', '__proto__', '999.1.1.1', 'a b', '%00', LONG.slice(0, 3000), '😀'];
 const EXTRA = ['namespace', 'group', 'service', 'cluster', 'ip', 'port', 'weight', 'metadata', 'checker', 'healthy', 'ttlMs', 'reason', 'by', 'limit', 'cursor', 'kind', '__proto__', 'constructor'];
-
-/** mulberry32: the same sequence every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 beforeAll(async () => {
   dataDir = tempDir();

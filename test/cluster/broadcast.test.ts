@@ -17,6 +17,8 @@ import { health } from '../helpers/store-fixtures.js';
 
 const SECRET = 'cluster-secret';
 const MEMBERS = new Set(['n1', 'n2', 'n3']);
+/** The latest lease epoch each receiver has seen for a key's shard (the 'stale' key's shard moved on to 5). */
+const KNOWN_EPOCHS = new Map([['stale', 5]]);
 
 interface Receiver {
   id: string;
@@ -39,6 +41,7 @@ async function receiver(id: string): Promise<Receiver> {
       applyHealth: (r) => held.set(r.key, { stamp: { epoch: r.epoch, version: r.health.health.version }, node: r.decidedByNode }),
     },
     onRefused: (r) => refusals.push(r),
+    knownEpoch: (k) => KNOWN_EPOCHS.get(k),
   });
   const url = await app.listen({ port: 0, host: '127.0.0.1' });
   return { id, url, app, held, refusals };
@@ -112,6 +115,18 @@ describe('peer broadcasts over HTTP', () => {
     expect(res.status).toBe(401);
     expect(res.body).toMatchObject({ code: 'VIGIL_ERR_CLUSTER_UNAUTHORIZED', field: 'x-vigil-node' });
     expect(n2.held.has('u')).toBe(false);
+  });
+
+  it('refuses a signed request carrying a copy under an epoch older than the shard\'s latest (409, the field named), applies none of it, and reports it once', async () => {
+    const body = JSON.stringify({ changes: [change('fine', 1, 2), change('stale', 4, 9)] });
+    const signed = signPeerRequest(SECRET, 'n1', { method: 'POST', path: PEER_CHANGES_PATH, body });
+    for (let i = 0; i < 2; i++) {
+      const res = await post(body, signed);
+      expect(res.status).toBe(409);
+      expect(res.body).toMatchObject({ code: 'VIGIL_ERR_CLUSTER_STALE_EPOCH', field: 'changes.1.epoch' });
+    }
+    expect(n2.held.has('fine') || n2.held.has('stale')).toBe(false);
+    expect(n2.refusals.filter((r) => r.code === 'VIGIL_ERR_CLUSTER_STALE_EPOCH')).toHaveLength(1);
   });
 
   it('refuses a correctly signed request from a node that is not a member', async () => {

@@ -110,4 +110,22 @@ describeMariaDb('change poller on MariaDB: what one node writes, another sees wi
     // A second reconcile finds nothing to do.
     expect(await poller.reconcile()).toEqual({ instances: 0, health: 0, removed: 0 });
   });
+
+  it('keeps an instance registered through this node while the full read ran', async () => {
+    const sink = memorySink();
+    const late = instance('10.0.0.5');
+    // The registration commits, and the node holds it, after the full read took its snapshot.
+    const source = {
+      changesSince: async (t: number) => {
+        const changes = await reader.changesSince(t);
+        await writer.putInstance(late.key, late.instance, health());
+        sink.instances.set(late.key, late.instance);
+        return changes;
+      },
+      liveInstances: (keys: readonly string[]) => reader.liveInstances(keys),
+    };
+    const poller = createChangePoller({ source, sink, windowMs: 5000, since: 1 });
+    expect((await poller.reconcile()).removed).toBe(0);
+    expect(sink.instances.has(late.key)).toBe(true);
+  });
 });

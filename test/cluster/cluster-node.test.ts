@@ -91,6 +91,16 @@ describeMariaDb('cluster node: membership, leases, fenced publication, broadcast
   }
 
   /** A registered instance whose shard `owner` holds, other than those in `taken`. */
+  /** Three settled nodes on a fresh database, a key n1 owns, and a DOWN decision for it (not yet published). */
+  async function ownerDecidedDown() {
+    url = await freshDatabase(server, 'node');
+    const list = [await startNode('n1'), await startNode('n2'), await startNode('n3')];
+    await settle(list);
+    const [n1, n2, n3] = list as [TestNode, TestNode, TestNode];
+    const key = await keyOwnedBy(n1);
+    return { n1, n2, n3, key, down: health({ healthy: false, version: 2, failStreak: 3, reason: 'refused', decidedBy: 'checker' }) };
+  }
+
   async function keyOwnedBy(owner: TestNode, ip = 1, taken: ReadonlySet<string> = new Set()): Promise<string> {
     for (let i = ip; ; i++) {
       const a = instance(`10.9.${i >> 8}.${i & 255}`);
@@ -117,12 +127,7 @@ describeMariaDb('cluster node: membership, leases, fenced publication, broadcast
   });
 
   it('a health change published by the owner reaches the other nodes by broadcast, before any poll', async () => {
-    url = await freshDatabase(server, 'node');
-    const list = [await startNode('n1'), await startNode('n2'), await startNode('n3')];
-    await settle(list);
-    const [n1, n2, n3] = list as [TestNode, TestNode, TestNode];
-    const key = await keyOwnedBy(n1);
-    const down = health({ healthy: false, version: 2, failStreak: 3, reason: 'refused', decidedBy: 'checker' });
+    const { n1, n2, n3, key, down } = await ownerDecidedDown();
     const stamp = await n1.node.publishHealth(key, down);
     await waitFor(() => n2.sink.health.has(key) && n3.sink.health.has(key));
     for (const n of [n2, n3]) expect(n.sink.health.get(key)).toEqual({ stamp, health: down, node: 'n1' });
@@ -182,6 +187,30 @@ describeMariaDb('cluster node: membership, leases, fenced publication, broadcast
     const err = await n2.node.publishHealth(key, health({ healthy: false, version: 5 })).then(() => undefined, (e: unknown) => e);
     expect(isVigilError(err, 'VIGIL_ERR_CLUSTER_STALE_EPOCH')).toBe(true);
     expect((await n2.store.load()).instances.find((i) => i.key === key)?.health).toEqual(health());
+  });
+
+  it('an override made on a node that does not own the instance is written on the stored record, reaches every node, and the owner builds on it', async () => {
+    const { n1, n2, n3, key, down } = await ownerDecidedDown();
+    // The owner decided DOWN (version 2, three failures); n2 has not heard of it when its operator acts.
+    await n1.node.publishHealth(key, down);
+    const override = { healthy: true, by: 'ops', reason: 'maintenance' };
+    const local = health({ healthy: true, version: 2, reason: 'override', decidedBy: 'operator', override });
+    const stamp = await n2.node.publishHealth(key, local);
+    // Replayed on the stored record: version 3 on top of the owner's 2, under the shard's epoch.
+    expect(stamp.version).toBe(3);
+    expect(stamp.health?.health).toMatchObject({ healthy: true, version: 3, decidedBy: 'operator', override });
+    const stored = (await n2.store.load()).instances.find((i) => i.key === key)!;
+    expect(stored).toMatchObject({ decidedByNode: 'n2', health: { health: { version: 3, override } } });
+    // By broadcast (the batch window may already have sent it, so wait for it rather than flush).
+    await waitFor(() => [n1, n3].every((n) => n.sink.health.get(key)?.health.health.version === 3));
+    for (const n of [n1, n3]) expect(n.sink.health.get(key)?.health.health).toMatchObject({ version: 3, override });
+    // The owner's next decision that did not build on it (version 3 again) is refused, and leaves the lease alone.
+    const late = await n1.node.publishHealth(key, health({ healthy: false, version: 3, failStreak: 4, reason: 'refused', decidedBy: 'checker' })).then(() => undefined, (e: unknown) => e);
+    expect(isVigilError(late, 'VIGIL_ERR_CLUSTER_STALE_EPOCH') && late.field).toBe('version');
+    expect(n1.node.ownsKey(key)).toBe(true);
+    expect(n1.node.publications.superseded).toBe(1);
+    await n1.node.publishHealth(key, health({ healthy: true, version: 4, reason: 'override', decidedBy: 'checker', override }));
+    expect((await n1.store.load()).instances.find((i) => i.key === key)?.health?.health.version).toBe(4);
   });
 
   it('on its timers, a joining node takes its share, and a stopping one hands it back', async () => {

@@ -26,3 +26,15 @@ export function describeWithBinary(binary: string, debianPackage: string, name: 
   console.warn(`[${binary}] skipping "${name}": ${why}. Enable with: apt-get install ${debianPackage}`);
   describe.skip(`${name} (skipped: apt-get install ${debianPackage} to enable)`, fn);
 }
+
+/** A seeded pseudo-random sequence (mulberry32): the same inputs every run. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NS, startVigil, type Vigil } from './helpers.js';
+import { prng } from '../helpers/tools.js';
 
 let vigil: Vigil;
 const SVC = 'DEFAULT_GROUP@@fuzz';
@@ -40,18 +41,6 @@ const HOSTILE = [
   JSON.stringify({ blob: 'x'.repeat(5000) }), 'DEFAULT_GROUP@@' + 'y'.repeat(200),
 ];
 const EXTRA_NAMES = ['namespaceId', 'groupName', 'clusterName', 'clusters', 'weight', 'port', 'ip', 'beat', 'metadata', 'selector', 'healthChecker', 'checkPort', 'entry', 'value', 'pageNo', 'pageSize', 'udpPort', 'enabled', 'healthy', 'ephemeral', '__proto__'];
-
-/** mulberry32: the same sequence every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 beforeAll(async () => {
   // Many reads in a burst from one address: the read limit is not what this test is about.

@@ -168,3 +168,45 @@ describe('the primaries tracker', () => {
     expect(tracker.stats()).toEqual({ services: 0, fast: 0 });
   });
 });
+
+describe('roles across peers (cluster mode)', () => {
+  it('takes the role from a result another node published, and asks for no probe of it', () => {
+    const state = registry.peek(A)!.health;
+    tracker.observe(A, result('ok', 'primary'), state);
+    tracker.observe(B, result('ok', 'replica'), state);
+    expect(tracker.roleOf(A)).toEqual({ role: 'primary', since: T0, fresh: true, ok: true });
+    expect(tracker.answer({ namespace: 'public', group: 'DEFAULT_GROUP', service: 'db' })?.answer).toMatchObject({ kind: 'one', candidates: [A] });
+    expect(primaryEvents()).toMatchObject([{ type: 'primary-changed', to: ref(3306) }]);
+    expect(hurried).toEqual([]);
+  });
+
+  it('publishes a role the owner read that differs from the one published, with a new version, and the same role only once', async () => {
+    const published: Array<{ key: string; version: number; role: unknown }> = [];
+    const clustered = createRegistry({
+      store,
+      healthWriter: { put: () => {}, forget: () => {} },
+      now: () => clock,
+      publisher: {
+        nodeId: 'n1',
+        async publish(key, h) {
+          published.push({ key, version: h.health.version, role: h.lastProbe?.facts?.role });
+          return { epoch: 1 };
+        },
+        onRefused: () => {},
+      },
+    });
+    const state = clustered.peek(A)!.health;
+    clustered.recordProbe(A, result('ok', 'primary'), state);
+    await new Promise((r) => setImmediate(r));
+    clustered.recordProbe(A, result('ok', 'primary'), clustered.peek(A)!.health);
+    clustered.recordProbe(A, result('fail'), clustered.peek(A)!.health);
+    await new Promise((r) => setImmediate(r));
+    clustered.recordProbe(A, result('ok', 'replica'), clustered.peek(A)!.health);
+    await new Promise((r) => setImmediate(r));
+    expect(published).toEqual([
+      { key: A, version: state.version + 1, role: 'primary' },
+      { key: A, version: state.version + 2, role: 'replica' },
+    ]);
+    expect(clustered.decidedByNode(A)).toBe('n1');
+  });
+});

@@ -8,6 +8,7 @@ import { createLeaseStore, type LeaseStore } from '../../src/cluster/leases.js';
 import { shardOf } from '../../src/cluster/shards.js';
 import { isVigilError } from '../../src/errors.js';
 import { openMysqlStore, type MysqlStore } from '../../src/registry/mysql-store.js';
+import { createRegistry } from '../../src/registry/registry.js';
 import { openMysql } from '../../src/registry/mysql/db.js';
 import { waitFor } from '../helpers/daemon.js';
 import { describeMariaDb, startMariaDb, type MariaDb } from '../helpers/mariadb.js';
@@ -135,7 +136,39 @@ describeMariaDb('MySQL store: fenced health writes and the change feed', () => {
     // n2's memory still has the initial record; it relays a metadata change.
     await store.putInstance(a.key, { ...a.instance, metadata: { zone: 'b' } }, health());
     const snap = await store.load();
-    expect(snap.instances).toEqual([{ key: a.key, instance: { ...a.instance, metadata: { zone: 'b' } }, health: down }]);
+    expect(snap.instances).toEqual([{ key: a.key, instance: { ...a.instance, metadata: { zone: 'b' } }, health: down, epoch: lease!.epoch, decidedByNode: 'n1' }]);
+  });
+
+  it('loads each record with the epoch and node that decided it, so a node that starts can say who decided', async () => {
+    await setup();
+    const [lease] = await n1.acquire([shard]);
+    const down = health({ healthy: false, version: 2, reason: 'refused', decidedBy: 'checker' });
+    await store.putFencedHealth(a.key, down, { nodeId: 'n1', epoch: lease!.epoch });
+    const registry = createRegistry({ store, snapshot: await store.load(), healthWriter: { put: () => {}, forget: () => {} } });
+    expect(registry.decidedByNode(a.key)).toBe('n1');
+    expect(registry.stampOf(a.key)).toEqual({ epoch: lease!.epoch, version: 2 });
+  });
+
+  it('writes a batch in one transaction: what the writer holds lands, a stale epoch and a deregistered instance are refused', async () => {
+    await setup();
+    const b = instance('10.0.0.2');
+    const c = instance('10.0.0.3');
+    for (const x of [b, c]) await store.putInstance(x.key, x.instance, health());
+    await store.deleteInstance(c.key);
+    const leases = await n1.acquire([...new Set([shard, shardOf(b.key), shardOf(c.key)])]);
+    const epochOf = (key: string) => leases.find((l) => l.shard === shardOf(key))!.epoch;
+    const down = health({ healthy: false, version: 2, reason: 'refused', decidedBy: 'checker' });
+    const outcomes = await store.putFencedHealthBatch('n1', [
+      { key: a.key, health: down, epoch: epochOf(a.key) },
+      { key: b.key, health: down, epoch: epochOf(b.key) - 1 },
+      { key: c.key, health: down, epoch: epochOf(c.key) },
+    ]);
+    expect(outcomes).toEqual(['written', 'stale', 'missing']);
+    const snap = await store.load();
+    expect(snap.instances.find((i) => i.key === a.key)?.health).toEqual(down);
+    expect(snap.instances.find((i) => i.key === b.key)?.health).toEqual(health());
+    // Another node's batch for the same shards is refused whole: it holds none of them.
+    expect(await store.putFencedHealthBatch('n2', [{ key: a.key, health: down, epoch: epochOf(a.key) }])).toEqual(['stale']);
   });
 
   it('moves an instance row\'s updated_at forward on every change, even within one millisecond of the clock', async () => {
