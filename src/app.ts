@@ -88,9 +88,14 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     const webhooks = resolveWebhooks(config.observe.webhooks);
     const checkers = createCheckerRegistry(builtinCheckers);
     await loadPlugins(checkers, config.plugins, opts.baseDir);
-    const security = resolveSecurity(config, now);
+    // The shared store is cluster mode: its secret signs peer requests and, through a derived key,
+    // the accessTokens every node must accept. Read before anything is opened.
+    const shared = config.store.kind === 'mysql';
+    const clusterSecret = shared ? resolveClusterSecret(config.cluster, opts.clusterSecret, opts.baseDir ?? process.cwd()) : undefined;
+    const security = resolveSecurity(config, now, undefined, clusterSecret);
     // Webhook secrets sign deliveries; like every configured secret they must never reach a log line.
     known = knownSecrets([...security.known.values, ...webhooks.map((h) => h.secret)]);
+    if (clusterSecret) known = knownSecrets([...known.values, clusterSecret, mysqlPassword(config.store.url)]);
     // Companion mode: its Nacos password joins the secrets every log line and answer is scrubbed of.
     const companionMode = config.source.nacos.serverAddr !== undefined;
     // Checked before anything is opened, so a bad address or secret leaves nothing behind.
@@ -112,9 +117,6 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     // One daemon per data dir, and the port bound before the store is opened: a second start or a
     // taken port ends here with one line, having touched nothing.
     // The shared store has no data dir to lock: the database serialises its writers.
-    const shared = config.store.kind === 'mysql';
-    const clusterSecret = shared ? resolveClusterSecret(config.cluster, opts.clusterSecret, opts.baseDir ?? process.cwd()) : undefined;
-    if (clusterSecret) known = knownSecrets([...known.values, clusterSecret, mysqlPassword(config.store.url)]);
     const lock = shared ? undefined : lockDataDir(config.store.dataDir);
     if (lock) undo.push(() => lock.release());
     const reservation = await reservePort(config.api.host, config.api.port);
@@ -217,7 +219,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     });
     undo.push(() => server.close());
     const viewDeps = { registry, checkers, defaultChecker, now, roleOf: primaries.roleOf };
-    registerNativeRoutes(server, { ...viewDeps, scheduler, limits: config.registry, policy: apiPolicy, listingConcurrency: config.server.listingConcurrency });
+    registerNativeRoutes(server, { ...viewDeps, scheduler, limits: config.registry, policy: apiPolicy, listingConcurrency: config.server.listingConcurrency, ...(ephemeral ? { forward: ephemeral.forward } : {}) });
     registerPrimaryRoute(server, { tracker: primaries, view: (rec) => instanceView(viewDeps, rec), maxWaitMs: config.primaries.maxWaitMs });
     observe.register(server);
     const nacos = createNacos({ registry, checkers, beats, config: config.nacos, limits: config.registry, policy: apiPolicy, auth: security.auth, loginFailures, known, logger: logger.child({ module: 'nacos' }), now, roleOf: primaries.roleOf, ...(ephemeral ? { forward: ephemeral.forward } : {}) });

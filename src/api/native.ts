@@ -1,7 +1,7 @@
 /** The native JSON API under /v1: instances with health records, checker configs, whitelist, overrides. */
 import { ADMIN, PUBLIC, READ, WRITE } from './access.js';
 import { randomUUID } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { VigilError } from '../errors.js';
 import { ACTIVE_CHECKS_SWITCH, type Scheduler } from '../health/scheduler.js';
@@ -20,6 +20,11 @@ export interface NativeDeps extends ViewDeps {
   readonly policy: CheckerPolicy;
   /** Listings built at once (server.listingConcurrency); the rest wait. */
   readonly listingConcurrency?: number;
+  /**
+   * Cluster mode: sends a write on an ephemeral instance to its responsible node and relays the
+   * answer; false when this node answers itself (cluster/ephemeral-forward.ts).
+   */
+  readonly forward?: (key: string, req: FastifyRequest, reply: FastifyReply) => Promise<boolean>;
 }
 
 const serviceSel = {
@@ -62,23 +67,33 @@ export function registerNativeRoutes(app: FastifyInstance, deps: NativeDeps): vo
     checkers: checkers.list().map(({ checker, source }) => ({ type: checker.type, source, description: checker.description ?? '', options: checkers.describe(checker.type) })),
   }));
 
+  // Ephemeral instances are decided by their responsible node, as on the Nacos routes: a change made
+  // elsewhere is stamped under epoch 0 and loses to that node's copy (ephemeral-replication.ts).
+  const forwarded = async (ephemeral: boolean, key: string, req: FastifyRequest, reply: FastifyReply): Promise<boolean> =>
+    ephemeral && deps.forward !== undefined && (await deps.forward(key, req, reply));
+
   app.post('/v1/instances', WRITE, async (req, reply) => {
     const inst = parseInstance(checkers, req.body ?? {}, deps.limits, deps.policy, deps.now());
+    if (await forwarded(inst.ephemeral, instanceKey(inst), req, reply)) return reply;
     const { created } = registry.register(inst);
     await registry.committed();
     return reply.code(created ? 201 : 200).send(view(instanceKey(inst)));
   });
 
-  app.put('/v1/instances', WRITE, async (req) => {
+  app.put('/v1/instances', WRITE, async (req, reply) => {
     const inst = parseInstance(checkers, req.body ?? {}, deps.limits, deps.policy, deps.now());
+    if (await forwarded(inst.ephemeral, instanceKey(inst), req, reply)) return reply;
     if (!registry.find(inst)) throw new VigilError('VIGIL_ERR_NOT_FOUND', `no instance ${instanceKey(inst)} to update`, 'instance');
     registry.register(inst);
     await registry.committed();
     return view(instanceKey(inst));
   });
 
-  app.delete('/v1/instances', WRITE, async (req) => {
+  app.delete('/v1/instances', WRITE, async (req, reply) => {
     const id = parseOrThrow(instanceSel, { ...(req.query as object), ...((req.body as object | undefined) ?? {}) });
+    // The selector names no kind: an instance unknown here may be an ephemeral one whose
+    // registration has not been replicated yet, so only a known persistent one stays here.
+    if (await forwarded(registry.find(id)?.instance.ephemeral !== false, instanceKey(id), req, reply)) return reply;
     const removed = registry.deregister(id);
     if (!removed) throw new VigilError('VIGIL_ERR_NOT_FOUND', `no instance ${instanceKey(id)}`, 'instance');
     await registry.committed();

@@ -3,9 +3,11 @@
  * npm `nacos` client sends them on every call) or an accessToken issued by the login route.
  * Pure apart from the clock it is given; comparisons are constant-time.
  *
- * AccessTokens are `<payload>.<hmac>`: the payload holds the user and the expiry, the HMAC key is
- * random per daemon start. A restart therefore ends every token; clients log in again (the Nacos
- * SDKs do so on a 403).
+ * AccessTokens are `<payload>.<hmac>`: the payload holds the user and the expiry. On a single node
+ * the HMAC key is random per daemon start: a restart ends every token; clients log in again (the
+ * Nacos SDKs do so on a 403). In cluster mode the key is derived from the cluster secret
+ * (`accessTokenKey`), so every node accepts every node's tokens — a Nacos client logs in on one
+ * server of its list and calls the others — and a node of another cluster refuses them.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { VigilError, type ErrorCode } from '../errors.js';
@@ -52,6 +54,16 @@ export interface AuthenticatorOptions {
   readonly users: readonly AuthUser[];
   readonly tokenTtlMs: number;
   readonly now: () => number;
+  /** The accessToken signing key; random when absent (a single node). */
+  readonly tokenKey?: Uint8Array | undefined;
+}
+
+/**
+ * The accessToken signing key of a cluster: the same on every node that has the secret. Derived
+ * under its own label, so a token's HMAC never equals a peer request's signature.
+ */
+export function accessTokenKey(clusterSecret: string): Buffer {
+  return createHmac('sha256', clusterSecret).update('vigil accessToken v1').digest();
 }
 
 const RANK: Record<Role, number> = { read: 1, write: 2, admin: 3 };
@@ -72,7 +84,7 @@ function refuse(code: ErrorCode, message: string, field: string): never {
 }
 
 export function createAuthenticator(opts: AuthenticatorOptions): Authenticator {
-  const key = randomBytes(32);
+  const key = opts.tokenKey ?? randomBytes(32);
   const users = new Map(opts.users.map((u) => [u.username, u]));
   const sign = (payload: string) => createHmac('sha256', key).update(payload).digest('base64url');
 

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { Config } from '../config/schema.js';
 import { VigilError } from '../errors.js';
-import { createAuthenticator, type Authenticator } from './authenticator.js';
+import { accessTokenKey, createAuthenticator, type Authenticator } from './authenticator.js';
 import { createCredentialStore, type CredentialStore } from './credentials.js';
 import { knownSecrets, type KnownSecrets } from './redact.js';
 import { resolvePassword } from './secret-source.js';
@@ -26,7 +26,8 @@ export function withField<T>(field: string, read: () => T): T {
   }
 }
 
-export function resolveSecurity(config: Config, now: () => number, env: NodeJS.ProcessEnv = process.env): Security {
+/** `clusterSecret` (cluster mode): accessTokens are signed with a key derived from it, so every node accepts them. */
+export function resolveSecurity(config: Config, now: () => number, env: NodeJS.ProcessEnv = process.env, clusterSecret?: string): Security {
   const users = config.api.users.map((u, i) => ({
     username: u.username,
     role: u.role,
@@ -44,7 +45,13 @@ export function resolveSecurity(config: Config, now: () => number, env: NodeJS.P
   );
   const store = withField('credentials', () => createCredentialStore(credentials));
   return {
-    auth: createAuthenticator({ token: config.api.token, users, tokenTtlMs: config.api.tokenTtlMs, now }),
+    auth: createAuthenticator({
+      token: config.api.token,
+      users,
+      tokenTtlMs: config.api.tokenTtlMs,
+      now,
+      ...(clusterSecret === undefined ? {} : { tokenKey: accessTokenKey(clusterSecret) }),
+    }),
     credentials: store,
     known: knownSecrets([config.api.token, ...users.map((u) => u.password), ...Object.values(credentials).map((c) => c.password)]),
   };
