@@ -13,7 +13,13 @@
  *   Also split: deciding probe → owner committed and showed it, owner → last peer;
  * - the store's statements per second per node at steady state (MariaDB `Questions` over the window ÷ 3).
  *
- *   node dist/bench/cluster-daemons.js [--instances 3000] [--waves 3] [--interval 2000]
+ * - where the time went: each node's pipeline stages over the waves (`self.stages` of
+ *   `GET /v1/cluster/members`, stage-timings.ts) and its event-loop delay (p99 and max) during them.
+ *
+ *   node dist/bench/cluster-daemons.js [--instances 3000] [--waves 3] [--interval 2000] [--cpu-prof DIR]
+ *
+ * `--cpu-prof DIR` runs the daemons with `node --cpu-prof` (profiles in DIR, written when they stop;
+ * summarise with bench/cpuprofile-top.mjs).
  */
 import { writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -25,7 +31,9 @@ import { startMariaDb } from '../test/helpers/mariadb.js';
 import { freshDatabase } from '../test/helpers/mysql-url.js';
 import { listen } from '../test/helpers/servers.js';
 
-const { values: args } = parseArgs({ options: { instances: { type: 'string', default: '3000' }, waves: { type: 'string', default: '3' }, interval: { type: 'string', default: '2000' } } });
+const { values: args } = parseArgs({
+  options: { instances: { type: 'string', default: '3000' }, waves: { type: 'string', default: '3' }, interval: { type: 'string', default: '2000' }, 'cpu-prof': { type: 'string' } },
+});
 const N = Number(args.instances);
 const WAVES = Number(args.waves);
 const INTERVAL_MS = Number(args.interval);
@@ -93,7 +101,7 @@ try {
   for (const id of ['n1', 'n2', 'n3']) {
     nodes.push(await startDaemon({
       args: ['--store', url, '--node-id', id],
-      env: { VIGIL_CLUSTER_SECRET: SECRET },
+      env: { VIGIL_CLUSTER_SECRET: SECRET, ...(args['cpu-prof'] ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${args['cpu-prof']}` } : {}) },
       config: {
         cluster: { nodeId: id },
         checks: { intervalMs: INTERVAL_MS, timeoutMs: 500, fastIntervalMs: INTERVAL_MS, downIntervalMs: INTERVAL_MS, jitter: 0.1, rise: 1, fall: 1 },
@@ -137,6 +145,8 @@ try {
 
   for (const d of nodes) streams.push(follow(d));
   await sleep(500);
+  // Each scrape resets prom-client's event-loop delay histogram: the next one covers the waves only.
+  await Promise.all(nodes.map((d) => metric(d, 'nodejs_eventloop_lag_max_seconds')));
   const lags: number[] = [];
   const ownerLags: number[] = [];
   const spread: number[] = [];
@@ -167,8 +177,16 @@ try {
     for (const { t, i } of wave) targets[i] = await target(t.port);
     await waitFor(() => ports.every(up), 120_000, 100);
   }
+  const loop = await Promise.all(nodes.map(async (d) => [await metric(d, 'nodejs_eventloop_lag_p99_seconds'), await metric(d, 'nodejs_eventloop_lag_max_seconds')]));
   const selves = await Promise.all(nodes.map(async (d) => (await api(d.url, 'GET', '/v1/cluster/members')).body.self));
-  for (const self of selves) console.log(`${self.nodeId}: publications ${JSON.stringify(self.publications)} broadcasts ${JSON.stringify(self.broadcasts)}`);
+  for (const [i, self] of selves.entries()) {
+    console.log(`${self.nodeId}: publications ${JSON.stringify(self.publications)} broadcasts ${JSON.stringify(self.broadcasts)}`);
+    const [p99, max] = loop[i]!.map((s) => (s * 1000).toFixed(0));
+    console.log(`  event-loop delay during the waves: p99 ${p99} max ${max} ms`);
+    for (const [stage, v] of Object.entries(self.stages as Record<string, { count: number; p50: number; p99: number; max: number }>)) {
+      console.log(`  ${stage.padEnd(18)} n=${String(v.count).padStart(5)}  p50 ${v.p50} p99 ${v.p99} max ${v.max} ms`);
+    }
+  }
   console.log(`visibility on every node after the deciding probe (${lags.length} flips; ${skipped} targets already DOWN by a timeout left out): ${fmt(lags)}`);
   console.log(`  deciding probe → first node (the owner, after its write committed): ${fmt(ownerLags)}`);
   console.log(`  first node → last node: ${fmt(spread)}`);

@@ -97,7 +97,8 @@ export function createChangePoller(opts: ChangePollerOptions): ChangePoller {
       return result;
     },
     async reconcile() {
-      const changes = await opts.source.changesSince(0);
+      // Rows this node already holds are skipped before parsing (a full read is most of them).
+      const changes = await opts.source.changesSince(0, held);
       const result = apply(changes);
       const present = new Set(changes.instances.filter((r) => r.instance !== null).map((r) => r.key));
       // An instance registered through this node while the full read ran is in memory (it was

@@ -23,6 +23,7 @@ import { createMembership } from './membership.js';
 import { registerPeerRoutes } from './peer-route.js';
 import { createShardKeeper, type RoundResult } from './shard-keeper.js';
 import { shardOf } from './shards.js';
+import { createStageTimings } from './stage-timings.js';
 import type { Stamp } from './stamp.js';
 
 export interface ClusterNodeOptions {
@@ -115,7 +116,10 @@ export function createClusterNode(opts: ClusterNodeOptions): ClusterNode {
   let byShard: { round: RoundResult; leases: Map<number, RoundResult['leases'][number]> } | undefined;
   const peers = () => (last ? last.view.members.filter((m) => m.alive && m.admitted && m.nodeId !== nodeId) : []);
   const counters = newCounters();
+  const timings = createStageTimings();
   const broadcaster = createBroadcaster({
+    timings,
+    clock: opts.clock,
     nodeId,
     secret: opts.secret,
     peers,
@@ -271,8 +275,12 @@ export function createClusterNode(opts: ClusterNodeOptions): ClusterNode {
       }
       const epoch = keeper.epochForKey(key);
       if (epoch === undefined) throw new VigilError('VIGIL_ERR_CLUSTER_STALE_EPOCH', `${nodeId} does not hold the shard of ${key}`, 'epoch');
+      const probe = health.lastProbe;
+      if (probe && health.health.decidedBy === 'checker') timings.record('decidedToQueued', Date.now() - (probe.startedAt + probe.latencyMs));
+      const queuedAt = opts.clock();
       try {
         await writer.write({ key, health, epoch });
+        timings.record('queuedToCommitted', opts.clock() - queuedAt);
       } catch (err) {
         // Lost the shard: stop publishing it now rather than at the lease's local deadline.
         if (isVigilError(err, 'VIGIL_ERR_CLUSTER_STALE_EPOCH') && err.field === 'epoch') keeper.table.drop([shardOf(key)]);
@@ -297,9 +305,16 @@ export function createClusterNode(opts: ClusterNodeOptions): ClusterNode {
         },
         onRefused: (r) => logger.warn({ code: r.code, peer: r.nodeId, field: r.field }, `peer request refused: ${r.message}`),
         knownEpoch: (key) => epochs().get(shardOf(key)),
+        timings,
       });
       // `self`: this node's own view now: the shards it trusts its leases for, and its publications.
-      const self = () => ({ nodeId, shardsHeld: keeper.table.held(opts.clock()).length, publications: { ...writer.stats }, broadcasts: { ...broadcaster.stats } });
+      const self = () => ({
+        nodeId,
+        shardsHeld: keeper.table.held(opts.clock()).length,
+        publications: { ...writer.stats },
+        broadcasts: { ...broadcaster.stats },
+        stages: timings.summary(),
+      });
       app.get('/v1/cluster/members', READ, async () => redact({ members: members(), self: self() }));
     },
   };

@@ -37,6 +37,9 @@ export interface EphemeralCluster {
   status(): { forwarding: Readonly<ForwardCounters>; replication: Readonly<ReplicationCounters> };
 }
 
+/** The ephemeral replication window when `cluster.broadcastBatchMs` is 0 (health lanes only). */
+const EPHEMERAL_BATCH_MS = 20;
+
 export function createEphemeralCluster(opts: EphemeralClusterOptions): EphemeralCluster {
   const { node, cluster } = opts;
   const forwarder = createForwarder({ nodeId: opts.nodeId, secret: opts.secret, ownerOf: (k) => node.ownerOf(k), timeoutMs: cluster.peerTimeoutMs, logger: opts.logger });
@@ -46,7 +49,8 @@ export function createEphemeralCluster(opts: EphemeralClusterOptions): Ephemeral
     registry: opts.registry,
     node,
     beats: { holding: () => opts.beats().holding(), peerExpired: (n) => opts.beats().peerExpired(n) },
-    batchMs: cluster.broadcastBatchMs,
+    // No lanes here (a request per window, several may be in flight): 0 keeps the former 20 ms window.
+    batchMs: cluster.broadcastBatchMs > 0 ? cluster.broadcastBatchMs : EPHEMERAL_BATCH_MS,
     timeoutMs: cluster.peerTimeoutMs,
     syncMs: cluster.leaseRenewMs,
     reconcileMs: cluster.reconcileMs,

@@ -12,8 +12,9 @@ import type { FastifyInstance } from 'fastify';
 import { PUBLIC } from '../api/access.js';
 import { VigilError, type ErrorCode } from '../errors.js';
 import { newerHealth, type ChangeSink } from './change-poller.js';
-import { parsePeerChanges } from './peer-changes.js';
+import { parsePeerChanges, type PeerChange } from './peer-changes.js';
 import { verifyPeerRequest } from './peer-auth.js';
+import type { StageTimings } from './stage-timings.js';
 
 export const PEER_CHANGES_PATH = '/v1/cluster/changes';
 
@@ -36,6 +37,17 @@ export interface PeerRouteDeps {
   readonly knownEpoch?: (key: string) => number | undefined;
   /** Called once per (sender, code): log it. */
   readonly onRefused?: (refusal: PeerRefusal) => void;
+  /** Where the stages `decidedToReceived` and `receivedToApplied` are recorded. */
+  readonly timings?: StageTimings;
+}
+
+function record(timings: StageTimings, applied: readonly PeerChange[], receivedAt: number): void {
+  const wall = Date.now() - (performance.now() - receivedAt);
+  for (const c of applied) {
+    const probe = c.health.lastProbe;
+    if (probe && c.health.health.decidedBy === 'checker') timings.record('decidedToReceived', wall - (probe.startedAt + probe.latencyMs));
+  }
+  timings.record('receivedToApplied', performance.now() - receivedAt);
 }
 
 export function registerPeerRoutes(app: FastifyInstance, deps: PeerRouteDeps): void {
@@ -53,6 +65,7 @@ export function registerPeerRoutes(app: FastifyInstance, deps: PeerRouteDeps): v
     // The signature covers the exact bytes, so this route reads its body as text and parses it itself.
     scope.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => done(null, body));
     scope.post(PEER_CHANGES_PATH, PUBLIC, async (req) => {
+      const receivedAt = performance.now();
       const raw = typeof req.body === 'string' ? req.body : '';
       const verdict = verifyPeerRequest(deps.secret, req.headers, { method: 'POST', path: PEER_CHANGES_PATH, body: raw });
       if (!verdict.ok) throw refuse('VIGIL_ERR_CLUSTER_UNAUTHORIZED', verdict.field, verdict.message);
@@ -80,6 +93,7 @@ export function registerPeerRoutes(app: FastifyInstance, deps: PeerRouteDeps): v
       }
       const fresh = newerHealth(changes.map((c) => ({ ...c, updatedAt: 0 })), (k) => deps.sink.stampOf(k));
       for (const row of fresh) deps.sink.applyHealth(row);
+      if (deps.timings) record(deps.timings, fresh, receivedAt);
       return { applied: fresh.length, ignored: changes.length - fresh.length };
     });
   });

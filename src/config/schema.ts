@@ -204,7 +204,7 @@ export const configSchema = z.strictObject({
       pollWindowMs: ms.default(5000),
       reconcileMs: ms.default(60000),
       tombstoneRetentionMs: ms.default(3600000),
-      broadcastBatchMs: z.number().int().min(1).max(1000).default(20),
+      broadcastBatchMs: z.number().int().min(0).max(1000).default(0),
       peerTimeoutMs: ms.default(2000),
     })
     .prefault({})

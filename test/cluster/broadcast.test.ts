@@ -2,6 +2,7 @@
  * Broadcasts over real HTTP on loopback: a broadcaster (n1) and two receiving nodes (n2, n3), each a
  * real server built like the daemon's (createServer) with the peer route registered.
  */
+import http from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,7 +13,7 @@ import type { PeerChange } from '../../src/cluster/peer-changes.js';
 import { PEER_CHANGES_PATH, registerPeerRoutes, type PeerRefusal } from '../../src/cluster/peer-route.js';
 import type { Stamp } from '../../src/cluster/stamp.js';
 import { waitFor } from '../helpers/daemon.js';
-import { closedPort } from '../helpers/servers.js';
+import { closedPort, listen } from '../helpers/servers.js';
 import { health } from '../helpers/store-fixtures.js';
 
 const SECRET = 'cluster-secret';
@@ -53,8 +54,8 @@ describe('peer broadcasts over HTTP', () => {
   let n2: Receiver;
   let n3: Receiver;
   const open: Broadcaster[] = [];
-  const broadcaster = (nodeId: string, secret = SECRET, extra: Array<{ nodeId: string; url: string }> = []) => {
-    const b = createBroadcaster({ nodeId, secret, peers: () => [{ nodeId, url: 'http://127.0.0.1:1' }, ...[n2, n3].map((r) => ({ nodeId: r.id, url: r.url })), ...extra], batchMs: 20, timeoutMs: 2000 });
+  const broadcaster = (nodeId: string, secret = SECRET, extra: Array<{ nodeId: string; url: string }> = [], batchMs = 20) => {
+    const b = createBroadcaster({ nodeId, secret, peers: () => [{ nodeId, url: 'http://127.0.0.1:1' }, ...[n2, n3].map((r) => ({ nodeId: r.id, url: r.url })), ...extra], batchMs, timeoutMs: 60_000 });
     open.push(b);
     return b;
   };
@@ -90,6 +91,39 @@ describe('peer broadcasts over HTTP', () => {
     const b = broadcaster('n1');
     b.publish(change('timer', 1, 2));
     await waitFor(() => n2.held.has('timer') && n3.held.has('timer'));
+  });
+
+  it('with no window, sends at once; a peer that does not answer holds back only its own lane, which then sends the newest copies in one request', async () => {
+    // n4 takes requests and answers none until the test releases them.
+    const bodies: Array<{ changes: PeerChange[] }> = [];
+    const held: http.ServerResponse[] = [];
+    const slow = http.createServer((req, res) => {
+      let raw = '';
+      req.setEncoding('utf8').on('data', (d: string) => (raw += d)).on('end', () => {
+        bodies.push(JSON.parse(raw) as { changes: PeerChange[] });
+        held.push(res);
+      });
+    });
+    const port = await listen(slow);
+    try {
+      const b = broadcaster('n1', SECRET, [{ nodeId: 'n4', url: `http://127.0.0.1:${port}` }], 0);
+      b.publish(change('lane-1', 1, 2));
+      await waitFor(() => n2.held.has('lane-1') && n3.held.has('lane-1') && bodies.length === 1);
+      // While n4's request is open, the others keep receiving; n4's lane merges what waits for it.
+      b.publish(change('lane-1', 1, 3));
+      b.publish(change('lane-2', 1, 2));
+      await waitFor(() => n2.held.get('lane-1')?.stamp.version === 3 && n3.held.has('lane-2'));
+      expect(bodies).toHaveLength(1);
+      held.shift()!.end('{}');
+      await waitFor(() => bodies.length === 2);
+      expect(bodies[1]!.changes.map((c) => [c.key, c.health.health.version])).toEqual([['lane-1', 3], ['lane-2', 2]]);
+      held.shift()!.end('{}');
+      expect(await b.flush()).toEqual({ changes: 0, failed: [] });
+    } finally {
+      for (const res of held) res.end('{}');
+      slow.closeAllConnections();
+      await new Promise((r) => slow.close(r));
+    }
   });
 
   it('applies only copies newer than what the peer holds', async () => {

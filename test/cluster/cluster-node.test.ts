@@ -55,7 +55,7 @@ describeMariaDb('cluster node: membership, leases, fenced publication, broadcast
     await server?.stop();
   });
 
-  async function startNode(id: string, { autoRun = false, lossy = false, batchMs = 10, memberTimeoutMs = 6000 } = {}): Promise<TestNode> {
+  async function startNode(id: string, { autoRun = false, lossy = false, batchMs = 0, memberTimeoutMs = 6000 } = {}): Promise<TestNode> {
     const store = await openMysqlStore({ url });
     const port = await freePort();
     const realUrl = `http://127.0.0.1:${port}`;
