@@ -203,7 +203,7 @@ export function createMysqlStore(db: MysqlDb): MysqlStore {
       // One statement: the lease, instance and health rows are locked only while it runs, so the
       // node's own lease renewal never queues behind a batch (it did behind a transaction of six
       // round trips, and timed out). The fence, the instance and the stamp are all checked in it.
-      await db.run(
+      const affected = await db.run(
         `INSERT INTO vigil_health (ikey, shard, epoch, version, decided_by_node, value, updated_at)
          SELECT i.ikey, l.shard, w.epoch, w.version, l.owner, w.value, ${DB_NOW_MS}
          FROM JSON_TABLE(?, '$[*]' COLUMNS (k VARCHAR(512) CHARACTER SET utf8mb4 PATH '$.k', epoch BIGINT PATH '$.e', version BIGINT PATH '$.v', value MEDIUMTEXT CHARACTER SET utf8mb4 PATH '$.h')) w
@@ -214,8 +214,12 @@ export function createMysqlStore(db: MysqlDb): MysqlStore {
          ${HEALTH_UPSERT}`,
         [JSON.stringify(batch.map((w) => ({ k: w.key, e: w.epoch, v: w.health.health.version, h: JSON.stringify(w.health) }))), nodeId],
       );
-      // What became of each write: read back (a later write may already have overtaken one of ours,
-      // which then counts as superseded, which it is).
+      // An upsert counts 2 for a row it updated, 1 for a row it inserted, 0 for one it left alone.
+      // Every instance has a health row from its registration on, so 2 per write means that all
+      // of them landed: the usual case, answered without a second round trip.
+      if (affected === 2 * batch.length) return writes.map((w): FencedOutcome => (newest.get(w.key) === w ? 'written' : 'superseded'));
+      // Otherwise, what became of each write: read back (a later write may already have overtaken
+      // one of ours, which then counts as superseded, which it is).
       const keys = batch.map((w) => w.key);
       const rows = new Map(
         (await db.rows<{ k: string; epoch: number; version: number; node: string | null }>(
