@@ -84,12 +84,18 @@ function follow(d: Daemon): { seen: Map<string, Seen>; healthy: Map<number, bool
   return { seen, healthy, close: () => req.destroy() };
 }
 
-async function metric(d: Daemon, name: string): Promise<number> {
+/** The sum of each named metric's series, from one scrape. */
+async function metrics(d: Daemon, names: readonly string[]): Promise<number[]> {
   const text = (await api(d.url, 'GET', '/metrics')).body as string;
-  let sum = 0;
-  for (const line of text.split('\n')) if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  return sum;
+  const sums = names.map(() => 0);
+  for (const line of text.split('\n')) {
+    names.forEach((name, i) => {
+      if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) sums[i]! += Number(line.slice(line.lastIndexOf(' ') + 1));
+    });
+  }
+  return sums;
 }
+const metric = async (d: Daemon, name: string): Promise<number> => (await metrics(d, [name]))[0]!;
 
 const db = await startMariaDb();
 const url = await freshDatabase(db, 'bench');
@@ -177,7 +183,7 @@ try {
     for (const { t, i } of wave) targets[i] = await target(t.port);
     await waitFor(() => ports.every(up), 120_000, 100);
   }
-  const loop = await Promise.all(nodes.map(async (d) => [await metric(d, 'nodejs_eventloop_lag_p99_seconds'), await metric(d, 'nodejs_eventloop_lag_max_seconds')]));
+  const loop = await Promise.all(nodes.map((d) => metrics(d, ['nodejs_eventloop_lag_p99_seconds', 'nodejs_eventloop_lag_max_seconds'])));
   const selves = await Promise.all(nodes.map(async (d) => (await api(d.url, 'GET', '/v1/cluster/members')).body.self));
   for (const [i, self] of selves.entries()) {
     console.log(`${self.nodeId}: publications ${JSON.stringify(self.publications)} broadcasts ${JSON.stringify(self.broadcasts)}`);
