@@ -107,7 +107,8 @@ try {
   for (const id of ['n1', 'n2', 'n3']) {
     nodes.push(await startDaemon({
       args: ['--store', url, '--node-id', id],
-      env: { VIGIL_CLUSTER_SECRET: SECRET, ...(args['cpu-prof'] ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${args['cpu-prof']}` } : {}) },
+      env: { VIGIL_CLUSTER_SECRET: SECRET },
+      ...(args['cpu-prof'] ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${args['cpu-prof']}`] } : {}),
       config: {
         cluster: { nodeId: id },
         checks: { intervalMs: INTERVAL_MS, timeoutMs: 500, fastIntervalMs: INTERVAL_MS, downIntervalMs: INTERVAL_MS, jitter: 0.1, rise: 1, fall: 1 },

@@ -40,6 +40,8 @@ export interface DaemonOptions {
   readonly args?: readonly string[];
   /** Added to the child's environment (e.g. VIGIL_CLUSTER_SECRET). */
   readonly env?: Readonly<Record<string, string>>;
+  /** Node's own options before the script (e.g. `--cpu-prof`, which NODE_OPTIONS does not take). */
+  readonly nodeArgs?: readonly string[];
 }
 
 export function tempDir(prefix = 'vigil-test-'): string {
@@ -49,7 +51,7 @@ export function tempDir(prefix = 'vigil-test-'): string {
 export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
   ensureBuilt();
   const dataDir = opts.dataDir ?? tempDir();
-  const args = [CLI, 'start', '--port', String(opts.port ?? 0), '--data', dataDir];
+  const args = [...(opts.nodeArgs ?? []), CLI, 'start', '--port', String(opts.port ?? 0), '--data', dataDir];
   if (opts.config) {
     const file = join(dataDir, '..', `vigil-config-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}.yaml`);
     writeFileSync(file, JSON.stringify(opts.config));
