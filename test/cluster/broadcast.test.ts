@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiServer } from '../helpers/api-server.js';
-import { createBroadcaster, type Broadcaster } from '../../src/cluster/broadcaster.js';
+import { createBroadcaster, REQUESTS_IN_FLIGHT, type Broadcaster } from '../../src/cluster/broadcaster.js';
 import { signPeerRequest } from '../../src/cluster/peer-auth.js';
 import type { PeerChange } from '../../src/cluster/peer-changes.js';
 import { PEER_CHANGES_PATH, registerPeerRoutes, type PeerRefusal } from '../../src/cluster/peer-route.js';
@@ -93,7 +93,7 @@ describe('peer broadcasts over HTTP', () => {
     await waitFor(() => n2.held.has('timer') && n3.held.has('timer'));
   });
 
-  it('with no window, sends at once; a peer that does not answer holds back only its own lane, which then sends the newest copies in one request', async () => {
+  it('with no window, sends at once; a peer that does not answer holds back only its own lane (a few requests), which then sends the newest copies in one request', async () => {
     // n4 takes requests and answers none until the test releases them.
     const bodies: Array<{ changes: PeerChange[] }> = [];
     const held: http.ServerResponse[] = [];
@@ -107,17 +107,21 @@ describe('peer broadcasts over HTTP', () => {
     const port = await listen(slow);
     try {
       const b = broadcaster('n1', SECRET, [{ nodeId: 'n4', url: `http://127.0.0.1:${port}` }], 0);
-      b.publish(change('lane-1', 1, 2));
-      await waitFor(() => n2.held.has('lane-1') && n3.held.has('lane-1') && bodies.length === 1);
-      // While n4's request is open, the others keep receiving; n4's lane merges what waits for it.
-      b.publish(change('lane-1', 1, 3));
-      b.publish(change('lane-2', 1, 2));
-      await waitFor(() => n2.held.get('lane-1')?.stamp.version === 3 && n3.held.has('lane-2'));
-      expect(bodies).toHaveLength(1);
+      // Each change goes out at once, also to n4, until n4's lane is full.
+      for (let i = 0; i < REQUESTS_IN_FLIGHT; i++) {
+        b.publish(change(`lane-${i}`, 1, 2));
+        await waitFor(() => n2.held.has(`lane-${i}`) && n3.held.has(`lane-${i}`) && bodies.length === i + 1);
+      }
+      // While n4's requests are open, the others keep receiving; n4's lane merges what waits for it.
+      b.publish(change('lane-x', 1, 2));
+      b.publish(change('lane-x', 1, 3));
+      b.publish(change('lane-y', 1, 2));
+      await waitFor(() => n2.held.get('lane-x')?.stamp.version === 3 && n3.held.has('lane-y'));
+      expect(bodies).toHaveLength(REQUESTS_IN_FLIGHT);
       held.shift()!.end('{}');
-      await waitFor(() => bodies.length === 2);
-      expect(bodies[1]!.changes.map((c) => [c.key, c.health.health.version])).toEqual([['lane-1', 3], ['lane-2', 2]]);
-      held.shift()!.end('{}');
+      await waitFor(() => bodies.length === REQUESTS_IN_FLIGHT + 1);
+      expect(bodies.at(-1)!.changes.map((c) => [c.key, c.health.health.version])).toEqual([['lane-x', 3], ['lane-y', 2]]);
+      for (const res of held.splice(0)) res.end('{}');
       expect(await b.flush()).toEqual({ changes: 0, failed: [] });
     } finally {
       for (const res of held) res.end('{}');
