@@ -354,7 +354,8 @@ async function freshExchange(ctx: CheckContext<Options>, plan: Plan, at: Endpoin
     wantsBody: plan.wantsBody,
     maxBodyBytes: o.maxBodyBytes,
     matches: plan.matches,
-    signal: ctx.signal,
+    probe: ctx,
+    deadline: ctx.deadline,
   });
   const line = statusLine(statusCode, statusText, 0);
   if (!inRanges(statusCode, o.expectStatus)) return statusFailure(statusCode, line, plan);

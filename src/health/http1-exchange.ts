@@ -7,7 +7,9 @@
  * ECONNRESET for a response cut short, HPE_* for what is not HTTP/1.x, ETIMEDOUT for the connect.
  */
 import net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { StringDecoder } from 'node:string_decoder';
+import { onCancel } from './cancel.js';
 
 /** Longest response head accepted, as Node's and undici's default. */
 export const MAX_HEADER_BYTES = 16_384;
@@ -26,7 +28,10 @@ export interface ExchangeSpec {
   readonly maxBodyBytes: number;
   /** A body rule: text is decoded and the exchange ends as soon as it holds. */
   readonly matches: ((text: string) => boolean) | undefined;
-  readonly signal: AbortSignal;
+  /** The probe's context: the exchange ends when it is cancelled (cancel.ts; no AbortSignal is made for it). */
+  readonly probe: { readonly signal: AbortSignal };
+  /** `performance.now()` value of the probe's deadline: the connect timer is armed only when it would end the exchange sooner. */
+  readonly deadline: number;
 }
 
 export interface ExchangeResult {
@@ -119,8 +124,7 @@ export function exchange(spec: ExchangeSpec): Promise<ExchangeResult> {
     const finish = (err: Error | undefined, matched = false): void => {
       if (settled) return;
       settled = true;
-      clearTimeout(connectTimer);
-      spec.signal.removeEventListener('abort', onAbort);
+      if (connectTimer !== undefined) clearTimeout(connectTimer);
       socket.off('data', onData).off('end', onEnd).off('close', onEnd);
       // A reset leaves no TIME_WAIT behind on our side; a socket still connecting can only be destroyed.
       if (socket.connecting || socket.destroyed) socket.destroy();
@@ -219,16 +223,20 @@ export function exchange(spec: ExchangeSpec): Promise<ExchangeResult> {
       if (framing === Framing.UntilClose) return end();
       finish(fault('ECONNRESET', 'connection closed in the middle of the response body'));
     };
-    const onAbort = (): void => finish(spec.signal.reason instanceof Error ? spec.signal.reason : fault('ABORT_ERR', 'probe aborted'));
-    const connectTimer = setTimeout(() => finish(fault('ETIMEDOUT', `connect timed out after ${spec.connectTimeoutMs} ms`)), spec.connectTimeoutMs);
-    connectTimer.unref();
+    // The probe's deadline ends the exchange anyway: a connect timer that could not fire before it
+    // would only be one more timer per probe.
+    let connectTimer: NodeJS.Timeout | undefined;
+    if (spec.connectTimeoutMs < spec.deadline - performance.now()) {
+      connectTimer = setTimeout(() => finish(fault('ETIMEDOUT', `connect timed out after ${spec.connectTimeoutMs} ms`)), spec.connectTimeoutMs);
+      connectTimer.unref();
+    }
 
     // Kept after the end: a reset can still emit an error once we are done with the socket.
     socket.on('error', (err: Error) => finish(err));
-    socket.once('connect', () => clearTimeout(connectTimer));
+    if (connectTimer !== undefined) socket.once('connect', () => clearTimeout(connectTimer));
     socket.on('data', onData).once('end', onEnd).once('close', onEnd);
-    if (spec.signal.aborted) return onAbort();
-    spec.signal.addEventListener('abort', onAbort);
+    onCancel(spec.probe, { cancel: () => finish(fault('ABORT_ERR', 'probe aborted')) });
+    if (settled) return;
     socket.write(spec.request);
   });
 }

@@ -54,9 +54,9 @@ describe('tcp checker, handle-level connect', () => {
 
   it('settles as a connect timeout when its signal aborts before or during the connect', async () => {
     const s = await server();
-    expect(await rawConnect('127.0.0.1', 4, s.port, AbortSignal.abort())).toEqual({ status: 'fail', reason: 'timeout', detail: 'connect timed out' });
+    expect(await rawConnect('127.0.0.1', 4, s.port, { signal: AbortSignal.abort() })).toEqual({ status: 'fail', reason: 'timeout', detail: 'connect timed out' });
     const controller = new AbortController();
-    const pending = rawConnect('127.0.0.1', 4, s.port, controller.signal);
+    const pending = rawConnect('127.0.0.1', 4, s.port, controller);
     controller.abort(); // the handshake completes in a later turn of the loop at the earliest
     expect(await pending).toEqual({ status: 'fail', reason: 'timeout', detail: 'connect timed out' });
   });
@@ -68,7 +68,7 @@ describe('tcp checker, handle-level connect', () => {
     const before = openFds();
     for (let i = 0; i < 1000; i++) {
       const controller = new AbortController();
-      const aborted = rawConnect('127.0.0.1', 4, s.port, controller.signal);
+      const aborted = rawConnect('127.0.0.1', 4, s.port, controller);
       controller.abort();
       await Promise.all([probe('127.0.0.1', s.port), probe('127.0.0.1', refused), aborted]);
     }
