@@ -11,6 +11,7 @@ import { parseOptions } from '../../src/health/options.js';
 import { createResourcePool } from '../../src/health/resources.js';
 import { createRunner } from '../../src/health/runner.js';
 import { closedPort, startTcpServer, type TestServer } from '../helpers/servers.js';
+import { startFullListener } from '../helpers/target-process.js';
 
 const runner = createRunner();
 const servers: TestServer[] = [];
@@ -75,5 +76,20 @@ describe('tcp checker, handle-level connect', () => {
     // Closes complete on the loop's close phase: wait for it instead of sleeping.
     await new Promise((resolve) => setImmediate(resolve));
     expect(openFds()).toBeLessThanOrEqual(before);
+  });
+
+  it('ends a connect that never completes at the probe deadline, through the runner\'s hook, and closes its handle', async () => {
+    const target = await startFullListener();
+    try {
+      await target.hang();
+      await probe('127.0.0.1', (await server()).port); // warm-up, as above
+      const before = openFds();
+      const result = await runner.run({ checker: tcp, target: { host: '127.0.0.1', port: target.port, metadata: {} }, options: parseOptions(tcp, {}), timeoutMs: 300, resources: createResourcePool().scope('tcp') });
+      expect(result).toMatchObject({ status: 'fail', reason: 'timeout', detail: 'no answer within 300 ms' });
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(openFds()).toBeLessThanOrEqual(before);
+    } finally {
+      await target.kill();
+    }
   });
 });
