@@ -10,14 +10,15 @@ import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { StringDecoder } from 'node:string_decoder';
 import { onCancel } from './cancel.js';
+import type { CheckOutcome } from './contract.js';
 
 /** Longest response head accepted, as Node's and undici's default. */
 export const MAX_HEADER_BYTES = 16_384;
 
+/** What an exchange needs that does not change between probes of one target: made once, reused. */
 export interface ExchangeSpec {
-  readonly host: string;
-  readonly port: number;
-  readonly family: 0 | 4 | 6;
+  /** `net.connect` options: host, port, family. */
+  readonly connect: Readonly<net.NetConnectOpts>;
   /** The whole request head, `Connection: close` included. */
   readonly request: Buffer;
   readonly connectTimeoutMs: number;
@@ -28,18 +29,22 @@ export interface ExchangeSpec {
   readonly maxBodyBytes: number;
   /** A body rule: text is decoded and the exchange ends as soon as it holds. */
   readonly matches: ((text: string) => boolean) | undefined;
-  /** The probe's context: the exchange ends when it is cancelled (cancel.ts; no AbortSignal is made for it). */
-  readonly probe: { readonly signal: AbortSignal };
+  /** The outcome of a complete answer: `text` is the decoded body (up to maxBodyBytes), only when `matches` was given. */
+  readonly verdict: (statusCode: number, statusText: string, text: string, matched: boolean) => CheckOutcome;
+  /** The outcome of a coded error (see the top of this file). */
+  readonly failure: (err: Error) => CheckOutcome;
+}
+
+/** The probe an exchange runs for: it ends when the probe is cancelled (cancel.ts: no AbortSignal is made for it). */
+export interface ExchangeProbe {
+  readonly signal: AbortSignal;
   /** `performance.now()` value of the probe's deadline: the connect timer is armed only when it would end the exchange sooner. */
   readonly deadline: number;
 }
 
-export interface ExchangeResult {
-  readonly statusCode: number;
-  readonly statusText: string;
-  /** The decoded body (up to maxBodyBytes), only when `matches` was given. */
-  readonly text: string;
-  readonly matched: boolean;
+/** `net.connect` options of a fresh probe connection: one attempt, one address, no Nagle delay. */
+export function connectOptions(host: string, port: number, family: 0 | 4 | 6): Readonly<net.NetConnectOpts> {
+  return Object.freeze({ host, port, family, autoSelectFamily: false, noDelay: true });
 }
 
 const STATUS_LINE = /^HTTP\/1\.[01] (\d\d\d)(?: ([^\r\n]*))?$/;
@@ -106,10 +111,10 @@ class Dechunker {
   }
 }
 
-/** Runs the exchange; resolves with the status and what the body rule saw, rejects with a coded error. */
-export function exchange(spec: ExchangeSpec): Promise<ExchangeResult> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: spec.host, port: spec.port, family: spec.family, autoSelectFamily: false, noDelay: true });
+/** Runs the exchange; resolves with the spec's verdict on the answer, or its failure for a coded error. Never rejects. */
+export function exchange(spec: ExchangeSpec, probe: ExchangeProbe): Promise<CheckOutcome> {
+  return new Promise((resolve) => {
+    const socket = net.connect(spec.connect);
     let settled = false;
     let head: Buffer | undefined;
     let statusCode = 0;
@@ -129,8 +134,14 @@ export function exchange(spec: ExchangeSpec): Promise<ExchangeResult> {
       // A reset leaves no TIME_WAIT behind on our side; a socket still connecting can only be destroyed.
       if (socket.connecting || socket.destroyed) socket.destroy();
       else socket.resetAndDestroy();
-      if (err) reject(err);
-      else resolve({ statusCode, statusText, text, matched });
+      let outcome: CheckOutcome;
+      try {
+        outcome = err ? spec.failure(err) : spec.verdict(statusCode, statusText, text, matched);
+      } catch (bug) {
+        // Runs in a socket callback: a throw here would be an uncaught exception, not a failed probe.
+        outcome = spec.failure(bug as Error);
+      }
+      resolve(outcome);
     };
     const end = (): void => finish(undefined, spec.matches !== undefined && spec.matches((text += decoder!.end())));
 
@@ -226,7 +237,7 @@ export function exchange(spec: ExchangeSpec): Promise<ExchangeResult> {
     // The probe's deadline ends the exchange anyway: a connect timer that could not fire before it
     // would only be one more timer per probe.
     let connectTimer: NodeJS.Timeout | undefined;
-    if (spec.connectTimeoutMs < spec.deadline - performance.now()) {
+    if (spec.connectTimeoutMs < probe.deadline - performance.now()) {
       connectTimer = setTimeout(() => finish(fault('ETIMEDOUT', `connect timed out after ${spec.connectTimeoutMs} ms`)), spec.connectTimeoutMs);
       connectTimer.unref();
     }
@@ -235,7 +246,7 @@ export function exchange(spec: ExchangeSpec): Promise<ExchangeResult> {
     socket.on('error', (err: Error) => finish(err));
     if (connectTimer !== undefined) socket.once('connect', () => clearTimeout(connectTimer));
     socket.on('data', onData).once('end', onEnd).once('close', onEnd);
-    onCancel(spec.probe, { cancel: () => finish(fault('ABORT_ERR', 'probe aborted')) });
+    onCancel(probe, { cancel: () => finish(fault('ABORT_ERR', 'probe aborted')) });
     if (settled) return;
     socket.write(spec.request);
   });
