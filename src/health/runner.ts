@@ -109,9 +109,11 @@ class Flight implements CheckContext<object>, DeadlineEntry {
   /** Why the probe was cancelled (deadline or stop); undefined while it was not. */
   #cancelled: unknown;
   #open = true;
+  /** Its place in the deadline queues. */
+  #ticket = -1;
   #checkerSettled = false;
   /** Set when the caller passed a signal: the listener to remove from it. */
-  external: { readonly signal: AbortSignal; readonly listener: () => void } | undefined;
+  #external: { readonly signal: AbortSignal; readonly listener: () => void } | undefined;
 
   /** Shared by every flight: the controller is made on first read, already aborted when the probe was cancelled. */
   static readonly #SIGNAL: PropertyDescriptor = {
@@ -141,9 +143,17 @@ class Flight implements CheckContext<object>, DeadlineEntry {
     this.#resolve = resolve;
   }
 
-  /** Still waiting for its answer (read by the deadline queues; on the prototype, so not in a spread). */
-  get open(): boolean {
-    return this.#open;
+  // The methods below are static: the flight is the checker's context, and a plugin has no
+  // business calling them on it.
+
+  /** Files `f` in the deadline queues and, when the caller passed a signal, listens to it. */
+  static start(f: Flight, external: AbortSignal | undefined): void {
+    f.#ticket = f.#books.deadlines.add(f, f.timeoutMs);
+    if (external) {
+      const listener = (): void => Flight.stop(f, external.reason);
+      f.#external = { signal: external, listener };
+      external.addEventListener('abort', listener, { once: true });
+    }
   }
 
   [ON_CANCEL](hook: Cancellable): void {
@@ -153,49 +163,49 @@ class Flight implements CheckContext<object>, DeadlineEntry {
     else onCancel({ signal: this.signal }, hook); // a second hook: rare, the signal carries it
   }
 
-  answer(outcome: CheckOutcome): void {
-    if (!this.#open) return;
-    this.#open = false;
-    this.#hook = undefined;
-    const books = this.#books;
-    if (!this.#checkerSettled) books.overdue++; // answered at the deadline or a stop; the checker runs on
-    books.deadlines.closed();
-    if (this.external) this.external.signal.removeEventListener('abort', this.external.listener);
-    const latencyMs = Math.min(books.clock() - this.#started, this.timeoutMs);
-    this.#resolve(resultOf(outcome, this.#type, Math.round(latencyMs * 1000) / 1000, this.#startedAt));
+  static answer(f: Flight, outcome: CheckOutcome): void {
+    if (!f.#open) return;
+    f.#open = false;
+    f.#hook = undefined;
+    const books = f.#books;
+    if (!f.#checkerSettled) books.overdue++; // answered at the deadline or a stop; the checker runs on
+    books.deadlines.close(f.timeoutMs, f.#ticket);
+    if (f.#external) f.#external.signal.removeEventListener('abort', f.#external.listener);
+    const latencyMs = Math.min(books.clock() - f.#started, f.timeoutMs);
+    f.#resolve(resultOf(outcome, f.#type, Math.round(latencyMs * 1000) / 1000, f.#startedAt));
   }
 
   // The checker hears the cancel (its hook, its signal) before anyone hears our answer; the answer
-  // still wins over what the checker makes of it, which can only reach settle() in a later microtask.
-  #cancel(reason: unknown, outcome: CheckOutcome): void {
-    if (!this.#open) return;
-    this.#cancelled = reason;
-    const hook = this.#hook;
-    this.#hook = undefined;
-    this.#controller?.abort(reason);
+  // still wins over what the checker makes of it, which can only reach settle in a later microtask.
+  static #cancel(f: Flight, reason: unknown, outcome: CheckOutcome): void {
+    if (!f.#open) return;
+    f.#cancelled = reason;
+    const hook = f.#hook;
+    f.#hook = undefined;
+    f.#controller?.abort(reason);
     hook?.cancel();
-    this.answer(outcome);
+    Flight.answer(f, outcome);
   }
 
-  stop(reason: unknown): void {
-    this.#cancel(reason, ABORTED);
+  static stop(f: Flight, reason: unknown): void {
+    Flight.#cancel(f, reason, ABORTED);
   }
 
-  expire(): void {
-    this.#cancel(new DOMException('probe deadline reached', 'TimeoutError'), timedOut(this.timeoutMs));
+  static expire(f: Flight): void {
+    Flight.#cancel(f, new DOMException('probe deadline reached', 'TimeoutError'), timedOut(f.timeoutMs));
   }
 
   /** The checker's own outcome: the answer if it came first, otherwise only counted. */
-  settle(outcome: CheckOutcome): void {
-    this.#checkerSettled = true;
-    if (this.#open) return this.answer(outcome);
-    this.#books.overdue--;
-    if (this.#books.clock() - this.deadline > LATE_GRACE_MS) this.#books.late++;
+  static settle(f: Flight, outcome: CheckOutcome): void {
+    f.#checkerSettled = true;
+    if (f.#open) return Flight.answer(f, outcome);
+    f.#books.overdue--;
+    if (f.#books.clock() - f.deadline > LATE_GRACE_MS) f.#books.late++;
   }
 }
 
 function onDeadline(flight: Flight): void {
-  flight.expire();
+  Flight.expire(flight);
 }
 
 /** Settles `flight` with what the checker's attempt comes to; never rejects. Always a microtask after the attempt settles. */
@@ -206,7 +216,7 @@ async function watch(flight: Flight, type: string, attempt: unknown, onSettled: 
   } catch (err) {
     outcome = classifyError(err);
   }
-  flight.settle(outcome);
+  Flight.settle(flight, outcome);
   onSettled?.();
 }
 
@@ -269,12 +279,7 @@ export function createRunner(deps: RunnerDeps = {}): Runner {
     const answer = new Promise<ProbeResult>(capture);
     const flight = new Flight(books, req, started, startedAt, credential, captured!);
     captured = undefined;
-    books.deadlines.add(flight, req.timeoutMs);
-    if (external) {
-      const listener = (): void => flight.stop(external.reason);
-      flight.external = { signal: external, listener };
-      external.addEventListener('abort', listener, { once: true });
-    }
+    Flight.start(flight, external);
     let attempt: unknown;
     try {
       attempt = checker.check(flight);
@@ -288,7 +293,7 @@ export function createRunner(deps: RunnerDeps = {}): Runner {
   return {
     run,
     abortAll(reason) {
-      for (const flight of books.deadlines.open()) flight.stop(reason ?? new DOMException('vigil is stopping', 'AbortError'));
+      for (const flight of books.deadlines.open()) Flight.stop(flight, reason ?? new DOMException('vigil is stopping', 'AbortError'));
     },
     stats: {
       get overdue() {

@@ -7,8 +7,8 @@ import { createDeadlines, type DeadlineEntry } from '../../src/health/deadlines.
 
 interface Entry extends DeadlineEntry {
   readonly name: string;
-  deadline: number;
-  open: boolean;
+  readonly budget: number;
+  ticket: number;
 }
 
 beforeEach(() => {
@@ -22,18 +22,14 @@ function rig() {
   const expired: Array<[string, number]> = [];
   const q = createDeadlines<Entry>((e) => {
     expired.push([e.name, Date.now()]);
-    e.open = false;
-    q.closed();
+    q.close(e.budget, e.ticket);
   }, Date.now);
   const add = (name: string, budgetMs: number): Entry => {
-    const e: Entry = { name, deadline: Date.now() + budgetMs, open: true };
-    q.add(e, budgetMs);
+    const e: Entry = { name, budget: budgetMs, deadline: Date.now() + budgetMs, ticket: -1 };
+    e.ticket = q.add(e, budgetMs);
     return e;
   };
-  const answer = (e: Entry): void => {
-    e.open = false;
-    q.closed();
-  };
+  const answer = (e: Entry): void => q.close(e.budget, e.ticket);
   return { q, expired, add, answer };
 }
 
@@ -85,6 +81,23 @@ describe('deadline queues', () => {
     expect(vi.getTimerCount()).toBe(0);
     await vi.advanceTimersByTimeAsync(100);
     expect(expired).toEqual([['b', 50]]);
+  });
+
+  it('keeps expiring on time through thousands of entries answered out of order', async () => {
+    const { q, expired, add, answer } = rig();
+    const kept: string[] = [];
+    for (let round = 0; round < 5; round++) {
+      const batch = Array.from({ length: 1000 }, (_, i) => add(`r${round}-${i}`, 100));
+      // Answer all but every 250th, newest first (the queue's holes come from both ends).
+      for (const e of batch.reverse()) if (!e.name.endsWith('-0') && !e.name.endsWith('-500')) answer(e);
+      kept.push(`r${round}-0`, `r${round}-500`);
+      await vi.advanceTimersByTimeAsync(10);
+    }
+    expect(q.size).toBe(10);
+    await vi.advanceTimersByTimeAsync(200);
+    expect(expired.map(([name]) => name).sort()).toEqual(kept.sort());
+    expect(expired.every(([name, at]) => at === 100 + 10 * Number(name[1]))).toBe(true);
+    expect(vi.getTimerCount()).toBe(0);
   });
 
   it('lists the open entries (for stopping them all)', () => {
