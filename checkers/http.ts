@@ -147,6 +147,8 @@ interface Plan {
   /** The minimal path's verdict on a complete answer, and on an error. */
   readonly verdict: (statusCode: number, statusText: string, text: string, matched: boolean) => CheckOutcome;
   readonly failure: (err: Error) => CheckOutcome;
+  /** The last ok outcome per status (healthyOutcome); at most one per status in expectStatus. */
+  readonly healthy: Map<number, CheckOutcome>;
 }
 
 // Module-level, yet not the state the contract forbids: a memo of pure derivations of immutable
@@ -170,6 +172,7 @@ function planOf(o: Options): Plan {
       wantsBody: (statusCode) => inRanges(statusCode, o.expectStatus),
       verdict: (statusCode, statusText, text, matched) => freshVerdict(plan!, statusCode, statusText, text, matched),
       failure: (err) => failureOf(err, o),
+      healthy: new Map(),
     };
     plans.set(o, plan);
   }
@@ -317,11 +320,25 @@ function statusFailure(statusCode: number, line: string, plan: Plan): CheckOutco
   return { status, reason: 'status', detail: `${line}, expected ${plan.expected}`, facts: { httpStatus: statusCode } };
 }
 
+/**
+ * The ok outcome for a status line, one frozen object per status and plan while the line stays
+ * the same: a healthy target answers the same line to every probe, and a new outcome (with its
+ * facts) per probe was pure garbage.
+ */
+function healthyOutcome(plan: Plan, statusCode: number, line: string): CheckOutcome {
+  let outcome = plan.healthy.get(statusCode);
+  if (outcome === undefined || outcome.detail !== line) {
+    const reason = plan.matches ? 'matched' : 'responded';
+    outcome = Object.freeze({ status: 'ok', reason, detail: line, facts: Object.freeze({ httpStatus: statusCode }) } as const);
+    plan.healthy.set(statusCode, outcome);
+  }
+  return outcome;
+}
+
 /** The verdict on an expected status once the body was read (and, with a body rule, judged). */
 function bodyVerdict(statusCode: number, line: string, plan: Plan, text: string, matched: boolean): CheckOutcome {
+  if (!plan.matches || matched) return healthyOutcome(plan, statusCode, line);
   const facts = { httpStatus: statusCode };
-  if (!plan.matches) return { status: 'ok', reason: 'responded', detail: line, facts };
-  if (matched) return { status: 'ok', reason: 'matched', detail: line, facts };
   return { status: 'fail', reason: 'mismatch', detail: `${line}, body did not match; read ${excerpt(text)}`, facts };
 }
 
