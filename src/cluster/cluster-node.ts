@@ -186,7 +186,7 @@ export function createClusterNode(opts: ClusterNodeOptions): ClusterNode {
     if (!poller) return;
     const r = await poller.reconcile();
     counters.repaired += r.health;
-    if (r.instances + r.health + r.removed > 0) logger.info(r, 'reconcile repaired what the poll had missed');
+    if (r.instances + r.health + r.removed + r.settings > 0) logger.info(r, 'reconcile repaired what the poll had missed');
     await store.purgeTombstones(opts.tombstoneRetentionMs);
   }
 
