@@ -81,8 +81,8 @@ export function createDaemonCluster(opts: DaemonClusterOptions): DaemonCluster {
       const code = isVigilError(err) ? err.code : 'unexpected';
       if (code === lastCode) return;
       lastCode = code;
-      // A lost shard is routine at hand-over; anything else (the store) is what an operator wants to see.
-      const level = code === 'VIGIL_ERR_CLUSTER_STALE_EPOCH' ? 'info' : 'warn';
+      // A lost shard is routine at hand-over, a superseded write after an operator's decision; anything else (the store) is what an operator wants to see.
+      const level = code === 'VIGIL_ERR_CLUSTER_STALE_EPOCH' || code === 'VIGIL_ERR_CLUSTER_SUPERSEDED' ? 'info' : 'warn';
       logger[level]({ instance: key, code, err }, 'health change not published; the instance keeps its stored health until a publication succeeds');
     },
   };
