@@ -190,7 +190,7 @@ export function createClusterNode(opts: ClusterNodeOptions): ClusterNode {
     if (!poller) return;
     const r = await poller.reconcile();
     counters.repaired += r.health;
-    if (r.instances + r.health + r.removed > 0) logger.info(r, 'reconcile repaired what the poll had missed');
+    if (r.instances + r.health + r.removed + r.settings > 0) logger.info(r, 'reconcile repaired what the poll had missed');
     await store.purgeTombstones(opts.tombstoneRetentionMs);
   }
 
@@ -283,7 +283,7 @@ export function createClusterNode(opts: ClusterNodeOptions): ClusterNode {
         timings.record('queuedToCommitted', opts.clock() - queuedAt);
       } catch (err) {
         // Lost the shard: stop publishing it now rather than at the lease's local deadline.
-        if (isVigilError(err, 'VIGIL_ERR_CLUSTER_STALE_EPOCH') && err.field === 'epoch') keeper.table.drop([shardOf(key)]);
+        if (isVigilError(err, 'VIGIL_ERR_CLUSTER_STALE_EPOCH')) keeper.table.drop([shardOf(key)]);
         throw err;
       }
       return { epoch, version: health.health.version };

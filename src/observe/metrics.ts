@@ -91,6 +91,7 @@ export function createMetrics(deps: MetricsDeps): Metrics {
   const sched = (): SchedulerStats | undefined => deps.scheduler();
   mirror(register, 'vigil_probes_skipped_total', 'Due probes skipped because the previous probe of the instance was still running', () => sched()?.skipped);
   mirror(register, 'vigil_probes_shed_total', 'Due probes shed because the global probe queue was full (overdue)', () => sched()?.shed);
+  mirror(register, 'vigil_probes_exempt_total', 'Due probes not run because the instance is exempt (active checks switched off, whitelisted, or overridden)', () => sched()?.exempt);
   mirror(register, 'vigil_beats_received_total', 'Beats received for known ephemeral instances', () => deps.beats().counters.beats);
   new client.Gauge({
     name: 'vigil_probes_running', help: 'Probes in flight', registers: [register],
