@@ -7,18 +7,15 @@
  * All instances share two slabs (one Float64Array of results, one Uint32Array of counts) that grow
  * by doubling: a typed array per instance would cost a backing store each, which measured ~3 KB of
  * RSS an instance and made every garbage collection walk 10 array buffers an instance. Memory is
- * fixed per instance however long the daemon runs: 16 bytes a result and 12 bytes a bucket
- * (~2.3 KB with the defaults).
+ * fixed per instance however long the daemon runs: 8 bytes a result (result-ring.ts) and 12 bytes
+ * a bucket (~1.4 KB with the defaults).
  */
 import type { ProbeResult, Verdict } from '../health/contract.js';
+import { createResultRing } from './result-ring.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 const HOURS = 24;
-const VERDICTS: readonly Verdict[] = ['ok', 'fail', 'fail-now'];
-/** A result's verdict, reason and latency packed in one float: status + 4·reason + 2^18·µs. */
-const REASON_SPAN = 4;
-const LATENCY_SPAN = 4 * 65_536;
 
 export interface HistoryEntry {
   readonly status: Verdict;
@@ -82,7 +79,6 @@ export function createHistory(opts: { results: number; days: number }): History 
   const tracks = new Map<string, Track>();
   const free: number[] = [];
   let used = 0;
-  let res = new Float64Array(0);
   let cnt = new Uint32Array(0);
   // Reasons are a handful of stable codes: kept once, referred to by number.
   const reasons: string[] = [];
@@ -92,6 +88,7 @@ export function createHistory(opts: { results: number; days: number }): History 
     if (id === undefined && reasons.length < 65_535) reasonIds.set(r, (id = reasons.push(r) - 1));
     return id ?? 65_535;
   };
+  const ring = createResultRing(R, reasonId, (id) => reasons[id] ?? 'other');
   let lastTaken = 0;
 
   function trackOf(key: string): Track {
@@ -99,15 +96,11 @@ export function createHistory(opts: { results: number; days: number }): History 
     if (t) return t;
     const slot = free.pop() ?? used++;
     if (slot * B * 3 >= cnt.length) {
-      const cap = Math.max(64, (slot + 1) * 2);
-      const r = new Float64Array(cap * R * 2);
-      r.set(res);
-      res = r;
-      const c = new Uint32Array(cap * B * 3);
+      const c = new Uint32Array(Math.max(64, (slot + 1) * 2) * B * 3);
       c.set(cnt);
       cnt = c;
     }
-    res.fill(0, slot * R * 2, (slot + 1) * R * 2);
+    ring.reset(slot);
     cnt.fill(0, slot * B * 3, (slot + 1) * B * 3); // index 0 = empty: no probe ran in 1970
     tracks.set(key, (t = { slot, next: 0, count: 0, total: 0, dirty: false }));
     return t;
@@ -145,9 +138,7 @@ export function createHistory(opts: { results: number; days: number }): History 
   return {
     record(key, r) {
       const t = trackOf(key);
-      const at = (t.slot * R + t.next) * 2;
-      res[at] = r.startedAt;
-      res[at + 1] = VERDICTS.indexOf(r.status) + REASON_SPAN * reasonId(r.reason) + LATENCY_SPAN * Math.min(2 ** 34, Math.round(r.latencyMs * 1000));
+      ring.write(t.slot, t.next, { status: r.status, reason: r.reason, latencyUs: Math.min(2 ** 34, Math.round(r.latencyMs * 1000)), startedAt: r.startedAt });
       t.next = (t.next + 1) % R;
       if (t.count < R) t.count++;
       t.total++;
@@ -196,14 +187,8 @@ export function createHistory(opts: { results: number; days: number }): History 
       const results: HistoryEntry[] = [];
       for (let seq = from; seq <= to; seq++) {
         const k = t.total - seq + 1; // 1 = the newest
-        const at = (t.slot * R + ((t.next - k + R) % R)) * 2;
-        const code = res[at + 1]!;
-        results.push({
-          status: VERDICTS[code % REASON_SPAN]!,
-          reason: reasons[Math.floor(code / REASON_SPAN) % 65_536] ?? 'other',
-          latencyMs: Math.floor(code / LATENCY_SPAN) / 1000,
-          startedAt: res[at]!,
-        });
+        const e = ring.read(t.slot, (t.next - k + R) % R);
+        results.push({ status: e.status, reason: e.reason, latencyMs: e.latencyUs / 1000, startedAt: e.startedAt });
       }
       const lat = results.map((r) => r.latencyMs).sort((a, b) => a - b);
       const [hour, day] = [Math.floor(now / HOUR), Math.floor(now / DAY)];
