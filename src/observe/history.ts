@@ -7,8 +7,8 @@
  * All instances share two slabs (one Float64Array of results, one Uint32Array of counts) that grow
  * by doubling: a typed array per instance would cost a backing store each, which measured ~3 KB of
  * RSS an instance and made every garbage collection walk 10 array buffers an instance. Memory is
- * fixed per instance however long the daemon runs: 8 bytes a result (result-ring.ts) and 12 bytes
- * a bucket (~1.4 KB with the defaults).
+ * fixed per instance however long the daemon runs: 8 bytes a result (result-ring.ts) and 8 bytes
+ * a bucket (~1.2 KB with the defaults).
  */
 import type { ProbeResult, Verdict } from '../health/contract.js';
 import { createResultRing } from './result-ring.js';
@@ -51,6 +51,9 @@ interface Track {
   /** Results recorded since the instance was first tracked: the newest one's sequence number. */
   total: number;
   dirty: boolean;
+  /** The newest hour and UTC day counted (since the epoch; 0 = none): where the bucket rings stand. */
+  hour: number;
+  day: number;
 }
 
 export interface History {
@@ -95,43 +98,62 @@ export function createHistory(opts: { results: number; days: number }): History 
     let t = tracks.get(key);
     if (t) return t;
     const slot = free.pop() ?? used++;
-    if (slot * B * 3 >= cnt.length) {
-      const c = new Uint32Array(Math.max(64, (slot + 1) * 2) * B * 3);
+    if (slot * B * 2 >= cnt.length) {
+      const c = new Uint32Array(Math.max(64, (slot + 1) * 2) * B * 2);
       c.set(cnt);
       cnt = c;
     }
     ring.reset(slot);
-    cnt.fill(0, slot * B * 3, (slot + 1) * B * 3); // index 0 = empty: no probe ran in 1970
-    tracks.set(key, (t = { slot, next: 0, count: 0, total: 0, dirty: false }));
+    cnt.fill(0, slot * B * 2, (slot + 1) * B * 2);
+    tracks.set(key, (t = { slot, next: 0, count: 0, total: 0, dirty: false, hour: 0, day: 0 }));
     return t;
   }
 
-  /** Offset of the bucket for `index` (hour or day) in the track's part of `cnt`. */
-  const bucketAt = (t: Track, kind: 'h' | 'd', index: number): number =>
-    t.slot * B * 3 + 3 * (kind === 'h' ? index % HOURS : HOURS + (index % opts.days));
+  /**
+   * The buckets of one kind are a ring of probes/ok pairs, one per hour (day) up to the newest:
+   * the bucket of `index` sits at `index mod span`, and moving the newest on empties the buckets
+   * it passes, so a bucket never needs its index stored beside it.
+   */
+  const span = (kind: 'h' | 'd'): number => (kind === 'h' ? HOURS : opts.days);
+  const bucketAt = (t: Track, kind: 'h' | 'd', index: number): number => t.slot * B * 2 + 2 * (kind === 'h' ? index % HOURS : HOURS + (index % opts.days));
+  const newest = (t: Track, kind: 'h' | 'd'): number => (kind === 'h' ? t.hour : t.day);
 
   function add(t: Track, kind: 'h' | 'd', index: number, probes: number, ok: number): void {
-    const at = bucketAt(t, kind, index);
-    if (cnt[at] !== index) {
-      cnt[at] = index;
-      cnt[at + 1] = 0;
-      cnt[at + 2] = 0;
+    const n = span(kind);
+    const cur = newest(t, kind);
+    if (index <= cur - n) return; // older than every bucket held
+    if (index > cur) {
+      for (let i = Math.max(cur + 1, index - n + 1); i <= index; i++) {
+        const at = bucketAt(t, kind, i);
+        cnt[at] = 0;
+        cnt[at + 1] = 0;
+      }
+      if (kind === 'h') t.hour = index;
+      else t.day = index;
     }
-    cnt[at + 1]! += probes;
-    cnt[at + 2]! += ok;
+    const at = bucketAt(t, kind, index);
+    cnt[at]! += probes;
+    cnt[at + 1]! += ok;
+  }
+
+  /** Calls `f` with each held bucket of `kind` that counted a probe: its index, probes and ok. */
+  function eachBucket(t: Track, kind: 'h' | 'd', f: (index: number, probes: number, ok: number) => void): void {
+    const cur = newest(t, kind);
+    for (let index = cur; index > cur - span(kind) && index > 0; index--) {
+      const at = bucketAt(t, kind, index);
+      if (cnt[at]! > 0) f(index, cnt[at]!, cnt[at + 1]!);
+    }
   }
 
   /** Fraction ok over the buckets of `kind` whose index is after `from`. */
   function ratio(t: Track, kind: 'h' | 'd', from: number): number | null {
-    const [first, n] = kind === 'h' ? [0, HOURS] : [HOURS, opts.days];
     let probes = 0;
     let ok = 0;
-    for (let s = first; s < first + n; s++) {
-      const at = t.slot * B * 3 + 3 * s;
-      if (cnt[at]! <= from) continue;
-      probes += cnt[at + 1]!;
-      ok += cnt[at + 2]!;
-    }
+    eachBucket(t, kind, (index, p, o) => {
+      if (index <= from) return;
+      probes += p;
+      ok += o;
+    });
     return probes === 0 ? null : ok / probes;
   }
 
@@ -167,11 +189,11 @@ export function createHistory(opts: { results: number; days: number }): History 
       for (const [key, t] of tracks) {
         if (!t.dirty) continue;
         t.dirty = false;
-        for (let s = 0; s < B; s++) {
-          const at = t.slot * B * 3 + 3 * s;
-          const kind = s < HOURS ? 'h' : 'd';
-          const index = cnt[at]!;
-          if (index !== 0 && index >= (kind === 'h' ? fromHour : fromDay)) out.push({ key, kind, index, probes: cnt[at + 1]!, ok: cnt[at + 2]! });
+        for (const kind of ['h', 'd'] as const) {
+          const from = kind === 'h' ? fromHour : fromDay;
+          eachBucket(t, kind, (index, probes, ok) => {
+            if (index >= from) out.push({ key, kind, index, probes, ok });
+          });
         }
       }
       return out;
