@@ -233,6 +233,34 @@ function flat(s: string): string {
   return JSON.parse(JSON.stringify(s)) as string;
 }
 
+/** Most instances carry no metadata: one frozen empty object serves them all (~56 bytes an instance). */
+const NO_METADATA: Readonly<Record<string, string>> = Object.freeze({});
+
+function isEmpty(o: object): boolean {
+  for (const _ in o) return false;
+  return true;
+}
+
+/**
+ * One object per distinct checker config (by its JSON, configs being validated and frozen):
+ * instances registered with equal per-instance configs share it, and so does the scheduler's plan
+ * built for it. Held weakly, so a config no instance uses any more is forgotten.
+ */
+function createConfigInterner(): (config: CheckerConfig) => CheckerConfig {
+  const byJson = new Map<string, WeakRef<CheckerConfig>>();
+  const gone = new FinalizationRegistry<string>((json) => {
+    if (byJson.get(json)?.deref() === undefined) byJson.delete(json);
+  });
+  return (config) => {
+    const json = JSON.stringify(config);
+    const known = byJson.get(json)?.deref();
+    if (known) return known;
+    byJson.set(json, new WeakRef(config));
+    gone.register(config, json);
+    return config;
+  };
+}
+
 /**
  * One instance's record. While it is in the registry its health and last probe live packed in the
  * registry's record table (record-table.ts) under its slot; before it is added and after it is
@@ -364,12 +392,15 @@ export function createRegistry(deps: RegistryDeps): Registry {
     names.set(s, s);
     return s;
   };
+  const sharedConfig = createConfigInterner();
   const interned = (i: Instance): Instance => ({
     ...i,
     namespace: intern(i.namespace),
     group: intern(i.group),
     service: intern(i.service),
     cluster: intern(i.cluster),
+    metadata: isEmpty(i.metadata) ? NO_METADATA : i.metadata,
+    ...(i.checker ? { checker: sharedConfig(i.checker) } : {}),
   });
 
   // Load what the store holds: persistent instances keep their last known health.
@@ -416,7 +447,8 @@ export function createRegistry(deps: RegistryDeps): Registry {
   }
 
   const registry: Registry = {
-    register(instance) {
+    register(given) {
+      const instance = interned(given);
       const key = flat(instanceKey(instance));
       const existing = records.get(key);
       if (existing) {

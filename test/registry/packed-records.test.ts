@@ -101,4 +101,22 @@ describe('registry records packed in the record table', () => {
     expect(again.health).toStrictEqual(initialState(T));
     expect(registry.peek(key)).not.toBe(held);
   });
+
+  it('shares one object per distinct checker config and one empty metadata, and gives back equal instances', () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const { registry, close } = open(dir);
+    closers.push(close);
+    const cfg = () => Object.freeze({ type: 'tcp', options: Object.freeze({ send: 'PING' }), intervalMs: 2000 });
+    const a = inst(6, { metadata: {}, checker: cfg() });
+    const b = inst(7, { metadata: {}, checker: cfg() });
+    const c = inst(8, { checker: Object.freeze({ type: 'tcp', options: Object.freeze({}), intervalMs: 3000 }) });
+    const [ra, rb, rc] = [a, b, c].map((i) => registry.register(i).record);
+    expect([ra!.instance, rb!.instance, rc!.instance]).toStrictEqual([a, b, c]);
+    expect(rb!.instance.checker).toBe(ra!.instance.checker);
+    expect(rc!.instance.checker).not.toBe(ra!.instance.checker);
+    expect(rb!.instance.metadata).toBe(ra!.instance.metadata);
+    expect(rc!.instance.metadata).toStrictEqual({ zone: 'a' });
+    expect(registry.resolveChecker(registry.peek(instanceKey(b))!.instance)).toStrictEqual(cfg());
+  });
 });
