@@ -61,19 +61,19 @@ export interface SchedulerDeps {
 
 export type ProbeObserver = (key: string, result: ProbeResult, lagMs: number) => void;
 
-/** Everything a probe of one instance needs, resolved once per registry generation. */
+/**
+ * What the probes of every instance with one checker config share, resolved once per registry
+ * generation: one object per distinct config, not per instance.
+ */
 interface Plan {
   readonly generation: number;
   readonly cfg: CheckerConfig;
   readonly policy: IntervalPolicy;
   readonly thresholds: Thresholds;
   readonly timeoutMs: number;
-  readonly target: Target;
   readonly checker: Checker | undefined;
   readonly resources: ResourceCache;
   readonly limit: LimitFunction | undefined;
-  /** The checker's `ctx.wake`: probe this instance on the next slot. */
-  readonly wake: () => void;
 }
 
 interface Task extends WheelEntry {
@@ -82,7 +82,11 @@ interface Task extends WheelEntry {
   running: boolean;
   skips: number;
   ewma: number | undefined;
+  /** Shared with every task of the same config; `target` was built with it. */
   plan: Plan | undefined;
+  target: Target | undefined;
+  /** The checker's `ctx.wake`: probe this instance on the next slot. */
+  wake: (() => void) | undefined;
 }
 
 export interface SchedulerStats {
@@ -143,8 +147,9 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
   const perType = new Map<string, LimitFunction>();
   let inflight = 0;
   let drained: (() => void) | undefined;
-  // Policies and thresholds depend only on the config: share them between tasks.
-  const shared = new WeakMap<CheckerConfig, Pick<Plan, 'policy' | 'thresholds' | 'timeoutMs'>>();
+  // Plans depend only on the config (and the loaded checkers): one per config and generation.
+  let plans = new Map<CheckerConfig, Plan>();
+  let plansGeneration = -1;
   const lag = createHistogram();
   /** Outcome counts as `type status reason` → count; cells found through nested maps, so a probe builds no key string. */
   const outcomes = new Map<string, number>();
@@ -167,37 +172,43 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
 
   const configOf = (inst: Instance): CheckerConfig => registry.resolveChecker(inst) ?? defaults.checker;
 
-  function planOf(task: Task, inst: Instance): Plan {
-    const generation = registry.generation;
-    if (task.plan?.generation === generation) return task.plan;
-    const cfg = configOf(inst);
-    let common = shared.get(cfg);
-    if (!common) {
-      const adaptive = defaults.adaptive ? ADAPTIVE_DEFAULTS[cfg.type as keyof typeof ADAPTIVE_DEFAULTS] : undefined;
-      common = {
-        policy: {
-          intervalMs: cfg.intervalMs ?? defaults.intervalMs,
-          fastIntervalMs: cfg.fastIntervalMs ?? defaults.fastIntervalMs,
-          downIntervalMs: cfg.downIntervalMs ?? defaults.downIntervalMs,
-          jitter: defaults.jitter,
-          ...(adaptive ? { adaptive } : {}),
-        },
-        thresholds: { rise: cfg.rise ?? defaults.rise, fall: cfg.fall ?? defaults.fall },
-        timeoutMs: cfg.timeoutMs ?? defaults.timeoutMs,
-      };
-      shared.set(cfg, common);
+  function sharedPlan(cfg: CheckerConfig, generation: number): Plan {
+    if (plansGeneration !== generation) {
+      plans = new Map();
+      plansGeneration = generation;
     }
-    task.plan = {
+    let plan = plans.get(cfg);
+    if (plan) return plan;
+    const adaptive = defaults.adaptive ? ADAPTIVE_DEFAULTS[cfg.type as keyof typeof ADAPTIVE_DEFAULTS] : undefined;
+    plan = {
       generation,
       cfg,
-      ...common,
-      target: { host: inst.ip, port: cfg.port ?? inst.port, service: groupedName(inst), cluster: inst.cluster, metadata: inst.metadata },
+      policy: {
+        intervalMs: cfg.intervalMs ?? defaults.intervalMs,
+        fastIntervalMs: cfg.fastIntervalMs ?? defaults.fastIntervalMs,
+        downIntervalMs: cfg.downIntervalMs ?? defaults.downIntervalMs,
+        jitter: defaults.jitter,
+        ...(adaptive ? { adaptive } : {}),
+      },
+      thresholds: { rise: cfg.rise ?? defaults.rise, fall: cfg.fall ?? defaults.fall },
+      timeoutMs: cfg.timeoutMs ?? defaults.timeoutMs,
       checker: checkers.has(cfg.type) ? checkers.get(cfg.type) : undefined,
       resources: resources.scope(cfg.type),
       limit: limiterFor(cfg.type),
-      wake: task.plan?.wake ?? (() => api.probeSoon(task.key, 0)),
     };
-    return task.plan;
+    plans.set(cfg, plan);
+    return plan;
+  }
+
+  function planOf(task: Task, inst: Instance): Plan {
+    const generation = registry.generation;
+    if (task.plan?.generation === generation) return task.plan;
+    const plan = sharedPlan(configOf(inst), generation);
+    const { cfg } = plan;
+    task.target = { host: inst.ip, port: cfg.port ?? inst.port, service: groupedName(inst), cluster: inst.cluster, metadata: inst.metadata };
+    task.wake ??= () => api.probeSoon(task.key, 0);
+    task.plan = plan;
+    return plan;
   }
 
   function schedule(task: Task, delayMs: number): void {
@@ -209,7 +220,7 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
     if (tasks.has(key) || stopped) return;
     const rec = registry.peek(key);
     if (!rec || rec.instance.ephemeral) return;
-    const task: Task = { key, slot: -1, dueAt: 0, running: false, skips: 0, ewma: undefined, plan: undefined };
+    const task: Task = { key, slot: -1, dueAt: 0, running: false, skips: 0, ewma: undefined, plan: undefined, target: undefined, wake: undefined };
     tasks.set(key, task);
     schedule(task, initialDelay(planOf(task, rec.instance).policy, random));
   }
@@ -337,12 +348,12 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
     const result: ProbeResult = plan.checker
       ? await runner.run({
           checker: plan.checker,
-          target: plan.target,
+          target: task.target!,
           options: plan.cfg.options,
           timeoutMs: plan.timeoutMs,
           resources: plan.resources,
           onCheckerSettled: () => stuck.delete(key),
-          wake: plan.wake,
+          wake: task.wake,
         })
       : { status: 'fail', reason: 'checker-unavailable', detail: `checker type "${plan.cfg.type}" is not loaded`, type: plan.cfg.type, latencyMs: 0, startedAt };
     if (result.reason === 'aborted' || tasks.get(task.key) !== task) return undefined;
