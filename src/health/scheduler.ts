@@ -200,12 +200,22 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
     return plan;
   }
 
+  // `group@@service` once per service, not a concatenated string per instance (~66 bytes each).
+  const serviceNames = new Map<string, string>();
+  const serviceName = (inst: Instance): string => {
+    const name = groupedName(inst);
+    const known = serviceNames.get(name);
+    if (known !== undefined) return known;
+    serviceNames.set(name, name);
+    return name;
+  };
+
   function planOf(task: Task, inst: Instance): Plan {
     const generation = registry.generation;
     if (task.plan?.generation === generation) return task.plan;
     const plan = sharedPlan(configOf(inst), generation);
     const { cfg } = plan;
-    task.target = { host: inst.ip, port: cfg.port ?? inst.port, service: groupedName(inst), cluster: inst.cluster, metadata: inst.metadata };
+    task.target = { host: inst.ip, port: cfg.port ?? inst.port, service: serviceName(inst), cluster: inst.cluster, metadata: inst.metadata };
     task.wake ??= () => api.probeSoon(task.key, 0);
     task.plan = plan;
     return plan;

@@ -8,7 +8,7 @@
  * by doubling: a typed array per instance would cost a backing store each, which measured ~3 KB of
  * RSS an instance and made every garbage collection walk 10 array buffers an instance. Memory is
  * fixed per instance however long the daemon runs: 8 bytes a result (result-ring.ts) and 8 bytes
- * a bucket (~1.2 KB with the defaults).
+ * a bucket, plus 48 bytes of ring and bucket positions (~1.28 KB with the defaults).
  */
 import type { ProbeResult, Verdict } from '../health/contract.js';
 import { createResultRing } from './result-ring.js';
@@ -44,17 +44,14 @@ export interface BucketRow {
   readonly ok: number;
 }
 
-interface Track {
-  readonly slot: number;
-  next: number;
-  count: number;
-  /** Results recorded since the instance was first tracked: the newest one's sequence number. */
-  total: number;
-  dirty: boolean;
-  /** The newest hour and UTC day counted (since the epoch; 0 = none): where the bucket rings stand. */
-  hour: number;
-  day: number;
-}
+/**
+ * An instance's place in the slabs: its slot. What it knows of its ring and buckets is kept per slot
+ * in `meta` (an object per instance cost ~100 bytes with its fields and map entry).
+ */
+type Track = number;
+/** `meta` fields per slot: ring position, results held, results ever (the newest one's sequence
+ * number), dirty since the last takeDirty (0/1), newest hour and UTC day counted (0 = none). */
+const [NEXT, COUNT, TOTAL, DIRTY, NEWEST_HOUR, NEWEST_DAY, META] = [0, 1, 2, 3, 4, 5, 6] as const;
 
 export interface History {
   record(key: string, result: ProbeResult): void;
@@ -80,9 +77,11 @@ export function createHistory(opts: { results: number; days: number }): History 
   const R = opts.results;
   const B = HOURS + opts.days;
   const tracks = new Map<string, Track>();
+  const m = (t: Track, field: number): number => meta[t * META + field]!;
   const free: number[] = [];
   let used = 0;
   let cnt = new Uint32Array(0);
+  let meta = new Float64Array(0);
   // Reasons are a handful of stable codes: kept once, referred to by number.
   const reasons: string[] = [];
   const reasonIds = new Map<string, number>();
@@ -95,18 +94,23 @@ export function createHistory(opts: { results: number; days: number }): History 
   let lastTaken = 0;
 
   function trackOf(key: string): Track {
-    let t = tracks.get(key);
-    if (t) return t;
+    const t = tracks.get(key);
+    if (t !== undefined) return t;
     const slot = free.pop() ?? used++;
     if (slot * B * 2 >= cnt.length) {
-      const c = new Uint32Array(Math.max(64, (slot + 1) * 2) * B * 2);
+      const cap = Math.max(64, (slot + 1) * 2);
+      const c = new Uint32Array(cap * B * 2);
       c.set(cnt);
       cnt = c;
+      const m = new Float64Array(cap * META);
+      m.set(meta);
+      meta = m;
     }
     ring.reset(slot);
     cnt.fill(0, slot * B * 2, (slot + 1) * B * 2);
-    tracks.set(key, (t = { slot, next: 0, count: 0, total: 0, dirty: false, hour: 0, day: 0 }));
-    return t;
+    meta.fill(0, slot * META, (slot + 1) * META);
+    tracks.set(key, slot);
+    return slot;
   }
 
   /**
@@ -115,8 +119,8 @@ export function createHistory(opts: { results: number; days: number }): History 
    * it passes, so a bucket never needs its index stored beside it.
    */
   const span = (kind: 'h' | 'd'): number => (kind === 'h' ? HOURS : opts.days);
-  const bucketAt = (t: Track, kind: 'h' | 'd', index: number): number => t.slot * B * 2 + 2 * (kind === 'h' ? index % HOURS : HOURS + (index % opts.days));
-  const newest = (t: Track, kind: 'h' | 'd'): number => (kind === 'h' ? t.hour : t.day);
+  const bucketAt = (t: Track, kind: 'h' | 'd', index: number): number => t * B * 2 + 2 * (kind === 'h' ? index % HOURS : HOURS + (index % opts.days));
+  const newest = (t: Track, kind: 'h' | 'd'): number => m(t, kind === 'h' ? NEWEST_HOUR : NEWEST_DAY);
 
   function add(t: Track, kind: 'h' | 'd', index: number, probes: number, ok: number): void {
     const n = span(kind);
@@ -128,8 +132,7 @@ export function createHistory(opts: { results: number; days: number }): History 
         cnt[at] = 0;
         cnt[at + 1] = 0;
       }
-      if (kind === 'h') t.hour = index;
-      else t.day = index;
+      meta[t * META + (kind === 'h' ? NEWEST_HOUR : NEWEST_DAY)] = index;
     }
     const at = bucketAt(t, kind, index);
     cnt[at]! += probes;
@@ -160,20 +163,21 @@ export function createHistory(opts: { results: number; days: number }): History 
   return {
     record(key, r) {
       const t = trackOf(key);
-      ring.write(t.slot, t.next, { status: r.status, reason: r.reason, latencyUs: Math.min(2 ** 34, Math.round(r.latencyMs * 1000)), startedAt: r.startedAt });
-      t.next = (t.next + 1) % R;
-      if (t.count < R) t.count++;
-      t.total++;
+      const at = t * META;
+      ring.write(t, meta[at + NEXT]!, { status: r.status, reason: r.reason, latencyUs: Math.min(2 ** 34, Math.round(r.latencyMs * 1000)), startedAt: r.startedAt });
+      meta[at + NEXT] = (meta[at + NEXT]! + 1) % R;
+      if (meta[at + COUNT]! < R) meta[at + COUNT]!++;
+      meta[at + TOTAL]!++;
       const ok = r.status === 'ok' ? 1 : 0;
       add(t, 'h', Math.floor(r.startedAt / HOUR), 1, ok);
       add(t, 'd', Math.floor(r.startedAt / DAY), 1, ok);
-      t.dirty = true;
+      meta[at + DIRTY] = 1;
     },
     forget(key) {
       const t = tracks.get(key);
-      if (!t) return;
+      if (t === undefined) return;
       tracks.delete(key);
-      free.push(t.slot);
+      free.push(t);
     },
     restore(rows, now) {
       const [hour, day] = [Math.floor(now / HOUR), Math.floor(now / DAY)];
@@ -187,8 +191,8 @@ export function createHistory(opts: { results: number; days: number }): History 
       lastTaken = now;
       const out: BucketRow[] = [];
       for (const [key, t] of tracks) {
-        if (!t.dirty) continue;
-        t.dirty = false;
+        if (m(t, DIRTY) === 0) continue;
+        meta[t * META + DIRTY] = 0;
         for (const kind of ['h', 'd'] as const) {
           const from = kind === 'h' ? fromHour : fromDay;
           eachBucket(t, kind, (index, probes, ok) => {
@@ -200,16 +204,17 @@ export function createHistory(opts: { results: number; days: number }): History 
     },
     summary(key, now, last = R, before) {
       const t = tracks.get(key);
-      if (!t) return undefined;
-      if (before !== undefined && before > t.total + 1) throw new RangeError(`no result ${before} in this history (newest is ${t.total})`);
+      if (t === undefined) return undefined;
+      const total = m(t, TOTAL);
+      if (before !== undefined && before > total + 1) throw new RangeError(`no result ${before} in this history (newest is ${total})`);
       // Sequence numbers: the ring holds oldest…total; this page is from…to.
-      const oldest = t.total - t.count + 1;
-      const to = Math.min(t.total, (before ?? t.total + 1) - 1);
+      const oldest = total - m(t, COUNT) + 1;
+      const to = Math.min(total, (before ?? total + 1) - 1);
       const from = Math.max(oldest, to - last + 1);
       const results: HistoryEntry[] = [];
       for (let seq = from; seq <= to; seq++) {
-        const k = t.total - seq + 1; // 1 = the newest
-        const e = ring.read(t.slot, (t.next - k + R) % R);
+        const k = total - seq + 1; // 1 = the newest
+        const e = ring.read(t, (m(t, NEXT) - k + R) % R);
         results.push({ status: e.status, reason: e.reason, latencyMs: e.latencyUs / 1000, startedAt: e.startedAt });
       }
       const lat = results.map((r) => r.latencyMs).sort((a, b) => a - b);
