@@ -78,6 +78,8 @@ export function createRecordTable(initialCapacity = 64): RecordTable {
   }
 
   function put(c: StringColumn, slot: number, s: string): void {
+    // The steady case: the same code as last time (a healthy instance's `connected`).
+    if (c.ids[slot] !== SPILLED && strings[c.ids[slot]!] === s) return;
     let id = stringIds.get(s);
     if (id === undefined && strings.length < SPILLED) stringIds.set(s, (id = strings.push(s) - 1));
     if (id === undefined) {
@@ -85,7 +87,7 @@ export function createRecordTable(initialCapacity = 64): RecordTable {
       c.spill.set(slot, s);
     } else {
       c.ids[slot] = id;
-      c.spill.delete(slot);
+      if (c.spill.size > 0) c.spill.delete(slot);
     }
   }
   const get = (c: StringColumn, slot: number): string => {
@@ -146,7 +148,9 @@ export function createRecordTable(initialCapacity = 64): RecordTable {
       nums[at + 3] = h.failStreak;
       put(reason, slot, h.reason);
       put(decidedBy, slot, h.decidedBy);
-      if (h.override === undefined) overrides.delete(slot);
+      if (h.override === undefined) {
+        if (overrides.size > 0) overrides.delete(slot);
+      }
       else overrides.set(slot, h.override);
     },
     lastProbe(slot) {
@@ -175,7 +179,7 @@ export function createRecordTable(initialCapacity = 64): RecordTable {
         whole.set(slot, p);
         return;
       }
-      whole.delete(slot);
+      if (whole.size > 0) whole.delete(slot);
       flags[slot] = keep | HAS_PROBE | (VERDICTS.indexOf(p.status) << STATUS_SHIFT);
       const at = slot * 6;
       nums[at + 4] = p.latencyMs;
