@@ -29,6 +29,7 @@ const { values } = parseArgs({
     'vigil-node-args': { type: 'string', default: '' },
     vigil: { type: 'string', default: join(import.meta.dirname, 'haproxy-vigil.js') },
     snapshot: { type: 'string' },
+    'max-warmup-s': { type: 'string', default: '180' },
   },
 });
 const SECONDS = Number(values.seconds);
@@ -61,7 +62,12 @@ async function runOne(instances: number, ports: readonly number[]): Promise<Reco
   const child = spawn(process.execPath, [...nodeArgs, values.vigil, arg], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   try {
     await once(child, 'message');
+    // Warm up for one interval plus 5 s, and on until as many probes ran as there are instances
+    // (so that, short of shedding, every instance has a history), for at most --max-warmup-s.
+    const t = performance.now();
     await sleep(INTERVAL_MS + 5000);
+    while ((await ask<{ probes: number }>(child, 'stats')).probes < instances && performance.now() - t < Number(values['max-warmup-s']) * 1000) await sleep(1000);
+    const warmupS = Math.round((performance.now() - t) / 1000);
     const mark = await ask<{ probes: number; shed: number }>(child, 'mark');
     const samples: number[] = [];
     const t0 = performance.now();
@@ -77,6 +83,8 @@ async function runOne(instances: number, ports: readonly number[]): Promise<Reco
     const mb = (b: number) => +(b / MB).toFixed(1);
     return {
       instances,
+      warmupS,
+      probesBeforeWindow: mark.probes,
       rssMaxMB: mb(Math.max(...samples)),
       rssMeanMB: mb(samples.reduce((a, b) => a + b, 0) / samples.length),
       heapUsedMB: mb(mem.heapUsed),
