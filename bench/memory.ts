@@ -2,7 +2,8 @@
  * Memory at scale (issue 15 item 4): the daemon (`buildApp`, in its own process: bench/haproxy-vigil.ts)
  * with N persistent TCP instances in a fresh embedded store, probing every interval against one
  * wildcard listener process (bench/tcp-targets.mjs), so every 127.1x.y.z address answers. After a
- * warm-up of one interval plus 5 s, RSS is sampled from /proc every second over the window; then
+ * warm-up of one interval plus 5 s, and on until N probes ran (at most --max-warmup-s, so that short
+ * of shedding every instance has a history), RSS is sampled from /proc every second over the window; then
  * the daemon reports `process.memoryUsage()` and V8's heap spaces. Each `--instances` value is its
  * own daemon, one after the other in the same run: `0` gives the empty daemon as the reference.
  *
