@@ -5,7 +5,7 @@
  * (`buildApp`, the production wiring) and answers the parent's IPC questions:
  *   'mark'  → resets the lag histogram, answers { probes, shed }
  *   'stats' → answers { probes, shed, skipped, lagP50Ms, lagP99Ms, outcomes }
- * Started by bench/haproxy.ts with one JSON argument: { instances, intervalMs, timeoutMs, ports, checker }.
+ * Started by bench/haproxy.ts with one JSON argument: { instances, intervalMs, timeoutMs, ports, checker, workers }.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,6 +24,8 @@ interface Args {
   readonly timeoutMs: number;
   readonly ports: readonly number[];
   readonly checker: { readonly type: string; readonly options: Record<string, unknown> };
+  /** `checks.workers`. */
+  readonly workers: number | 'auto';
 }
 
 const args = JSON.parse(process.argv[2]!) as Args;
@@ -45,7 +47,7 @@ const config = parseConfig({
   api: { port: 0 },
   store: { dataDir, synchronous: 'normal' },
   log: { level: 'warn' },
-  checks: { intervalMs: args.intervalMs, timeoutMs: args.timeoutMs, jitter: 0.1, checker: args.checker },
+  checks: { intervalMs: args.intervalMs, timeoutMs: args.timeoutMs, jitter: 0.1, checker: args.checker, workers: args.workers },
 });
 const app = buildApp(config, { logger: pino({ level: 'warn' }) });
 const { url } = await app.start();

@@ -17,6 +17,7 @@
  * a checker type the workers did not load (added by code rather than by `plugins`), and options a
  * worker cannot be sent (a plugin schema whose output holds a function).
  */
+import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -36,6 +37,12 @@ export const RESTART_DELAY_MS = 1000;
 /** At stop, a worker closing its connections is terminated after this long. */
 export const STOP_GRACE_MS = 2000;
 
+/**
+ * A worker that owes answers and has not been heard from for this long (it says it is alive every
+ * ALIVE_EVERY_MS) has its thread blocked, by a checker that never yields: it is ended and replaced.
+ */
+export const WORKER_HANG_MS = 10_000;
+
 export const WORKER_CRASHED = 'worker-crashed';
 
 export interface ProbePoolOptions {
@@ -46,6 +53,8 @@ export interface ProbePoolOptions {
   readonly baseDir?: string | undefined;
   readonly credentials: CredentialStore;
   readonly logger?: Logger;
+  /** Silence after which a worker that owes answers is ended (default WORKER_HANG_MS). */
+  readonly hangMs?: number;
   /** The worker's entry; by default the compiled probe-worker.js (from dist/ when running from src under the test runner). */
   readonly workerScript?: URL;
 }
@@ -90,6 +99,10 @@ interface Slot {
   ops: Map<number, (count: number) => void>;
   starting: { resolve: () => void; reject: (err: Error) => void } | undefined;
   restartTimer: NodeJS.Timeout | undefined;
+  /** performance.now() of the worker's last message. */
+  heard: number;
+  /** Set when the watchdog ends the worker: the detail its probes are answered with. */
+  hung: string | undefined;
   overdue: number;
   late: number;
   resources: number;
@@ -139,9 +152,11 @@ export function createProbePool(opts: ProbePoolOptions): ProbePool {
   let stopped = false;
   let restarts = 0;
   let crashed = 0;
+  let watchdog: NodeJS.Timeout | undefined;
+  const hangMs = opts.hangMs ?? WORKER_HANG_MS;
 
   for (let i = 0; i < opts.workers; i++) {
-    slots.push({ worker: undefined, ready: false, sent: new WeakSet(), defs: [], probes: [], pending: new Map(), ops: new Map(), starting: undefined, restartTimer: undefined, overdue: 0, late: 0, resources: 0 });
+    slots.push({ worker: undefined, ready: false, sent: new WeakSet(), defs: [], probes: [], pending: new Map(), ops: new Map(), starting: undefined, restartTimer: undefined, heard: 0, hung: undefined, overdue: 0, late: 0, resources: 0 });
   }
 
   function shardOf(target: Target): Slot {
@@ -262,7 +277,9 @@ export function createProbePool(opts: ProbePoolOptions): ProbePool {
   }
 
   function onMessage(slot: Slot, msg: FromWorker): void {
+    slot.heard = performance.now();
     if (msg.kind === 'results') onResults(slot, msg);
+    else if (msg.kind === 'alive') return;
     else if (msg.kind === 'resources-done') {
       slot.ops.get(msg.seq)?.(msg.count);
       slot.ops.delete(msg.seq);
@@ -284,7 +301,8 @@ export function createProbePool(opts: ProbePoolOptions): ProbePool {
     slot.ready = false;
     slot.starting?.reject(new VigilError('VIGIL_ERR_PLUGIN_LOAD', `probe worker exited with code ${code} while starting`, 'plugins'));
     slot.starting = undefined;
-    orphan(slot, `the probe worker thread ended (exit code ${code}) before answering`);
+    orphan(slot, slot.hung ?? `the probe worker thread ended (exit code ${code}) before answering`);
+    slot.hung = undefined;
     if (stopped) return;
     restarts++;
     opts.logger?.warn({ code, restarts }, 'probe worker ended; starting a new one');
@@ -298,6 +316,7 @@ export function createProbePool(opts: ProbePoolOptions): ProbePool {
     const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
     const worker = new Worker(script, { workerData: init, execArgv });
     slot.worker = worker;
+    slot.heard = performance.now();
     worker.on('message', (msg: FromWorker) => slot.worker === worker && onMessage(slot, msg));
     worker.on('error', (err) => opts.logger?.error({ err }, 'probe worker threw'));
     worker.on('exit', (code) => onExit(slot, worker, code));
@@ -305,6 +324,17 @@ export function createProbePool(opts: ProbePoolOptions): ProbePool {
     if (slot.probes.length > 0 && !flushQueued) {
       flushQueued = true;
       setImmediate(flush);
+    }
+  }
+
+  /** Ends the workers that owe answers and have been silent too long: a checker blocks their thread. */
+  function watch(): void {
+    const at = performance.now();
+    for (const slot of slots) {
+      if (!slot.worker || !slot.ready || slot.pending.size === 0 || at - slot.heard < hangMs) continue;
+      slot.hung = `the probe worker was silent for ${Math.round(at - slot.heard)} ms (a checker blocks its thread) and was ended`;
+      opts.logger?.error({ silentMs: Math.round(at - slot.heard) }, 'probe worker hangs; ending it');
+      void slot.worker.terminate();
     }
   }
 
@@ -369,6 +399,7 @@ export function createProbePool(opts: ProbePoolOptions): ProbePool {
     async start() {
       const started = slots.map((slot) => new Promise<void>((resolve, reject) => (slot.starting = { resolve, reject })));
       for (const slot of slots) spawn(slot);
+      watchdog = setInterval(watch, Math.min(1000, hangMs / 2)).unref();
       await Promise.all(started);
     },
     runner: { run, abortAll, stats },
@@ -377,6 +408,7 @@ export function createProbePool(opts: ProbePoolOptions): ProbePool {
       if (stopped) return;
       abortAll();
       stopped = true;
+      clearInterval(watchdog);
       for (const slot of slots) clearTimeout(slot.restartTimer);
       let grace: NodeJS.Timeout | undefined;
       const timeUp = new Promise<void>((resolve) => (grace = setTimeout(resolve, STOP_GRACE_MS)));

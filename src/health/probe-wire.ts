@@ -64,9 +64,13 @@ export interface ResultBatch {
   readonly resources: number;
 }
 
+/** A worker says it is alive this often, so that one whose thread a checker blocks can be told apart. */
+export const ALIVE_EVERY_MS = 500;
+
 /** Worker → main. */
 export type FromWorker =
   | { readonly kind: 'ready'; readonly types: readonly string[] }
+  | { readonly kind: 'alive' }
   | { readonly kind: 'failed'; readonly message: string }
   | ResultBatch
   | { readonly kind: 'resources-done'; readonly seq: number; readonly count: number };

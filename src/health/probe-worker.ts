@@ -10,7 +10,7 @@ import { createCredentialStore } from '../security/credentials.js';
 import { createCheckerRegistry } from './checker-registry.js';
 import type { Checker, Fact, ProbeResult } from './contract.js';
 import { loadPlugins } from './plugin-loader.js';
-import { NO_DETAIL, RefKind, RESULT_STRIDE, SETTLED, VERDICTS, PROBE_STRIDE, type Definition, type FromWorker, type ToWorker, type WorkerInit } from './probe-wire.js';
+import { ALIVE_EVERY_MS, NO_DETAIL, RefKind, RESULT_STRIDE, SETTLED, VERDICTS, PROBE_STRIDE, type Definition, type FromWorker, type ToWorker, type WorkerInit } from './probe-wire.js';
 import { createResourcePool } from './resources.js';
 import { createRunner } from './runner.js';
 
@@ -143,3 +143,5 @@ port.on('message', (msg: ToWorker) => {
   else void resourceOp(msg);
 });
 post({ kind: 'ready', types: checkers.types() });
+// Unref'd: it must not keep a worker alive that has nothing else to do.
+setInterval(() => post({ kind: 'alive' }), ALIVE_EVERY_MS).unref();

@@ -209,6 +209,18 @@ describe('probe pool: a worker that dies', () => {
     });
   }
 
+  it('is ended and replaced when a checker blocks its thread, and answers the probes it held', async () => {
+    const p = createProbePool({ workers: 1, plugins: PLUGINS, baseDir: fixtures, credentials, hangMs: 1000 });
+    pools.push(p);
+    await p.start();
+    const { server, probes } = await holding(p, 5);
+    const blocker = counted(p.runner, request('pool-crash', 1, { how: 'block' }));
+    await expectAllCrashedOnce([...probes, blocker]);
+    expect((await blocker.result).detail).toMatch(/silent/);
+    await vi.waitFor(() => expect(p.stats.restarts).toBe(1), WAIT);
+    await expectResumed(p, server, 5);
+  });
+
   it('keeps its shard on one worker: probes of one target all go to the same thread', async () => {
     const p = await pool(2);
     const where = await Promise.all(Array.from({ length: 10 }, () => p.runner.run(request('pool-where', 7, {}))));
