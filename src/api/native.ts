@@ -147,10 +147,11 @@ export function registerNativeRoutes(app: FastifyInstance, deps: NativeDeps): vo
     return { deleted: entry.id };
   });
 
-  app.put('/v1/overrides', WRITE, async (req) => {
+  app.put('/v1/overrides', WRITE, async (req, reply) => {
     const body = parseOrThrow(overrideBody, req.body ?? {});
     const key = instanceKey(body);
     const rec = registry.get(key);
+    if (await forwarded(rec?.instance.ephemeral !== false, key, req, reply)) return reply;
     if (!rec) throw new VigilError('VIGIL_ERR_NOT_FOUND', `no instance ${key}`, 'instance');
     const now = deps.now();
     const override = stripUndef({ healthy: body.healthy, until: body.ttlMs === undefined ? undefined : now + body.ttlMs, by: body.by, reason: body.reason });
@@ -161,10 +162,11 @@ export function registerNativeRoutes(app: FastifyInstance, deps: NativeDeps): vo
     return view(key);
   });
 
-  app.delete('/v1/overrides', WRITE, async (req) => {
+  app.delete('/v1/overrides', WRITE, async (req, reply) => {
     const id = parseOrThrow(instanceSel, { ...(req.query as object), ...((req.body as object | undefined) ?? {}) });
     const key = instanceKey(id);
     const rec = registry.get(key);
+    if (await forwarded(rec?.instance.ephemeral !== false, key, req, reply)) return reply;
     if (!rec) throw new VigilError('VIGIL_ERR_NOT_FOUND', `no instance ${key}`, 'instance');
     const { state, change } = setOverride(rec.health, null, deps.now());
     registry.setHealth(key, state, change);

@@ -118,7 +118,7 @@ export function createEphemeralReplication(opts: EphemeralReplicationOptions): E
     if (e.type === 'instance-deregistered') {
       if (!e.instance.ephemeral) return;
       deleted = true;
-    } else if (e.type === 'instance-registered' || e.type === 'instance-updated' || e.type === 'health-changed') {
+    } else if (e.type === 'instance-registered' || e.type === 'instance-updated' || e.type === 'health-changed' || e.type === 'override-changed') {
       if (!e.record.instance.ephemeral) return;
     } else return;
     // Answered here while the owner was unreachable (or this node's lease lapsing): replicated under

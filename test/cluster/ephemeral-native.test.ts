@@ -1,5 +1,6 @@
 /**
- * The native API's writes on ephemeral instances (POST, PUT, DELETE /v1/instances) at a node that is
+ * Writes on ephemeral instances (native POST, PUT, DELETE /v1/instances and /v1/overrides; Nacos PUT
+ * instance and health/instance) at a node that is
  * not responsible for the instance: forwarded, signed, to the responsible node, whose answer the
  * client gets, so the change takes effect on every node and cannot lose to the responsible node's
  * copy. Three real vigil processes on a private MariaDB and no client beating, so the forwarding
@@ -104,6 +105,43 @@ describeMariaDb('native writes on ephemeral instances at a node that is not resp
     await everywhere('native-own', (rows) => rows.length === 0);
     const nacosList = await api(owner.url, 'GET', '/nacos/v1/ns/instance/list?serviceName=native-own');
     expect(nacosList.body.hosts).toEqual([]);
+  }, 60_000);
+
+  it('a Nacos update (PUT /nacos/v1/ns/instance) at a node that is not responsible reaches every node, the responsible one included', async () => {
+    const { owner, other } = await roles('nacos-upd', 23003);
+    const reg = await api(owner.url, 'POST', '/nacos/v1/ns/instance?serviceName=nacos-upd&ip=127.0.0.1&port=23003&ephemeral=true&weight=1');
+    expect(reg.status).toBe(200);
+    await everywhere('nacos-upd', (rows) => rows.length === 1 && rows[0].weight === 1);
+    const before = await forwarding(other);
+    const upd = await api(other.url, 'PUT', '/nacos/v1/ns/instance?serviceName=nacos-upd&ip=127.0.0.1&port=23003&weight=7&metadata=' + encodeURIComponent('{"zone":"c"}'));
+    expect(upd.status, JSON.stringify(upd.body)).toBe(200);
+    expect((await forwarding(other)).forwarded).toBe(before.forwarded + 1);
+    await everywhere('nacos-upd', (rows) => rows.length === 1 && rows[0].weight === 7 && rows[0].metadata.zone === 'c');
+    // Unknown instance: the responsible node's 404, relayed with its code.
+    const missing = await api(other.url, 'PUT', '/nacos/v1/ns/instance?serviceName=nacos-upd&ip=127.0.0.1&port=23999&weight=2');
+    expect(missing.status).toBe(404);
+    expect(String(missing.body)).toContain('instance not found');
+  }, 60_000);
+
+  it('an operator override on an ephemeral instance set at one node and cleared at another holds on every node', async () => {
+    const { owner, other, bystander } = await roles('eph-override', 23004);
+    const reg = await api(owner.url, 'POST', '/nacos/v1/ns/instance?serviceName=eph-override&ip=127.0.0.1&port=23004&ephemeral=true');
+    expect(reg.status).toBe(200);
+    await everywhere('eph-override', (rows) => rows.length === 1 && rows[0].health.healthy === true);
+
+    const set = await api(other.url, 'PUT', '/v1/overrides', { service: 'eph-override', ip: '127.0.0.1', port: 23004, healthy: false, reason: 'maintenance' });
+    expect(set.status, JSON.stringify(set.body)).toBe(200);
+    expect(set.body.health).toMatchObject({ healthy: false, override: { healthy: false, reason: 'maintenance' } });
+    await everywhere('eph-override', (rows) => rows.length === 1 && rows[0].health.healthy === false && rows[0].health.override?.reason === 'maintenance');
+
+    const clear = await api(bystander.url, 'DELETE', '/v1/overrides?service=eph-override&ip=127.0.0.1&port=23004');
+    expect(clear.status, JSON.stringify(clear.body)).toBe(200);
+    await everywhere('eph-override', (rows) => rows.length === 1 && rows[0].health.override === undefined);
+
+    // The Nacos health route, at a node that is not responsible: also decided by the responsible node.
+    const nacos = await api(bystander.url, 'PUT', '/nacos/v1/ns/health/instance?serviceName=eph-override&ip=127.0.0.1&port=23004&healthy=false');
+    expect(nacos.status).toBe(200);
+    await everywhere('eph-override', (rows) => rows.length === 1 && rows[0].health.healthy === false && rows[0].health.override?.by === 'nacos');
   }, 60_000);
 
   it('refuses a native registration claiming to be forwarded without the cluster secret, and registers nothing', async () => {

@@ -82,6 +82,9 @@ export function registerInstanceRoutes(app: FastifyInstance, ctx: NacosContext, 
     const v = readParams(req, UPDATE);
     const id = instanceIdOf(v);
     const rec = registry.find(id);
+    // An ephemeral instance, or one not known here yet (its registration may not have been
+    // replicated), is updated by its responsible node: a change decided here would lose to its copy.
+    if (ctx.forward && (rec?.instance.ephemeral ?? v.ephemeral ?? true) && (await ctx.forward(instanceKey(id), req, reply))) return reply;
     if (!rec) throw notFound(id);
     const cur = rec.instance;
     checkSameKind(cur, v.ephemeral ?? cur.ephemeral);
@@ -120,6 +123,8 @@ export function registerInstanceRoutes(app: FastifyInstance, ctx: NacosContext, 
     const id = instanceIdOf(v);
     const key = instanceKey(id);
     const rec = registry.get(key);
+    // On an ephemeral instance the word goes to its responsible node, which replicates it.
+    if (ctx.forward && rec?.instance.ephemeral !== false && (await ctx.forward(key, req, reply))) return reply;
     if (!rec) throw notFound(id);
     // An operator's word: it holds until cleared (DELETE /v1/overrides), as in the native API.
     const { state, change } = setOverride(rec.health, { healthy: v.healthy, by: 'nacos', reason: 'set by PUT /nacos/v1/ns/health/instance' }, ctx.now());
