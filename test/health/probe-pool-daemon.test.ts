@@ -44,6 +44,10 @@ describe('a daemon with probe workers (checks.workers)', () => {
     await api(d.url, 'POST', '/v1/instances', { service: 'tcp', ip: '127.0.0.1', port: target.port, checker: { type: 'tcp', options: {} } });
     await waitFor(async () => (await lastProbe(d, 'tcp'))?.reason === 'connected', 20_000, 20);
 
+    const metrics = await (await fetch(new URL('/metrics', d.url))).text();
+    expect(metrics).toMatch(/^vigil_probe_workers 1$/m);
+    expect(metrics).toMatch(/^vigil_probe_worker_restarts_total 0$/m);
+
     // SIGTERM: the CLI only sets an exit code, so a worker thread left running would keep the process alive.
     expect(await d.stop()).toBe(0);
   });
@@ -53,6 +57,7 @@ describe('a daemon with probe workers (checks.workers)', () => {
     await api(d.url, 'POST', '/v1/instances', { service: 'where', ip: '127.0.0.1', port: 1, checker: { type: 'pool-where', options: {} } });
     const probe = await waitFor(async () => (await lastProbe(d, 'where'))?.reason === 'ran' && lastProbe(d, 'where'), 20_000, 20);
     expect(probe?.facts).toMatchObject({ mainThread: true });
+    expect(await (await fetch(new URL('/metrics', d.url))).text()).toMatch(/^vigil_probe_workers 0$/m);
     expect(await d.stop()).toBe(0);
   });
 });
