@@ -8,7 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { builtinCheckers } from '../../checkers/index.js';
 import { createCredentialStore } from '../security/credentials.js';
 import { createCheckerRegistry } from './checker-registry.js';
-import type { Checker, Fact, ProbeResult } from './contract.js';
+import type { Checker, Fact, ProbeResult, ResourceCache } from './contract.js';
 import { loadPlugins } from './plugin-loader.js';
 import { ALIVE_EVERY_MS, NO_DETAIL, RefKind, RESULT_STRIDE, SETTLED, VERDICTS, PROBE_STRIDE, type Definition, type FromWorker, type ToWorker, type WorkerInit } from './probe-wire.js';
 import { createResourcePool } from './resources.js';
@@ -35,6 +35,13 @@ try {
 }
 const runner = createRunner({ credentials: createCredentialStore(init.credentials) });
 const resources = createResourcePool();
+/** One cache view per checker type (scope() builds a new one on each call). */
+const scopes = new Map<string, ResourceCache>();
+function scopeOf(type: string): ResourceCache {
+  let scope = scopes.get(type);
+  if (!scope) scopes.set(type, (scope = resources.scope(type)));
+  return scope;
+}
 /** Checkers, options, targets and wake functions by the number the main thread gave them. */
 const refs = new Map<number, unknown>();
 
@@ -117,7 +124,7 @@ function start(probes: Float64Array): void {
         options: refs.get(probes[i + 2]!) as object,
         target: refs.get(probes[i + 3]!) as never,
         timeoutMs: probes[i + 5]!,
-        resources: resources.scope(checker.type),
+        resources: scopeOf(checker.type),
         wake: wakeRef === 0 ? undefined : (refs.get(wakeRef) as () => void),
         onCheckerSettled: () => checkerSettled(id),
       })
