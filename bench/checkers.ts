@@ -4,7 +4,8 @@
  * target at the same concurrency:
  *
  *   runner-noop     runner + a checker that answers ok at once: the runner's own cost, no I/O
- *   tcp             runner + checkers/tcp.ts          vs bare net connect-and-reset (bench/reference.ts)
+ *   tcp             runner + checkers/tcp.ts          vs bare net connect-and-reset (bench/reference.ts);
+ *                   also bare rawConnect (the handle-level connect the checker takes) as an extra
  *   http-fresh      runner + checkers/http.ts, fresh  vs bare net connect-and-reset to the HTTP port
  *   http-keepalive  runner + checkers/http.ts         vs bare undici Client.request on one keep-alive client, body dumped
  *   mysql           runner + checkers/mysql.ts        vs bare mysql2 conn.query('SELECT 1') on one connection
@@ -42,6 +43,8 @@ import { defineChecker, type Target } from '../src/health/contract.js';
 import { createResourcePool, type ResourcePool } from '../src/health/resources.js';
 import { createRunner, type Runner } from '../src/health/runner.js';
 import { startMariaDb, TEST_USER, type MariaDb } from '../test/helpers/mariadb.js';
+import { ON_CANCEL } from '../src/health/cancel.js';
+import { rawConnect } from '../src/health/fast-connect.js';
 import { bareConnectLoop } from './reference.js';
 
 const TYPES = ['runner-noop', 'tcp', 'http-fresh', 'http-keepalive', 'mysql'] as const;
@@ -194,6 +197,14 @@ function connectSeries(port: number): Series {
       return { ops: count, cpuUs: ref.cpuUsPerConnect * count, wallMs: performance.now() - t0, outcomes: {}, targetCpuUs: NaN };
     },
   };
+}
+
+/** A context that is never cancelled, so the bare loop pays for no signal or hook (the runner's hook costs a field). */
+const NEVER_CANCELLED = { get signal(): AbortSignal { throw new Error('not read') }, [ON_CANCEL]() {} };
+
+/** Bare rawConnect (src/health/fast-connect.ts): the handle-level connect + reset the tcp checker takes, without runner or checker. */
+function rawConnectSeries(port: number): Series {
+  return opSeries('bare-raw-connect', async () => (await rawConnect('127.0.0.1', 4, port, NEVER_CANCELLED)).reason);
 }
 
 function undiciKeepAliveSeries(port: number): Series {
@@ -371,8 +382,8 @@ async function measure(type: BenchType, rig: Rig, t: Targets): Promise<Row> {
       return rowOf(type, phase, undefined, 'none: no I/O');
     }
     case 'tcp': {
-      const [phase, ref] = await compare(probeSeries(rig, type, 'tcp', t.tcp, {}, t.pid), [connectSeries(t.tcp)], nTcp);
-      return rowOf(type, phase, ref, 'bare net.connect + resetAndDestroy, same listener');
+      const [phase, ref, raw] = await compare(probeSeries(rig, type, 'tcp', t.tcp, {}, t.pid), [connectSeries(t.tcp), rawConnectSeries(t.tcp)], nTcp);
+      return rowOf(type, phase, ref, 'bare net.connect + resetAndDestroy, same listener', { bareRawConnectCpuUs: raw });
     }
     case 'http-fresh': {
       const probe = probeSeries(rig, type, 'http', t.http, { connection: 'fresh' }, t.pid);

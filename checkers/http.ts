@@ -13,7 +13,7 @@ import { z } from 'zod';
 import { regexSource, textMatcher, type TextMatcher } from '../src/health/option-schemas.js';
 import { classifyError } from '../src/health/classify.js';
 import { defineChecker, type CheckContext, type CheckOutcome, type Target } from '../src/health/contract.js';
-import { exchange } from '../src/health/http1-exchange.js';
+import { connectOptions, exchange, type ExchangeSpec } from '../src/health/http1-exchange.js';
 import { targetKey } from '../src/health/resources.js';
 import { MAX_LIST_ITEMS, MAX_TEXT_CHARS } from '../src/registry/limits.js';
 
@@ -124,8 +124,8 @@ interface Endpoint {
   /** Resource-cache key of its kept-alive client. */
   readonly key: string;
   readonly create: () => Client;
-  /** The request head the minimal path writes (empty when the plan does not take it). */
-  readonly request: Buffer;
+  /** What the minimal path needs for this target, when the plan takes it. */
+  readonly exchange: ExchangeSpec | undefined;
 }
 
 /**
@@ -144,6 +144,11 @@ interface Plan {
   /** Fresh connection, plain HTTP, no redirects: the probe takes the minimal HTTP/1.1 path. */
   readonly minimal: boolean;
   readonly wantsBody: (statusCode: number) => boolean;
+  /** The minimal path's verdict on a complete answer, and on an error. */
+  readonly verdict: (statusCode: number, statusText: string, text: string, matched: boolean) => CheckOutcome;
+  readonly failure: (err: Error) => CheckOutcome;
+  /** The last ok outcome per status (healthyOutcome); at most one per status in expectStatus. */
+  readonly healthy: Map<number, CheckOutcome>;
 }
 
 // Module-level, yet not the state the contract forbids: a memo of pure derivations of immutable
@@ -165,6 +170,9 @@ function planOf(o: Options): Plan {
       endpoints: new WeakMap(),
       minimal: o.connection === 'fresh' && o.scheme === 'http' && !o.followRedirects,
       wantsBody: (statusCode) => inRanges(statusCode, o.expectStatus),
+      verdict: (statusCode, statusText, text, matched) => freshVerdict(plan!, statusCode, statusText, text, matched),
+      failure: (err) => failureOf(err, o),
+      healthy: new Map(),
     };
     plans.set(o, plan);
   }
@@ -177,8 +185,8 @@ function endpointOf(plan: Plan, target: Target): Endpoint {
     const o = plan.options;
     const hostPort = targetKey(target.host, target.port);
     const origin = `${o.scheme}://${hostPort}`;
-    const request = plan.minimal ? requestHead(plan, hostPort) : Buffer.alloc(0);
-    at = { origin, key: clientKey(hostPort, o), create: () => createClient(origin, o), request };
+    const exchange = plan.minimal ? exchangeSpec(plan, target, hostPort) : undefined;
+    at = { origin, key: clientKey(hostPort, o), create: () => createClient(origin, o), exchange };
     plan.endpoints.set(target, at);
   }
   return at;
@@ -312,11 +320,25 @@ function statusFailure(statusCode: number, line: string, plan: Plan): CheckOutco
   return { status, reason: 'status', detail: `${line}, expected ${plan.expected}`, facts: { httpStatus: statusCode } };
 }
 
+/**
+ * The ok outcome for a status line, one frozen object per status and plan while the line stays
+ * the same: a healthy target answers the same line to every probe, and a new outcome (with its
+ * facts) per probe was pure garbage.
+ */
+function healthyOutcome(plan: Plan, statusCode: number, line: string): CheckOutcome {
+  let outcome = plan.healthy.get(statusCode);
+  if (outcome === undefined || outcome.detail !== line) {
+    const reason = plan.matches ? 'matched' : 'responded';
+    outcome = Object.freeze({ status: 'ok', reason, detail: line, facts: Object.freeze({ httpStatus: statusCode }) } as const);
+    plan.healthy.set(statusCode, outcome);
+  }
+  return outcome;
+}
+
 /** The verdict on an expected status once the body was read (and, with a body rule, judged). */
 function bodyVerdict(statusCode: number, line: string, plan: Plan, text: string, matched: boolean): CheckOutcome {
+  if (!plan.matches || matched) return healthyOutcome(plan, statusCode, line);
   const facts = { httpStatus: statusCode };
-  if (!plan.matches) return { status: 'ok', reason: 'responded', detail: line, facts };
-  if (matched) return { status: 'ok', reason: 'matched', detail: line, facts };
   return { status: 'fail', reason: 'mismatch', detail: `${line}, body did not match; read ${excerpt(text)}`, facts };
 }
 
@@ -340,59 +362,61 @@ async function judge(res: Response, plan: Plan, hops: number): Promise<CheckOutc
 
 /**
  * The fresh-connection probe over plain HTTP without redirects: one request on a new `net`
- * connection (src/health/http1-exchange.ts), judged by the same rules as the undici path.
+ * connection (src/health/http1-exchange.ts), judged by the same rules as the undici path. Built
+ * once per target and options; a probe adds only its own context.
  */
-async function freshExchange(ctx: CheckContext<Options>, plan: Plan, at: Endpoint): Promise<CheckOutcome> {
+function exchangeSpec(plan: Plan, target: Target, hostPort: string): ExchangeSpec {
   const o = plan.options;
-  const { statusCode, statusText, text, matched } = await exchange({
-    host: ctx.target.host,
-    port: ctx.target.port,
-    family: 0,
-    request: at.request,
+  return {
+    connect: connectOptions(target.host, target.port, 0),
+    request: requestHead(plan, hostPort),
     connectTimeoutMs: o.connectTimeoutMs,
     head: o.method === 'HEAD',
     wantsBody: plan.wantsBody,
     maxBodyBytes: o.maxBodyBytes,
     matches: plan.matches,
-    signal: ctx.signal,
-  });
+    verdict: plan.verdict,
+    failure: plan.failure,
+  };
+}
+
+function freshVerdict(plan: Plan, statusCode: number, statusText: string, text: string, matched: boolean): CheckOutcome {
   const line = statusLine(statusCode, statusText, 0);
-  if (!inRanges(statusCode, o.expectStatus)) return statusFailure(statusCode, line, plan);
+  if (!inRanges(statusCode, plan.options.expectStatus)) return statusFailure(statusCode, line, plan);
   return bodyVerdict(statusCode, line, plan, text, matched);
+}
+
+/** One request through undici: kept-alive client from the resource cache, or a fresh one; redirects when asked. */
+async function viaUndici(ctx: CheckContext<Options>, plan: Plan, at: Endpoint): Promise<CheckOutcome> {
+  const o = ctx.options;
+  const fresh = plan.keepAlive ? undefined : createClient(at.origin, o);
+  const main = fresh ?? ctx.resources.use(at.key, at.create, retireClient);
+  /** Clients opened for other origins while following redirects. */
+  let others: Client[] | undefined;
+  try {
+    const res = await send(main, o.path, true, ctx, plan);
+    if (!o.followRedirects) return await judge(res, plan, 0);
+    const [last, hops] = await follow(ctx, plan, at.origin, main, res, (others = []));
+    return await judge(last, plan, hops);
+  } catch (err) {
+    // After a socket error the next probe starts from a new client. An abort is no fault of the
+    // client (undici already dropped the socket of the aborted request), so it stays.
+    if (!fresh && !ctx.signal.aborted) await ctx.resources.evict(at.key, main);
+    return failureOf(err, o);
+  } finally {
+    if (others?.length) await Promise.all((fresh ? [fresh, ...others] : others).map(destroyClient));
+    else if (fresh) await destroyClient(fresh);
+  }
 }
 
 export default defineChecker({
   type: 'http',
   description: 'Sends one HTTP(S) GET or HEAD and checks the status and, optionally, the body.',
   options,
-  async check(ctx) {
-    const o = ctx.options;
-    const plan = planOf(o);
+  check(ctx) {
+    const plan = planOf(ctx.options);
     const at = endpointOf(plan, ctx.target);
-    if (plan.minimal) {
-      try {
-        return await freshExchange(ctx, plan, at);
-      } catch (err) {
-        return failureOf(err, o);
-      }
-    }
-    const fresh = plan.keepAlive ? undefined : createClient(at.origin, o);
-    const main = fresh ?? ctx.resources.use(at.key, at.create, retireClient);
-    /** Clients opened for other origins while following redirects. */
-    let others: Client[] | undefined;
-    try {
-      const res = await send(main, o.path, true, ctx, plan);
-      if (!o.followRedirects) return await judge(res, plan, 0);
-      const [last, hops] = await follow(ctx, plan, at.origin, main, res, (others = []));
-      return await judge(last, plan, hops);
-    } catch (err) {
-      // After a socket error the next probe starts from a new client. An abort is no fault of the
-      // client (undici already dropped the socket of the aborted request), so it stays.
-      if (!fresh && !ctx.signal.aborted) await ctx.resources.evict(at.key, main);
-      return failureOf(err, o);
-    } finally {
-      if (others?.length) await Promise.all((fresh ? [fresh, ...others] : others).map(destroyClient));
-      else if (fresh) await destroyClient(fresh);
-    }
+    // The minimal path never reads ctx.signal: the runner then makes no AbortController for it.
+    return at.exchange ? exchange(at.exchange, ctx) : viaUndici(ctx, plan, at);
   },
 });

@@ -134,11 +134,14 @@ export default defineChecker({
   type: 'tcp',
   description: 'Opens one TCP connection; optionally sends a payload and expects a substring or pattern back.',
   options,
-  check({ target, options: o, signal }) {
+  check(ctx) {
+    const { target, options: o } = ctx;
     const plain = o.send === undefined && o.expect === undefined && o.expectRegex === undefined;
-    // The common case, an IP literal with nothing to say: the handshake alone, without a Socket.
+    // The common case, an IP literal with nothing to say: the handshake alone, without a Socket,
+    // and without reading ctx.signal (the runner then makes no AbortController for the probe).
     const raw = plain ? rawConnectFamily(target.host, o.family) : 0;
-    if (raw !== 0) return rawConnect(target.host, raw, target.port, signal);
+    if (raw !== 0) return rawConnect(target.host, raw, target.port, ctx);
+    const { signal } = ctx;
     // No signal is passed to net.connect: connectOnly()/converse() own abort handling, and an
     // 'error' listener stays until the socket is gone so a late error can never go unhandled.
     // No Nagle switch (a setsockopt per probe) when nothing is written.

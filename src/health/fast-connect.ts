@@ -8,6 +8,7 @@
  */
 import { isIP } from 'node:net';
 import { getSystemErrorName } from 'node:util';
+import { onCancel, type Cancellable } from './cancel.js';
 import { classifyError } from './classify.js';
 import type { CheckOutcome } from './contract.js';
 
@@ -55,44 +56,79 @@ function failure(status: number, host: string, port: number): CheckOutcome {
   return classifyError(Object.assign(new Error(`connect ${code} ${host}:${port}`), { code }));
 }
 
+interface AttemptReq extends ConnectReq {
+  attempt: Attempt;
+}
+
+/**
+ * One handshake in flight: its handle, its request and how to settle. A class with shared
+ * callbacks instead of closures, since the plain TCP probe is the hottest path vigil has.
+ */
+class Attempt implements Cancellable {
+  readonly handle: TcpHandle;
+  readonly host: string;
+  readonly port: number;
+  readonly resolve: (outcome: CheckOutcome) => void;
+  settled = false;
+
+  constructor(handle: TcpHandle, host: string, port: number, resolve: (outcome: CheckOutcome) => void) {
+    this.handle = handle;
+    this.host = host;
+    this.port = port;
+    this.resolve = resolve;
+  }
+
+  settle(outcome: CheckOutcome): void {
+    this.settled = true;
+    this.resolve(outcome);
+  }
+
+  // A close while connecting makes libuv complete the request with ECANCELED: ignored, settled already.
+  cancel(): void {
+    if (this.settled) return;
+    this.handle.close();
+    this.settle(CONNECT_TIMED_OUT);
+  }
+}
+
+function afterConnect(this: AttemptReq, status: number): void {
+  const a = this.attempt;
+  if (a.settled) return;
+  if (status === 0 && a.handle.reset(noop) === 0) return a.settle(CONNECTED);
+  a.handle.close();
+  a.settle(status === 0 ? CONNECTED : failure(status, a.host, a.port));
+}
+
+/** See `capture` in runner.ts: an executor that closes over nothing. */
+let captured: ((outcome: CheckOutcome) => void) | undefined;
+function capture(resolve: (outcome: CheckOutcome) => void): void {
+  captured = resolve;
+}
+
 /**
  * One attempt at a TCP handshake with `host` (an IP literal of `family`), then a reset (no
- * TIME_WAIT on our side). Settles once: connected, the connect error, or a timeout when `signal`
- * aborts first; the handle is always closed.
+ * TIME_WAIT on our side). Settles once: connected, the connect error, or a timeout when the probe
+ * behind `ctx` is cancelled first (cancel.ts: the runner's hook, else `ctx.signal`); the handle is
+ * always closed.
  */
-export function rawConnect(host: string, family: 4 | 6, port: number, signal: AbortSignal): Promise<CheckOutcome> {
+export function rawConnect(host: string, family: 4 | 6, port: number, ctx: { readonly signal: AbortSignal }): Promise<CheckOutcome> {
   const { TCP, TCPConnectWrap, constants } = binding!;
-  return new Promise((resolve) => {
-    const handle = new TCP(constants.SOCKET);
-    const req = new TCPConnectWrap();
-    let settled = false;
-    const settle = (outcome: CheckOutcome): void => {
-      settled = true;
-      signal.removeEventListener('abort', onAbort);
-      resolve(outcome);
-    };
-    // A close while connecting makes libuv complete the request with ECANCELED: ignored, settled already.
-    const onAbort = (): void => {
-      if (settled) return;
-      handle.close();
-      settle(CONNECT_TIMED_OUT);
-    };
-    req.oncomplete = (status) => {
-      if (settled) return;
-      if (status === 0 && handle.reset(noop) === 0) return settle(CONNECTED);
-      handle.close();
-      settle(status === 0 ? CONNECTED : failure(status, host, port));
-    };
-    req.address = host;
-    req.port = port;
-    if (signal.aborted) return onAbort();
-    const err = family === 4 ? handle.connect(req, host, port) : handle.connect6(req, host, port);
-    if (err !== 0) {
-      handle.close();
-      return settle(failure(err, host, port));
-    }
-    signal.addEventListener('abort', onAbort);
-  });
+  const answer = new Promise<CheckOutcome>(capture);
+  const attempt = new Attempt(new TCP(constants.SOCKET), host, port, captured!);
+  captured = undefined;
+  const req = new TCPConnectWrap() as AttemptReq;
+  req.oncomplete = afterConnect;
+  req.address = host;
+  req.port = port;
+  req.attempt = attempt;
+  onCancel(ctx, attempt); // first: a probe cancelled already settles here, before any syscall
+  if (attempt.settled) return answer;
+  const err = family === 4 ? attempt.handle.connect(req, host, port) : attempt.handle.connect6(req, host, port);
+  if (err !== 0) {
+    attempt.handle.close();
+    attempt.settle(failure(err, host, port));
+  }
+  return answer;
 }
 
 function noop(): void {}

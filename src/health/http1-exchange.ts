@@ -7,15 +7,18 @@
  * ECONNRESET for a response cut short, HPE_* for what is not HTTP/1.x, ETIMEDOUT for the connect.
  */
 import net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { StringDecoder } from 'node:string_decoder';
+import { onCancel } from './cancel.js';
+import type { CheckOutcome } from './contract.js';
 
 /** Longest response head accepted, as Node's and undici's default. */
 export const MAX_HEADER_BYTES = 16_384;
 
+/** What an exchange needs that does not change between probes of one target: made once, reused. */
 export interface ExchangeSpec {
-  readonly host: string;
-  readonly port: number;
-  readonly family: 0 | 4 | 6;
+  /** `net.connect` options: host, port, family. */
+  readonly connect: Readonly<net.NetConnectOpts>;
   /** The whole request head, `Connection: close` included. */
   readonly request: Buffer;
   readonly connectTimeoutMs: number;
@@ -26,15 +29,22 @@ export interface ExchangeSpec {
   readonly maxBodyBytes: number;
   /** A body rule: text is decoded and the exchange ends as soon as it holds. */
   readonly matches: ((text: string) => boolean) | undefined;
-  readonly signal: AbortSignal;
+  /** The outcome of a complete answer: `text` is the decoded body (up to maxBodyBytes), only when `matches` was given. */
+  readonly verdict: (statusCode: number, statusText: string, text: string, matched: boolean) => CheckOutcome;
+  /** The outcome of a coded error (see the top of this file). */
+  readonly failure: (err: Error) => CheckOutcome;
 }
 
-export interface ExchangeResult {
-  readonly statusCode: number;
-  readonly statusText: string;
-  /** The decoded body (up to maxBodyBytes), only when `matches` was given. */
-  readonly text: string;
-  readonly matched: boolean;
+/** The probe an exchange runs for: it ends when the probe is cancelled (cancel.ts: no AbortSignal is made for it). */
+export interface ExchangeProbe {
+  readonly signal: AbortSignal;
+  /** `performance.now()` value of the probe's deadline: the connect timer is armed only when it would end the exchange sooner. */
+  readonly deadline: number;
+}
+
+/** `net.connect` options of a fresh probe connection: one attempt, one address, no Nagle delay. */
+export function connectOptions(host: string, port: number, family: 0 | 4 | 6): Readonly<net.NetConnectOpts> {
+  return Object.freeze({ host, port, family, autoSelectFamily: false, noDelay: true });
 }
 
 const STATUS_LINE = /^HTTP\/1\.[01] (\d\d\d)(?: ([^\r\n]*))?$/;
@@ -101,10 +111,10 @@ class Dechunker {
   }
 }
 
-/** Runs the exchange; resolves with the status and what the body rule saw, rejects with a coded error. */
-export function exchange(spec: ExchangeSpec): Promise<ExchangeResult> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: spec.host, port: spec.port, family: spec.family, autoSelectFamily: false, noDelay: true });
+/** Runs the exchange; resolves with the spec's verdict on the answer, or its failure for a coded error. Never rejects. */
+export function exchange(spec: ExchangeSpec, probe: ExchangeProbe): Promise<CheckOutcome> {
+  return new Promise((resolve) => {
+    const socket = net.connect(spec.connect);
     let settled = false;
     let head: Buffer | undefined;
     let statusCode = 0;
@@ -119,14 +129,19 @@ export function exchange(spec: ExchangeSpec): Promise<ExchangeResult> {
     const finish = (err: Error | undefined, matched = false): void => {
       if (settled) return;
       settled = true;
-      clearTimeout(connectTimer);
-      spec.signal.removeEventListener('abort', onAbort);
+      if (connectTimer !== undefined) clearTimeout(connectTimer);
       socket.off('data', onData).off('end', onEnd).off('close', onEnd);
       // A reset leaves no TIME_WAIT behind on our side; a socket still connecting can only be destroyed.
       if (socket.connecting || socket.destroyed) socket.destroy();
       else socket.resetAndDestroy();
-      if (err) reject(err);
-      else resolve({ statusCode, statusText, text, matched });
+      let outcome: CheckOutcome;
+      try {
+        outcome = err ? spec.failure(err) : spec.verdict(statusCode, statusText, text, matched);
+      } catch (bug) {
+        // Runs in a socket callback: a throw here would be an uncaught exception, not a failed probe.
+        outcome = spec.failure(bug as Error);
+      }
+      resolve(outcome);
     };
     const end = (): void => finish(undefined, spec.matches !== undefined && spec.matches((text += decoder!.end())));
 
@@ -219,16 +234,20 @@ export function exchange(spec: ExchangeSpec): Promise<ExchangeResult> {
       if (framing === Framing.UntilClose) return end();
       finish(fault('ECONNRESET', 'connection closed in the middle of the response body'));
     };
-    const onAbort = (): void => finish(spec.signal.reason instanceof Error ? spec.signal.reason : fault('ABORT_ERR', 'probe aborted'));
-    const connectTimer = setTimeout(() => finish(fault('ETIMEDOUT', `connect timed out after ${spec.connectTimeoutMs} ms`)), spec.connectTimeoutMs);
-    connectTimer.unref();
+    // The probe's deadline ends the exchange anyway: a connect timer that could not fire before it
+    // would only be one more timer per probe.
+    let connectTimer: NodeJS.Timeout | undefined;
+    if (spec.connectTimeoutMs < probe.deadline - performance.now()) {
+      connectTimer = setTimeout(() => finish(fault('ETIMEDOUT', `connect timed out after ${spec.connectTimeoutMs} ms`)), spec.connectTimeoutMs);
+      connectTimer.unref();
+    }
 
     // Kept after the end: a reset can still emit an error once we are done with the socket.
     socket.on('error', (err: Error) => finish(err));
-    socket.once('connect', () => clearTimeout(connectTimer));
+    if (connectTimer !== undefined) socket.once('connect', () => clearTimeout(connectTimer));
     socket.on('data', onData).once('end', onEnd).once('close', onEnd);
-    if (spec.signal.aborted) return onAbort();
-    spec.signal.addEventListener('abort', onAbort);
+    onCancel(probe, { cancel: () => finish(fault('ABORT_ERR', 'probe aborted')) });
+    if (settled) return;
     socket.write(spec.request);
   });
 }

@@ -3,9 +3,10 @@
  * spent, answers by the deadline even when the checker ignores the signal, measures latency and
  * turns a throw into an outcome. Nothing a checker does can make a probe outlive its timeout.
  */
-import { performance } from 'node:perf_hooks';
+import { onCancel, ON_CANCEL, type Cancellable } from './cancel.js';
 import { classifyError } from './classify.js';
-import type { Checker, CheckOutcome, Credential, ProbeResult, ResourceCache, Target } from './contract.js';
+import type { CheckContext, Checker, CheckOutcome, Credential, ProbeResult, ResourceCache, Target } from './contract.js';
+import { createDeadlines, type DeadlineEntry, type Deadlines } from './deadlines.js';
 
 export interface ProbeRequest {
   readonly checker: Checker;
@@ -67,73 +68,144 @@ function resultOf(outcome: CheckOutcome, type: string, latencyMs: number, starte
 interface Books {
   overdue: number;
   late: number;
-  readonly running: Set<Flight>;
+  readonly deadlines: Deadlines<Flight>;
+  readonly clock: () => number;
+}
+
+/** The outcome of a probe answered at its deadline, one frozen object per budget. */
+const timeouts = new Map<number, CheckOutcome>();
+function timedOut(timeoutMs: number): CheckOutcome {
+  let outcome = timeouts.get(timeoutMs);
+  if (outcome === undefined) {
+    outcome = Object.freeze({ status: 'fail', reason: 'timeout', detail: `no answer within ${timeoutMs} ms` } as const);
+    if (timeouts.size < 64) timeouts.set(timeoutMs, outcome);
+  }
+  return outcome;
 }
 
 /**
  * One probe in flight, answered once by whichever comes first: the checker, the deadline or a
- * stop. Its fields and methods stand in for the half-dozen closures a probe would otherwise
- * allocate: this is the probe loop's hottest path.
+ * stop. It is also the checker's context (one object per probe instead of a context, a flight
+ * and their closures: this is the probe loop's hottest path). Its AbortController exists only if
+ * the checker reads `signal`; built-in checkers register a cancel hook instead (cancel.ts).
  */
-class Flight {
+class Flight implements CheckContext<object>, DeadlineEntry {
+  readonly target: Target;
+  readonly options: object;
+  readonly timeoutMs: number;
+  readonly deadline: number;
+  readonly resources: ResourceCache;
+  readonly wake: (() => void) | undefined;
+  declare readonly credential?: Credential;
+  /** An own, enumerable accessor (a spread of the context keeps it), defined in the constructor. */
+  declare readonly signal: AbortSignal;
   readonly #books: Books;
   readonly #type: string;
-  readonly #timeoutMs: number;
   readonly #started: number;
   readonly #startedAt: number;
-  readonly #controller: AbortController;
   readonly #resolve: (result: ProbeResult) => void;
-  readonly #timer: NodeJS.Timeout;
-  #answered = false;
+  #controller: AbortController | undefined;
+  #hook: Cancellable | undefined;
+  /** Why the probe was cancelled (deadline or stop); undefined while it was not. */
+  #cancelled: unknown;
+  #open = true;
+  /** Its place in the deadline queues. */
+  #ticket = -1;
   #checkerSettled = false;
   /** Set when the caller passed a signal: the listener to remove from it. */
-  external: { readonly signal: AbortSignal; readonly listener: () => void } | undefined;
+  #external: { readonly signal: AbortSignal; readonly listener: () => void } | undefined;
 
-  constructor(books: Books, type: string, timeoutMs: number, started: number, startedAt: number, controller: AbortController, resolve: (result: ProbeResult) => void) {
+  /** Shared by every flight: the controller is made on first read, already aborted when the probe was cancelled. */
+  static readonly #SIGNAL: PropertyDescriptor = {
+    enumerable: true,
+    get(this: Flight): AbortSignal {
+      if (this.#controller === undefined) {
+        this.#controller = new AbortController();
+        if (this.#cancelled !== undefined) this.#controller.abort(this.#cancelled);
+      }
+      return this.#controller.signal;
+    },
+  };
+
+  constructor(books: Books, req: ProbeRequest, started: number, startedAt: number, credential: Credential | undefined, resolve: (result: ProbeResult) => void) {
+    this.target = req.target;
+    this.options = req.options;
+    this.timeoutMs = req.timeoutMs;
+    this.deadline = started + req.timeoutMs;
+    this.resources = req.resources;
+    this.wake = req.wake;
+    if (credential !== undefined) (this as { credential?: Credential }).credential = credential;
+    Object.defineProperty(this, 'signal', Flight.#SIGNAL);
     this.#books = books;
-    this.#type = type;
-    this.#timeoutMs = timeoutMs;
+    this.#type = req.checker.type;
     this.#started = started;
     this.#startedAt = startedAt;
-    this.#controller = controller;
     this.#resolve = resolve;
-    this.#timer = setTimeout(onDeadline, timeoutMs, this);
   }
 
-  answer(outcome: CheckOutcome): void {
-    if (this.#answered) return;
-    this.#answered = true;
-    if (!this.#checkerSettled) this.#books.overdue++; // answered at the deadline or a stop; the checker runs on
-    clearTimeout(this.#timer);
-    this.#books.running.delete(this);
-    if (this.external) this.external.signal.removeEventListener('abort', this.external.listener);
-    const latencyMs = Math.min(performance.now() - this.#started, this.#timeoutMs);
-    this.#resolve(resultOf(outcome, this.#type, Math.round(latencyMs * 1000) / 1000, this.#startedAt));
+  // The methods below are static: the flight is the checker's context, and a plugin has no
+  // business calling them on it.
+
+  /** Files `f` in the deadline queues and, when the caller passed a signal, listens to it. */
+  static start(f: Flight, external: AbortSignal | undefined): void {
+    f.#ticket = f.#books.deadlines.add(f, f.timeoutMs);
+    if (external) {
+      const listener = (): void => Flight.stop(f, external.reason);
+      f.#external = { signal: external, listener };
+      external.addEventListener('abort', listener, { once: true });
+    }
   }
 
-  // Abort first so the checker hears it before anyone hears our answer; the answer still wins
-  // over the checker's abort error, which can only reach settle() in a later microtask.
-  stop(reason: unknown): void {
-    this.#controller.abort(reason);
-    this.answer(ABORTED);
+  [ON_CANCEL](hook: Cancellable): void {
+    if (this.#cancelled !== undefined) hook.cancel();
+    else if (!this.#open) return;
+    else if (this.#hook === undefined) this.#hook = hook;
+    else onCancel({ signal: this.signal }, hook); // a second hook: rare, the signal carries it
   }
 
-  expire(): void {
-    this.#controller.abort(new DOMException('probe deadline reached', 'TimeoutError'));
-    this.answer({ status: 'fail', reason: 'timeout', detail: `no answer within ${this.#timeoutMs} ms` });
+  static answer(f: Flight, outcome: CheckOutcome): void {
+    if (!f.#open) return;
+    f.#open = false;
+    f.#hook = undefined;
+    const books = f.#books;
+    if (!f.#checkerSettled) books.overdue++; // answered at the deadline or a stop; the checker runs on
+    books.deadlines.close(f.timeoutMs, f.#ticket);
+    if (f.#external) f.#external.signal.removeEventListener('abort', f.#external.listener);
+    const latencyMs = Math.min(books.clock() - f.#started, f.timeoutMs);
+    f.#resolve(resultOf(outcome, f.#type, Math.round(latencyMs * 1000) / 1000, f.#startedAt));
+  }
+
+  // The checker hears the cancel (its hook, its signal) before anyone hears our answer; the answer
+  // still wins over what the checker makes of it, which can only reach settle in a later microtask.
+  static #cancel(f: Flight, reason: unknown, outcome: CheckOutcome): void {
+    if (!f.#open) return;
+    f.#cancelled = reason;
+    const hook = f.#hook;
+    f.#hook = undefined;
+    f.#controller?.abort(reason);
+    hook?.cancel();
+    Flight.answer(f, outcome);
+  }
+
+  static stop(f: Flight, reason: unknown): void {
+    Flight.#cancel(f, reason, ABORTED);
+  }
+
+  static expire(f: Flight): void {
+    Flight.#cancel(f, new DOMException('probe deadline reached', 'TimeoutError'), timedOut(f.timeoutMs));
   }
 
   /** The checker's own outcome: the answer if it came first, otherwise only counted. */
-  settle(outcome: CheckOutcome): void {
-    this.#checkerSettled = true;
-    if (!this.#answered) return this.answer(outcome);
-    this.#books.overdue--;
-    if (performance.now() - (this.#started + this.#timeoutMs) > LATE_GRACE_MS) this.#books.late++;
+  static settle(f: Flight, outcome: CheckOutcome): void {
+    f.#checkerSettled = true;
+    if (f.#open) return Flight.answer(f, outcome);
+    f.#books.overdue--;
+    if (f.#books.clock() - f.deadline > LATE_GRACE_MS) f.#books.late++;
   }
 }
 
 function onDeadline(flight: Flight): void {
-  flight.expire();
+  Flight.expire(flight);
 }
 
 /** Settles `flight` with what the checker's attempt comes to; never rejects. Always a microtask after the attempt settles. */
@@ -144,9 +216,26 @@ async function watch(flight: Flight, type: string, attempt: unknown, onSettled: 
   } catch (err) {
     outcome = classifyError(err);
   }
-  flight.settle(outcome);
+  Flight.settle(flight, outcome);
   onSettled?.();
 }
+
+/**
+ * The `resolve` of the promise being made: a Promise executor that closes over nothing, so that a
+ * probe allocates no executor closure. Read right after `new Promise(capture)`, which calls it
+ * synchronously.
+ */
+let captured: ((result: ProbeResult) => void) | undefined;
+function capture(resolve: (result: ProbeResult) => void): void {
+  captured = resolve;
+}
+
+/**
+ * The monotonic clock of deadlines and latency: `performance.now()`, read through the global at
+ * each call so that a test's fake timers (which replace the global, and drive setTimeout) move
+ * both the deadline timer and this clock alike.
+ */
+const monotonic = (): number => globalThis.performance.now();
 
 /** Named credentials by name, each knowing which hosts may receive it (security/credentials.ts). */
 export interface CredentialLookup {
@@ -155,6 +244,8 @@ export interface CredentialLookup {
 
 export interface RunnerDeps {
   readonly credentials?: CredentialLookup;
+  /** Monotonic milliseconds for deadlines and latency; the timers must run on the same clock. Default `performance.now()`. */
+  readonly clock?: () => number;
 }
 
 /**
@@ -171,14 +262,14 @@ function credentialFor(deps: RunnerDeps, options: object, host: string): Credent
 }
 
 export function createRunner(deps: RunnerDeps = {}): Runner {
-  // Cancelling through a Set of probes, not one shared AbortSignal: an EventTarget scans its
-  // listeners on every add, which at thousands of concurrent probes dominated the CPU.
-  const books: Books = { overdue: 0, late: 0, running: new Set() };
+  const clock = deps.clock ?? monotonic;
+  // One timer for every probe in flight (deadlines.ts); its queues also hold what abortAll ends.
+  const books: Books = { overdue: 0, late: 0, deadlines: createDeadlines<Flight>(onDeadline, clock), clock };
 
   function run(req: ProbeRequest): Promise<ProbeResult> {
-    const { checker, timeoutMs, signal: external } = req;
+    const { checker, signal: external } = req;
     const startedAt = Date.now();
-    const started = performance.now();
+    const started = clock();
     if (external?.aborted) {
       req.onCheckerSettled?.();
       return Promise.resolve(resultOf(ABORTED, checker.type, 0, startedAt));
@@ -188,32 +279,24 @@ export function createRunner(deps: RunnerDeps = {}): Runner {
       req.onCheckerSettled?.(); // no attempt was started: nothing can still be running
       return Promise.resolve(resultOf(credential, checker.type, 0, startedAt));
     }
-    const controller = new AbortController();
-    const deadline = started + timeoutMs;
-
-    return new Promise<ProbeResult>((resolve) => {
-      const flight = new Flight(books, checker.type, timeoutMs, started, startedAt, controller, resolve);
-      books.running.add(flight);
-      if (external) {
-        const listener = (): void => flight.stop(external.reason);
-        flight.external = { signal: external, listener };
-        external.addEventListener('abort', listener, { once: true });
-      }
-      let attempt: unknown;
-      try {
-        const ctx = { target: req.target, options: req.options, signal: controller.signal, timeoutMs, deadline, resources: req.resources, wake: req.wake };
-        attempt = checker.check(credential === undefined ? ctx : { ...ctx, credential });
-      } catch (err) {
-        attempt = Promise.reject(err);
-      }
-      void watch(flight, checker.type, attempt, req.onCheckerSettled);
-    });
+    const answer = new Promise<ProbeResult>(capture);
+    const flight = new Flight(books, req, started, startedAt, credential, captured!);
+    captured = undefined;
+    Flight.start(flight, external);
+    let attempt: unknown;
+    try {
+      attempt = checker.check(flight);
+    } catch (err) {
+      attempt = Promise.reject(err);
+    }
+    void watch(flight, checker.type, attempt, req.onCheckerSettled);
+    return answer;
   }
 
   return {
     run,
     abortAll(reason) {
-      for (const flight of [...books.running]) flight.stop(reason ?? new DOMException('vigil is stopping', 'AbortError'));
+      for (const flight of books.deadlines.open()) Flight.stop(flight, reason ?? new DOMException('vigil is stopping', 'AbortError'));
     },
     stats: {
       get overdue() {

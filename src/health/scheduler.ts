@@ -8,15 +8,15 @@
  * shed (counted) instead of queued, so overload costs lag, not memory.
  * Decisions are the pure functions of schedule.ts and state-machine.ts; this file owns the wiring.
  */
-import pLimit, { type LimitFunction } from 'p-limit';
 import type { Registry, RegistryEvent } from '../registry/registry.js';
 import { groupedName, type CheckerConfig, type Instance } from '../registry/model.js';
 import type { CheckerRegistry } from './checker-registry.js';
 import { FD_EXHAUSTED } from './classify.js';
 import type { Checker, ProbeResult, ResourceCache, Target } from './contract.js';
 import { createHistogram } from './lag-histogram.js';
+import { createProbeGate, type Lane } from './probe-gate.js';
 import type { ResourcePool } from './resources.js';
-import type { Runner } from './runner.js';
+import type { ProbeRequest, Runner } from './runner.js';
 import { ADAPTIVE_DEFAULTS, backoffAfterSkip, initialDelay, nextDelay, updateEwma, type IntervalPolicy } from './schedule.js';
 import { applyProbe, expireOverride, type HealthState, type Thresholds } from './state-machine.js';
 import { createTimingWheel, type WheelEntry } from './timing-wheel.js';
@@ -71,7 +71,8 @@ interface Plan {
   readonly target: Target;
   readonly checker: Checker | undefined;
   readonly resources: ResourceCache;
-  readonly limit: LimitFunction | undefined;
+  /** The per-type cap this type's probes wait for, if it has one. */
+  readonly lane: Lane | undefined;
   /** The checker's `ctx.wake`: probe this instance on the next slot. */
   readonly wake: () => void;
 }
@@ -139,8 +140,9 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
   const stuck = new Set<string>();
   const wheel = createTimingWheel<Task>(WHEEL_SLOT_MS, now());
   let pump: NodeJS.Timeout | undefined;
-  const global = pLimit(defaults.maxConcurrent);
-  const perType = new Map<string, LimitFunction>();
+  // Global and per-type caps: start() runs a probe the caps admit, now or when a slot frees up.
+  const gate = createProbeGate<Task, Plan>(defaults.maxConcurrent, (plan) => plan.lane, (task, plan, dueAt) => void probe(task, plan, dueAt));
+  const lanes = new Map<string, Lane>();
   let inflight = 0;
   let drained: (() => void) | undefined;
   // Policies and thresholds depend only on the config: share them between tasks.
@@ -157,11 +159,11 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
   let notOwned = 0;
   let unsubscribe: (() => void) | undefined;
 
-  const limiterFor = (type: string): LimitFunction | undefined => {
+  const laneFor = (type: string): Lane | undefined => {
     const cap = defaults.perTypeConcurrency[type];
     if (cap === undefined) return undefined;
-    let l = perType.get(type);
-    if (!l) perType.set(type, (l = pLimit(cap)));
+    let l = lanes.get(type);
+    if (!l) lanes.set(type, (l = gate.lane(cap)));
     return l;
   };
 
@@ -194,7 +196,7 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
       target: { host: inst.ip, port: cfg.port ?? inst.port, service: groupedName(inst), cluster: inst.cluster, metadata: inst.metadata },
       checker: checkers.has(cfg.type) ? checkers.get(cfg.type) : undefined,
       resources: resources.scope(cfg.type),
-      limit: limiterFor(cfg.type),
+      lane: laneFor(cfg.type),
       wake: task.plan?.wake ?? (() => api.probeSoon(task.key, 0)),
     };
     return task.plan;
@@ -260,7 +262,7 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
       const detail = 'the previous attempt has not ended (the checker ignores its abort signal)';
       return report(task.key, applyResult(task, plan, { status: 'fail', reason: 'timeout', detail, type: plan.cfg.type, latencyMs: plan.timeoutMs, startedAt: at }));
     }
-    if (global.pendingCount >= defaults.maxConcurrent || (plan.limit && plan.limit.pendingCount >= defaults.maxConcurrent)) {
+    if (gate.full(plan.lane, defaults.maxConcurrent)) {
       shed++;
       return schedule(task, delay);
     }
@@ -269,9 +271,7 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
     task.running = true;
     busy.add(task.key);
     inflight++;
-    // The type's slot first, then a global one: waiting for the type never holds a global slot.
-    const run = (): Promise<void> => global(probe, task, plan, dueAt);
-    void (plan.limit ? plan.limit(run) : run());
+    gate.enter(task, plan, dueAt);
   }
 
   function done(task: Task): void {
@@ -303,19 +303,50 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
     outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
   }
 
+  /** Runs one admitted probe and applies its result; never rejects. Gives its slots back at the end. */
   async function probe(task: Task, plan: Plan, dueAt: number): Promise<void> {
     let applied: Applied | undefined;
     try {
-      if (!stopped && tasks.get(task.key) === task) applied = await probeOnce(task, plan, dueAt);
+      if (!stopped && tasks.get(task.key) === task) {
+        const startedAt = now();
+        const lagMs = startedAt - dueAt;
+        lag.record(lagMs);
+        probes++;
+        const result = plan.checker ? await runner.run(requestOf(task.key, plan, plan.checker)) : unavailable(plan, startedAt);
+        applied = accept(task, plan, result, lagMs);
+      }
     } catch (err) {
       // A bug here must not become an unhandled rejection that takes the daemon down.
       internalError(err);
-    } finally {
-      done(task);
     }
+    done(task);
     // After done(): the hook may ask for this instance's next probe (probeSoon skips running tasks).
     report(task.key, applied);
+    gate.leave(plan);
   }
+
+  /** The runner's request for a probe of `key`; marks the key stuck until the checker's attempt ends. */
+  function requestOf(key: string, plan: Plan, checker: Checker): ProbeRequest {
+    stuck.add(key);
+    return {
+      checker,
+      target: plan.target,
+      options: plan.cfg.options,
+      timeoutMs: plan.timeoutMs,
+      resources: plan.resources,
+      onCheckerSettled: () => stuck.delete(key),
+      wake: plan.wake,
+    };
+  }
+
+  const unavailable = (plan: Plan, startedAt: number): ProbeResult => ({
+    status: 'fail',
+    reason: 'checker-unavailable',
+    detail: `checker type "${plan.cfg.type}" is not loaded`,
+    type: plan.cfg.type,
+    latencyMs: 0,
+    startedAt,
+  });
 
   /** Passes an applied result to the onProbe hook; a throw there is counted, never propagated. */
   function report(key: string, applied: Applied | undefined): void {
@@ -327,24 +358,8 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
     }
   }
 
-  async function probeOnce(task: Task, plan: Plan, dueAt: number): Promise<Applied | undefined> {
-    const startedAt = now();
-    const lagMs = startedAt - dueAt;
-    lag.record(lagMs);
-    probes++;
-    const key = task.key;
-    if (plan.checker) stuck.add(key);
-    const result: ProbeResult = plan.checker
-      ? await runner.run({
-          checker: plan.checker,
-          target: plan.target,
-          options: plan.cfg.options,
-          timeoutMs: plan.timeoutMs,
-          resources: plan.resources,
-          onCheckerSettled: () => stuck.delete(key),
-          wake: plan.wake,
-        })
-      : { status: 'fail', reason: 'checker-unavailable', detail: `checker type "${plan.cfg.type}" is not loaded`, type: plan.cfg.type, latencyMs: 0, startedAt };
+  /** Applies a finished probe's result, unless it no longer counts (see each case). */
+  function accept(task: Task, plan: Plan, result: ProbeResult, lagMs: number): Applied | undefined {
     if (result.reason === 'aborted' || tasks.get(task.key) !== task) return undefined;
     // The lease went while the probe ran: another node decides this instance now.
     if (deps.owns && !deps.owns(task.key)) return undefined;

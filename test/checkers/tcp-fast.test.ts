@@ -11,6 +11,7 @@ import { parseOptions } from '../../src/health/options.js';
 import { createResourcePool } from '../../src/health/resources.js';
 import { createRunner } from '../../src/health/runner.js';
 import { closedPort, startTcpServer, type TestServer } from '../helpers/servers.js';
+import { startFullListener } from '../helpers/target-process.js';
 
 const runner = createRunner();
 const servers: TestServer[] = [];
@@ -54,9 +55,9 @@ describe('tcp checker, handle-level connect', () => {
 
   it('settles as a connect timeout when its signal aborts before or during the connect', async () => {
     const s = await server();
-    expect(await rawConnect('127.0.0.1', 4, s.port, AbortSignal.abort())).toEqual({ status: 'fail', reason: 'timeout', detail: 'connect timed out' });
+    expect(await rawConnect('127.0.0.1', 4, s.port, { signal: AbortSignal.abort() })).toEqual({ status: 'fail', reason: 'timeout', detail: 'connect timed out' });
     const controller = new AbortController();
-    const pending = rawConnect('127.0.0.1', 4, s.port, controller.signal);
+    const pending = rawConnect('127.0.0.1', 4, s.port, controller);
     controller.abort(); // the handshake completes in a later turn of the loop at the earliest
     expect(await pending).toEqual({ status: 'fail', reason: 'timeout', detail: 'connect timed out' });
   });
@@ -68,12 +69,27 @@ describe('tcp checker, handle-level connect', () => {
     const before = openFds();
     for (let i = 0; i < 1000; i++) {
       const controller = new AbortController();
-      const aborted = rawConnect('127.0.0.1', 4, s.port, controller.signal);
+      const aborted = rawConnect('127.0.0.1', 4, s.port, controller);
       controller.abort();
       await Promise.all([probe('127.0.0.1', s.port), probe('127.0.0.1', refused), aborted]);
     }
     // Closes complete on the loop's close phase: wait for it instead of sleeping.
     await new Promise((resolve) => setImmediate(resolve));
     expect(openFds()).toBeLessThanOrEqual(before);
+  });
+
+  it('ends a connect that never completes at the probe deadline, through the runner\'s hook, and closes its handle', async () => {
+    const target = await startFullListener();
+    try {
+      await target.hang();
+      await probe('127.0.0.1', (await server()).port); // warm-up, as above
+      const before = openFds();
+      const result = await runner.run({ checker: tcp, target: { host: '127.0.0.1', port: target.port, metadata: {} }, options: parseOptions(tcp, {}), timeoutMs: 300, resources: createResourcePool().scope('tcp') });
+      expect(result).toMatchObject({ status: 'fail', reason: 'timeout', detail: 'no answer within 300 ms' });
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(openFds()).toBeLessThanOrEqual(before);
+    } finally {
+      await target.kill();
+    }
   });
 });

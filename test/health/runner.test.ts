@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { defineChecker, z, type CheckContext, type CheckOutcome, type Target } from 'vigil';
 import { createCheckerRegistry } from '../../src/health/checker-registry.js';
 import { createResourcePool } from '../../src/health/resources.js';
+import { onCancel } from '../../src/health/cancel.js';
 import { createRunner, LATE_GRACE_MS, type ProbeRequest } from '../../src/health/runner.js';
 
 const target: Target = { host: '127.0.0.1', port: 9, metadata: {} };
@@ -311,5 +312,128 @@ describe('runner: external abort (daemon stopping)', () => {
     for (let i = 0; i < 3; i++) await runner.run(request(ok, { signal }));
     expect(added).toBe(3);
     expect(removed).toBe(3);
+  });
+});
+
+describe('runner: one timer for every probe in flight', () => {
+  useFakeClock();
+
+  it('answers each of many hanging probes at its own deadline while holding a single timer', async () => {
+    const runner = createRunner();
+    const hang = checkerOf(() => new Promise(() => {}));
+    const answered: Array<[number, number]> = [];
+    const t0 = performance.now();
+    const probe = (timeoutMs: number) =>
+      void runner.run(request(hang, { timeoutMs })).then((r) => answered.push([timeoutMs, performance.now() - t0 - r.latencyMs]));
+    probe(100);
+    await vi.advanceTimersByTimeAsync(10);
+    probe(30);
+    probe(100);
+    expect(vi.getTimerCount()).toBe(1);
+    await vi.advanceTimersByTimeAsync(200);
+    // [budget, start time]: each answered exactly its budget after it started, the short one first.
+    expect(answered).toEqual([
+      [30, 10],
+      [100, 0],
+      [100, 10],
+    ]);
+    expect(vi.getTimerCount()).toBe(0);
+    expect(runner.stats.overdue).toBe(3);
+  });
+});
+
+describe('runner: a signal only for checkers that read it', () => {
+  useFakeClock();
+
+  it('makes no AbortController for a checker that never reads ctx.signal', async () => {
+    const made = vi.spyOn(globalThis, 'AbortController');
+    const runner = createRunner();
+    const quiet = checkerOf(async () => ({ status: 'ok', reason: 'connected' }));
+    const hanging = checkerOf(() => new Promise(() => {}));
+    expect((await runner.run(request(quiet))).status).toBe('ok');
+    expect((await runFor(runner, request(hanging), TIMEOUT_MS)).reason).toBe('timeout');
+    expect(made).not.toHaveBeenCalled();
+  });
+
+  it('aborts the signal of a plugin that reads it only after an await, at its deadline', async () => {
+    const runner = createRunner();
+    let abortedAt = -1;
+    const t0 = performance.now();
+    const plugin = checkerOf(async (ctx) => {
+      await new Promise((r) => setTimeout(r, 10));
+      ctx.signal.addEventListener('abort', () => (abortedAt = performance.now() - t0), { once: true });
+      await once(ctx.signal, 'abort');
+      throw ctx.signal.reason;
+    });
+    const answer = runner.run(request(plugin));
+    await vi.advanceTimersByTimeAsync(TIMEOUT_MS - 1);
+    expect(abortedAt).toBe(-1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect((await answer).reason).toBe('timeout');
+    expect(abortedAt).toBe(TIMEOUT_MS);
+    await drain();
+    expect(runner.stats).toMatchObject({ overdue: 0, late: 0 });
+  });
+
+  it('hands a plugin that first reads ctx.signal after its deadline an already aborted signal', async () => {
+    const runner = createRunner();
+    let ctx: CheckContext<object> | undefined;
+    const late = checkerOf((c) => ((ctx = c), new Promise(() => {})));
+    expect((await runFor(runner, request(late), TIMEOUT_MS)).reason).toBe('timeout');
+    expect(ctx!.signal.aborted).toBe(true);
+    expect((ctx!.signal.reason as Error).name).toBe('TimeoutError');
+  });
+
+  it('keeps the signal in a copy of the context, and leaves it unaborted after a normal answer', async () => {
+    const runner = createRunner();
+    let copy: CheckContext<object> | undefined;
+    let ctx: CheckContext<object> | undefined;
+    await runner.run(request(checkerOf(async (c) => ((ctx = c), (copy = { ...c }), { status: 'ok', reason: 'connected' }))));
+    expect(copy!.signal).toBe(ctx!.signal);
+    expect(copy!.signal.aborted).toBe(false);
+    await vi.advanceTimersByTimeAsync(TIMEOUT_MS * 2);
+    expect(ctx!.signal.aborted).toBe(false);
+  });
+});
+
+describe('runner: cancel hooks of built-in checkers', () => {
+  useFakeClock();
+
+  it('calls the hook at the deadline before answering, and at once when registered after it', async () => {
+    const runner = createRunner();
+    const calls: string[] = [];
+    let ctx: CheckContext<object> | undefined;
+    const builtin = checkerOf((c) => {
+      ctx = c;
+      return new Promise((resolve) => onCancel(c, { cancel: () => (calls.push('hook'), resolve({ status: 'fail', reason: 'timeout', detail: 'own' })) }));
+    });
+    const answer = runner.run(request(builtin)).then((r) => (calls.push('answer'), r));
+    await vi.advanceTimersByTimeAsync(TIMEOUT_MS);
+    const result = await answer;
+    expect(calls).toEqual(['hook', 'answer']);
+    expect(result.detail).toBe(`no answer within ${TIMEOUT_MS} ms`); // the runner's answer, not the checker's
+    let late = false;
+    onCancel(ctx!, { cancel: () => (late = true) });
+    expect(late).toBe(true);
+  });
+
+  it('calls the hook when the runner stops every probe', async () => {
+    const runner = createRunner();
+    let cancelled = 0;
+    const builtin = checkerOf((c) => new Promise((resolve) => onCancel(c, { cancel: () => (cancelled++, resolve({ status: 'fail', reason: 'x' })) })));
+    const answers = [runner.run(request(builtin)), runner.run(request(builtin))];
+    runner.abortAll();
+    expect((await Promise.all(answers)).map((r) => r.reason)).toEqual(['aborted', 'aborted']);
+    expect(cancelled).toBe(2);
+  });
+
+  it('falls back to the signal for a context the runner did not make', () => {
+    const controller = new AbortController();
+    let cancelled = 0;
+    onCancel(controller, { cancel: () => cancelled++ });
+    controller.abort();
+    expect(cancelled).toBe(1);
+    onCancel({ signal: AbortSignal.abort() }, { cancel: () => cancelled++ });
+    expect(cancelled).toBe(2);
   });
 });

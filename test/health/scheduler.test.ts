@@ -173,6 +173,29 @@ describe('scheduler: concurrency caps', () => {
   });
 });
 
+describe('scheduler: shedding under overload', () => {
+  it('runs up to the global cap, queues as many again and sheds the rest of a burst; a freed slot starts the oldest queued probe', async () => {
+    for (let p = 50; p < 56; p++) registry.register(inst(p));
+    const s = start({ maxConcurrent: 2, timeoutMs: 10_000 });
+    await advance(20);
+    expect(h.calls.hand).toBe(2);
+    expect(s.stats).toMatchObject({ running: 4, shed: 2 }); // two running, two queued
+    expect(h.pending.map((p) => p.port)).toEqual([50, 51]);
+    h.pending.shift()!.settle({ status: 'ok', reason: 'done' });
+    await advance(0);
+    expect(h.pending.map((p) => p.port)).toEqual([51, 52]);
+    expect(s.stats.running).toBe(3);
+  });
+
+  it('sheds a due probe when its type\'s queue is full, though the global queue has room', async () => {
+    for (let p = 60; p < 65; p++) registry.register(inst(p, 'slow'));
+    const s = start({ maxConcurrent: 2, perTypeConcurrency: { slow: 1 }, timeoutMs: 10_000 });
+    await advance(20);
+    expect(h.calls.slow).toBe(1);
+    expect(s.stats).toMatchObject({ running: 3, shed: 2 }); // one running, two waiting for the type
+  });
+});
+
 describe('scheduler: the framework bounds every probe', () => {
   it('ends a probe whose checker ignores its signal at its timeout, starts no second attempt while the first hangs, and counts each due probe as a timeout', async () => {
     let calls = 0;
