@@ -94,6 +94,7 @@ export function createMetrics(deps: MetricsDeps): Metrics {
   const sched = (): SchedulerStats | undefined => deps.scheduler();
   mirror(register, 'vigil_probes_skipped_total', 'Due probes skipped because the previous probe of the instance was still running', () => sched()?.skipped);
   mirror(register, 'vigil_probes_shed_total', 'Due probes shed because the global probe queue was full (overdue)', () => sched()?.shed);
+  mirror(register, 'vigil_probes_exempt_total', 'Due probes not run because the instance is exempt (active checks switched off, whitelisted, or overridden)', () => sched()?.exempt);
   mirror(register, 'vigil_probe_worker_restarts_total', 'Probe worker threads started again after one ended (a crash, or a checker blocking its thread)', () => deps.probeWorkers?.()?.restarts);
   new client.Gauge({
     name: 'vigil_probe_workers', help: 'Probe worker threads (checks.workers); 0: probes run on the main thread', registers: [register],
