@@ -7,7 +7,7 @@
  *   'stats' → answers { probes, shed, skipped, lagP50Ms, lagP99Ms, outcomes }
  *   'memory' → answers process.memoryUsage() and V8's heap spaces (bench/memory.ts)
  *   'heap-snapshot:<file>' → writes a heap snapshot there, answers { file }
- * Started by bench/haproxy.ts with one JSON argument: { instances, intervalMs, timeoutMs, ports, checker }.
+ * Started by bench/haproxy.ts with one JSON argument: { instances, intervalMs, timeoutMs, ports, checker, workers }.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,6 +27,8 @@ interface Args {
   readonly timeoutMs: number;
   readonly ports: readonly number[];
   readonly checker: { readonly type: string; readonly options: Record<string, unknown> };
+  /** `checks.workers`. */
+  readonly workers: number | 'auto';
 }
 
 const args = JSON.parse(process.argv[2]!) as Args;
@@ -48,7 +50,7 @@ const config = parseConfig({
   api: { port: 0 },
   store: { dataDir, synchronous: 'normal' },
   log: { level: 'warn' },
-  checks: { intervalMs: args.intervalMs, timeoutMs: args.timeoutMs, jitter: 0.1, checker: args.checker },
+  checks: { intervalMs: args.intervalMs, timeoutMs: args.timeoutMs, jitter: 0.1, checker: args.checker, workers: args.workers },
 });
 const app = buildApp(config, { logger: pino({ level: 'warn' }) });
 const { url } = await app.start();

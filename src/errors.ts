@@ -26,6 +26,7 @@ export const ErrorCodes = {
   VIGIL_ERR_CREDENTIAL_UNKNOWN: 'a checker refers to a named credential the configuration does not define',
   VIGIL_ERR_STORE_SCHEMA: 'the shared database schema is newer than this node, or another node held the schema lock too long',
   VIGIL_ERR_CLUSTER_STALE_EPOCH: 'a health write carried a shard lease epoch that is no longer current (this node lost the shard)',
+  VIGIL_ERR_CLUSTER_SUPERSEDED: 'a health write by the shard owner was older than the record stored (an operator decision written through another node); the owner keeps the shard and decides again on top of it',
   VIGIL_ERR_CLUSTER_UNAUTHORIZED: 'a peer request is not signed with the cluster secret, or this node was started with another secret than the cluster uses',
   VIGIL_ERR_CLUSTER_UNKNOWN_NODE: 'a peer request comes from a node id that is not a live admitted member',
   VIGIL_ERR_DATA_DIR_LOCKED: 'another running vigil holds the data directory (its lock file names the pid)',

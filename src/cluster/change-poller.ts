@@ -12,9 +12,15 @@
  *
  * What is "newer": health by its stamp (stamp.ts: epoch, then version), instances by the database
  * time of their last change (one clock for every node, and a registration has no other order).
+ *
+ * Settings (checker configs, whitelist, switches) ride on the same poll without a window: the store
+ * keeps one settings version that every settings write bumps, each poll reads it with its clock,
+ * and when it moved the node re-reads all settings and applies the difference. They are few and
+ * rarely written, and a full read also carries deletions, which a time window would not.
  */
-import type { Changes, HealthRow } from '../registry/mysql-store.js';
+import type { Changes, HealthRow, VersionedSettings } from '../registry/mysql-store.js';
 import type { Instance } from '../registry/model.js';
+import type { Settings } from '../registry/store.js';
 import { isNewer, type Stamp } from './stamp.js';
 
 export interface ChangeSink {
@@ -25,6 +31,8 @@ export interface ChangeSink {
   applyInstance(key: string, instance: Instance | null): void;
   /** The persistent instances the node holds (for reconcile to find what the store no longer has). */
   instanceKeys(): Iterable<string>;
+  /** Replaces the settings held with these; returns how many entries changed. */
+  applySettings(settings: Settings): number;
 }
 
 export interface ChangePollerOptions {
@@ -32,6 +40,9 @@ export interface ChangePollerOptions {
     changesSince(dbTime: number, held?: (key: string, stamp: Stamp) => boolean): Promise<Changes>;
     /** Which of `keys` are registered (not deleted) now: reconcile asks before it removes anything. */
     liveInstances(keys: readonly string[]): Promise<Set<string>>;
+    settings(): Promise<VersionedSettings>;
+    /** Whether settings read at `version` hold every settings write this node made (mysql-store.ts). */
+    settingsCover(version: number): boolean;
   };
   readonly sink: ChangeSink;
   readonly windowMs: number;
@@ -42,6 +53,8 @@ export interface ChangePollerOptions {
 export interface PollResult {
   readonly instances: number;
   readonly health: number;
+  /** Settings entries (checker configs, whitelist entries, switches) that changed. */
+  readonly settings: number;
 }
 
 export interface ChangePoller {
@@ -72,8 +85,21 @@ export function createChangePoller(opts: ChangePollerOptions): ChangePoller {
   let since = opts.since;
   const held = (key: string, stamp: Stamp): boolean => !isNewer(stamp, opts.sink.stampOf(key));
   const instanceTimes = new Map<string, number>();
+  /** The settings version last applied; -1 so the first poll reads them (they may have moved since the load). */
+  let settingsVersion = -1;
 
-  function apply(changes: Changes): PollResult {
+  /**
+   * Reads and applies the settings unless the read is older than a settings write of this node
+   * (then the version stays, and the next poll reads again).
+   */
+  async function syncSettings(): Promise<number> {
+    const read = await opts.source.settings();
+    if (!opts.source.settingsCover(read.version)) return 0;
+    settingsVersion = read.version;
+    return opts.sink.applySettings(read);
+  }
+
+  function apply(changes: Changes): Omit<PollResult, 'settings'> {
     let instances = 0;
     for (const row of changes.instances) {
       if ((instanceTimes.get(row.key) ?? -1) >= row.updatedAt) continue;
@@ -94,11 +120,12 @@ export function createChangePoller(opts: ChangePollerOptions): ChangePoller {
       const changes = await opts.source.changesSince(since - opts.windowMs, held);
       const result = apply(changes);
       since = changes.now;
-      return result;
+      const settings = changes.settingsVersion === settingsVersion ? 0 : await syncSettings();
+      return { ...result, settings };
     },
     async reconcile() {
       const changes = await opts.source.changesSince(0);
-      const result = apply(changes);
+      const result = { ...apply(changes), settings: await syncSettings() };
       const present = new Set(changes.instances.filter((r) => r.instance !== null).map((r) => r.key));
       // An instance registered through this node while the full read ran is in memory (it was
       // committed first) but not in the read: ask again for exactly the missing keys, so only

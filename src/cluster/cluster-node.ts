@@ -186,7 +186,7 @@ export function createClusterNode(opts: ClusterNodeOptions): ClusterNode {
     if (!poller) return;
     const r = await poller.reconcile();
     counters.repaired += r.health;
-    if (r.instances + r.health + r.removed > 0) logger.info(r, 'reconcile repaired what the poll had missed');
+    if (r.instances + r.health + r.removed + r.settings > 0) logger.info(r, 'reconcile repaired what the poll had missed');
     await store.purgeTombstones(opts.tombstoneRetentionMs);
   }
 
@@ -275,7 +275,7 @@ export function createClusterNode(opts: ClusterNodeOptions): ClusterNode {
         await writer.write({ key, health, epoch });
       } catch (err) {
         // Lost the shard: stop publishing it now rather than at the lease's local deadline.
-        if (isVigilError(err, 'VIGIL_ERR_CLUSTER_STALE_EPOCH') && err.field === 'epoch') keeper.table.drop([shardOf(key)]);
+        if (isVigilError(err, 'VIGIL_ERR_CLUSTER_STALE_EPOCH')) keeper.table.drop([shardOf(key)]);
         throw err;
       }
       return { epoch, version: health.health.version };

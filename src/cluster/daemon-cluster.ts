@@ -52,8 +52,8 @@ export interface DaemonClusterOptions {
 export interface DaemonCluster {
   /** For the registry: publishes through the node once `attach` gave it one. */
   readonly publisher: HealthPublisher;
-  /** Creates the node feeding `registry` (or `sink`, in its place); call once, after the registry exists. */
-  attach(registry: Registry, sink?: ChangeSink): ClusterNode;
+  /** Creates the node feeding `registry` (or `sink`, in its place, for all but settings); call once, after the registry exists. */
+  attach(registry: Registry, sink?: Omit<ChangeSink, 'applySettings'>): ClusterNode;
   /**
    * Called with every health record applied from elsewhere (peer broadcast, the store's feed),
    * after the registry took it: the primaries tracker learns roles read by other nodes' probes.
@@ -81,15 +81,18 @@ export function createDaemonCluster(opts: DaemonClusterOptions): DaemonCluster {
       const code = isVigilError(err) ? err.code : 'unexpected';
       if (code === lastCode) return;
       lastCode = code;
-      // A lost shard is routine at hand-over; anything else (the store) is what an operator wants to see.
-      const level = code === 'VIGIL_ERR_CLUSTER_STALE_EPOCH' ? 'info' : 'warn';
+      // A lost shard is routine at hand-over, a superseded write after an operator's decision; anything else (the store) is what an operator wants to see.
+      const level = code === 'VIGIL_ERR_CLUSTER_STALE_EPOCH' || code === 'VIGIL_ERR_CLUSTER_SUPERSEDED' ? 'info' : 'warn';
       logger[level]({ instance: key, code, err }, 'health change not published; the instance keeps its stored health until a publication succeeds');
     },
   };
   return {
     publisher,
     attach(registry, given) {
-      const sink: ChangeSink = given ?? {
+      // Settings are the registry's whichever sink takes the rest (a companion node's takes nothing else).
+      const applySettings: ChangeSink['applySettings'] = (settings) => registry.applySettings(settings);
+      const sink: ChangeSink = given ? { ...given, applySettings } : {
+        applySettings,
         stampOf: (key) => registry.stampOf(key),
         applyHealth(row) {
           registry.applyHealth(row);

@@ -28,7 +28,7 @@ export interface FencedWriterStats {
 }
 
 export interface FencedWriter {
-  /** Resolves once committed; rejects with STALE_EPOCH, NOT_FOUND or the store's error. */
+  /** Resolves once committed; rejects with STALE_EPOCH, SUPERSEDED, NOT_FOUND or the store's error. */
   write(w: FencedWrite): Promise<void>;
   readonly stats: Readonly<FencedWriterStats>;
 }
@@ -85,8 +85,8 @@ export function createFencedWriter(opts: FencedWriterOptions): FencedWriter {
         }
         if (outcomes[i] === 'superseded') {
           stats.superseded++;
-          // Same code as a stale epoch (nothing changed, decide again), but the lease is still held: field `version`.
-          return p.reject(new VigilError('VIGIL_ERR_CLUSTER_STALE_EPOCH', `health write for ${p.key} by ${nodeId}: the store holds a newer record`, 'version'));
+          // Nothing changed and the next probe decides again, as after a stale epoch, but the lease is still held.
+          return p.reject(new VigilError('VIGIL_ERR_CLUSTER_SUPERSEDED', `health write for ${p.key} by ${nodeId}: the store holds a newer record`, 'version'));
         }
         stats.refusedStale++;
         p.reject(new VigilError('VIGIL_ERR_CLUSTER_STALE_EPOCH', `health write for ${p.key} by ${nodeId} at epoch ${p.epoch} refused: the shard's lease has moved on`, 'epoch'));

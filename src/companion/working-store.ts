@@ -61,10 +61,12 @@ export async function sharedWorkingStore(opened: OpenedStore): Promise<OpenedSto
 }
 
 /**
- * What the cluster's change feed gives a companion node: nothing. Its database holds no instances,
- * and the feed's reconcile would otherwise deregister every mirrored instance as "not in the store".
+ * What the cluster's change feed gives a companion node: no instances or health. Its database holds
+ * no instances, and the feed's reconcile would otherwise deregister every mirrored instance as "not
+ * in the store". Settings (whitelist, switches, checker configs) are shared all the same: the daemon
+ * adds the registry's `applySettings` (daemon-cluster.ts).
  */
-export const COMPANION_SINK: ChangeSink = {
+export const COMPANION_SINK: Omit<ChangeSink, 'applySettings'> = {
   stampOf: () => undefined,
   applyHealth: () => {},
   applyInstance: () => {},

@@ -103,6 +103,8 @@ export const configSchema = z.strictObject({
       maxConcurrent: z.number().int().positive().default(1024),
       perTypeConcurrency: z.record(z.string(), z.number().int().positive()).default({ mysql: 64 }),
       resourceIdleMs: ms.default(60000),
+      /** Probe worker threads; 0 runs probes on the main thread; `auto`: available cores − 1 (health/probe-pool.ts). */
+      workers: z.union([z.literal('auto'), z.number().int().min(0).max(64)]).default('auto'),
     })
     .prefault({})
     .refine((c) => c.timeoutMs < c.intervalMs, { message: 'must be shorter than checks.intervalMs', path: ['timeoutMs'] }),
@@ -209,7 +211,18 @@ export const configSchema = z.strictObject({
     })
     .prefault({})
     .refine((c) => c.secret === undefined || c.secretFile === undefined, { message: 'give cluster.secret or cluster.secretFile, not both', path: ['secret'] })
-    .refine((c) => c.leaseRenewMs + c.leaseMarginMs < c.memberTimeoutMs, { message: 'leaseRenewMs + leaseMarginMs must be below cluster.memberTimeoutMs', path: ['leaseRenewMs'] }),
+    // Lease timing (docs/cluster.md, "Leases with epochs"): memberTimeoutMs is also the lease TTL.
+    // The first rule broken is the one reported, the most specific first.
+    .refine((c) => c.leaseRenewMs < c.memberTimeoutMs, {
+      message: 'must be below cluster.memberTimeoutMs (the lease TTL): a lease renewed less often than it lives lapses between two rounds',
+      path: ['leaseRenewMs'],
+    })
+    .refine((c) => c.leaseMarginMs < c.memberTimeoutMs, { message: 'must be below cluster.memberTimeoutMs (the lease TTL): no lease would ever be trusted', path: ['leaseMarginMs'] })
+    .refine((c) => c.leaseRenewMs + c.leaseMarginMs < c.memberTimeoutMs, { message: 'leaseRenewMs + leaseMarginMs must be below cluster.memberTimeoutMs', path: ['leaseRenewMs'] })
+    .refine((c) => c.tombstoneRetentionMs > c.pollWindowMs, {
+      message: 'must be above cluster.pollWindowMs: a deregistration purged before the poll window passed it would reach the other nodes only at their next reconcile',
+      path: ['tombstoneRetentionMs'],
+    }),
   /** Companion mode: an existing Nacos server is the registry of record; vigil probes its persistent instances. */
   source: z
     .strictObject({

@@ -9,6 +9,10 @@
  * - `changesSince`: every instance and health row changed at or after a database time, for the
  *   trailing-window poll that repairs a lost broadcast. Deregistrations leave a tombstone so that
  *   the poll sees them.
+ * - Settings (checker configs, whitelist, switches): every write also bumps one version row, and
+ *   `changesSince` reports that version, so a node re-reads the settings (`settings`, one
+ *   statement) exactly when another node changed one. The row is locked first, so versions follow
+ *   commit order: a read at version v holds every settings write up to v.
  */
 import { shardOf } from '../cluster/shards.js';
 import { compareStamps } from '../cluster/stamp.js';
@@ -17,7 +21,7 @@ import type { AsyncStore } from './async-store.js';
 import type { Instance } from './model.js';
 import { DB_NOW_MS, openMysql, type MysqlDb, type MysqlOptions, type Sql } from './mysql/db.js';
 import { migrate } from './mysql/migrate.js';
-import type { StoredHealth, StoreSnapshot } from './store.js';
+import type { Settings, StoredHealth, StoreSnapshot } from './store.js';
 
 export interface Fence {
   readonly nodeId: string;
@@ -52,6 +56,13 @@ export interface Changes {
   readonly now: number;
   readonly instances: ReadonlyArray<{ key: string; instance: Instance | null; updatedAt: number }>;
   readonly health: readonly HealthRow[];
+  /** The settings version at the same moment (bumped by every settings write, by any node). */
+  readonly settingsVersion: number;
+}
+
+/** The operator's settings as stored, and the settings version they are at. */
+export interface VersionedSettings extends Settings {
+  readonly version: number;
 }
 
 export interface MysqlStore extends AsyncStore {
@@ -75,6 +86,14 @@ export interface MysqlStore extends AsyncStore {
   changesSince(dbTime: number, held?: (key: string, stamp: { epoch: number; version: number }) => boolean): Promise<Changes>;
   /** Which of `keys` are registered (not deleted) now. */
   liveInstances(keys: readonly string[]): Promise<Set<string>>;
+  /** Every setting, with its version, from one snapshot. */
+  settings(): Promise<VersionedSettings>;
+  /**
+   * Whether settings read at `version` may replace this node's: no settings write of this node is
+   * in flight and each one acknowledged is at or below `version`. An older read would undo, in
+   * memory, a change the node just made (until the next poll put it back).
+   */
+  settingsCover(version: number): boolean;
   /** Deletes tombstones older than `retentionMs` (database time); returns how many. */
   purgeTombstones(retentionMs: number): Promise<number>;
   /** The pool, for the cluster tables (membership, leases) on the same database. */
@@ -82,6 +101,27 @@ export interface MysqlStore extends AsyncStore {
 }
 
 const KV = { checker: 'vigil_checker_configs', whitelist: 'vigil_whitelist', switches: 'vigil_switches' } as const;
+
+/**
+ * All settings and their version in one statement: one statement reads one snapshot whatever the
+ * isolation level, so the version names exactly the writes the rows hold.
+ */
+const SETTINGS = `SELECT 'v' AS t, '' AS k, CAST(version AS CHAR CHARACTER SET utf8mb4) COLLATE utf8mb4_bin AS value FROM vigil_settings_version WHERE id = 1
+  UNION ALL SELECT 'c', k, value FROM ${KV.checker}
+  UNION ALL SELECT 'w', k, value FROM ${KV.whitelist}
+  UNION ALL SELECT 's', k, value FROM ${KV.switches}
+  ORDER BY t, k`;
+
+async function readSettings(sql: Sql): Promise<VersionedSettings> {
+  const rows = await sql.rows<{ t: string; k: string; value: string }>(SETTINGS);
+  const of = (t: string) => rows.filter((r) => r.t === t).map((r) => ({ key: r.k, value: JSON.parse(r.value) as unknown }));
+  return {
+    version: Number(rows.find((r) => r.t === 'v')?.value ?? 0),
+    checkerConfigs: of('c').map((r) => ({ key: r.key, ...(r.value as object) }) as Settings['checkerConfigs'][number]),
+    whitelist: of('w').map((r) => r.value) as Settings['whitelist'],
+    switches: Object.fromEntries(of('s').map((r) => [r.key, r.value])),
+  };
+}
 
 /**
  * An instance row's `updated_at` strictly increases with every change, even two in one millisecond,
@@ -105,14 +145,30 @@ export async function openMysqlStore(opts: MysqlOptions): Promise<MysqlStore> {
 }
 
 export function createMysqlStore(db: MysqlDb): MysqlStore {
+  // This node's settings writes: how many are in flight, and the highest version one committed.
+  let settingsPending = 0;
+  let settingsWritten = 0;
+  /** One settings change: the version row first (its lock orders the writers), then the row. */
+  async function writeSetting(statement: string, values: readonly unknown[]): Promise<void> {
+    settingsPending++;
+    try {
+      const version = await db.transaction(async (tx) => {
+        await tx.run(`UPDATE vigil_settings_version SET version = version + 1, updated_at = ${DB_NOW_MS} WHERE id = 1`);
+        await tx.run(statement, values);
+        const [row] = await tx.rows<{ version: number }>('SELECT version FROM vigil_settings_version WHERE id = 1');
+        return row?.version ?? 0;
+      });
+      settingsWritten = Math.max(settingsWritten, version);
+    } finally {
+      settingsPending--;
+    }
+  }
   const putKv = (table: string, k: string, value: unknown) =>
-    db.run(`INSERT INTO ${table} (k, value, updated_at) VALUES (?, ?, ${DB_NOW_MS}) ON DUPLICATE KEY UPDATE value = VALUES(value), updated_at = VALUES(updated_at)`, [
+    writeSetting(`INSERT INTO ${table} (k, value, updated_at) VALUES (?, ?, ${DB_NOW_MS}) ON DUPLICATE KEY UPDATE value = VALUES(value), updated_at = VALUES(updated_at)`, [
       k,
       JSON.stringify(value),
     ]);
-  const delKv = (table: string, k: string) => db.run(`DELETE FROM ${table} WHERE k = ?`, [k]);
-  const kvRows = async (sql: Sql, table: string) =>
-    (await sql.rows<{ k: string; value: string }>(`SELECT k, value FROM ${table} ORDER BY k`)).map((r) => ({ key: r.k, value: JSON.parse(r.value) as unknown }));
+  const delKv = (table: string, k: string) => writeSetting(`DELETE FROM ${table} WHERE k = ?`, [k]);
 
   async function liveInstances(keys: readonly string[]): Promise<Set<string>> {
     const live = new Set<string>();
@@ -150,12 +206,8 @@ export function createMysqlStore(db: MysqlDb): MysqlStore {
         ...(r.epoch ? { epoch: r.epoch } : {}),
         ...(r.node === null ? {} : { decidedByNode: r.node }),
       }));
-      return {
-        instances,
-        checkerConfigs: (await kvRows(tx, KV.checker)).map((r) => ({ key: r.key, ...(r.value as object) }) as StoreSnapshot['checkerConfigs'][number]),
-        whitelist: (await kvRows(tx, KV.whitelist)).map((r) => r.value) as StoreSnapshot['whitelist'],
-        switches: Object.fromEntries((await kvRows(tx, KV.switches)).map((r) => [r.key, r.value])),
-      };
+      const { version: _, ...settings } = await readSettings(tx);
+      return { instances, ...settings };
     }),
     async putInstance(key, instance, health) {
       const shard = shardOf(key);
@@ -275,7 +327,9 @@ export function createMysqlStore(db: MysqlDb): MysqlStore {
       });
     },
     async changesSince(dbTime, isHeld) {
-      const [clock] = await db.rows<{ now: number }>(`SELECT ${DB_NOW_MS} AS now`);
+      const [clock] = await db.rows<{ now: number; settings: number | null }>(
+        `SELECT ${DB_NOW_MS} AS now, (SELECT version FROM vigil_settings_version WHERE id = 1) AS settings`,
+      );
       const inst = await db.rows<{ k: string; value: string | null; updatedAt: number }>(
         'SELECT ikey AS k, value, updated_at AS updatedAt FROM vigil_instances WHERE updated_at >= ? ORDER BY updated_at, ikey',
         [dbTime],
@@ -288,17 +342,20 @@ export function createMysqlStore(db: MysqlDb): MysqlStore {
       const health = isHeld ? rows.filter((r) => !isHeld(r.k, { epoch: r.epoch, version: r.version })) : rows;
       return {
         now: clock?.now ?? 0,
+        settingsVersion: clock?.settings ?? 0,
         instances: inst.map((r) => ({ key: r.k, instance: r.value === null ? null : (JSON.parse(r.value) as Instance), updatedAt: r.updatedAt })),
         health: health.map((r) => ({ key: r.k, health: JSON.parse(r.value) as StoredHealth, epoch: r.epoch, decidedByNode: r.node, updatedAt: r.updatedAt })),
       };
     },
     liveInstances,
+    settings: () => readSettings(db),
+    settingsCover: (version) => settingsPending === 0 && settingsWritten <= version,
     purgeTombstones: (retentionMs) => db.run(`DELETE FROM vigil_instances WHERE deleted = 1 AND updated_at < ${DB_NOW_MS} - ?`, [retentionMs]),
-    putCheckerConfig: async (key, value) => void (await putKv(KV.checker, key, value)),
-    deleteCheckerConfig: async (key) => void (await delKv(KV.checker, key)),
-    putWhitelist: async (entry) => void (await putKv(KV.whitelist, entry.id, entry)),
-    deleteWhitelist: async (id) => void (await delKv(KV.whitelist, id)),
-    putSwitch: async (name, value) => void (await putKv(KV.switches, name, value)),
+    putCheckerConfig: (key, value) => putKv(KV.checker, key, value),
+    deleteCheckerConfig: (key) => delKv(KV.checker, key),
+    putWhitelist: (entry) => putKv(KV.whitelist, entry.id, entry),
+    deleteWhitelist: (id) => delKv(KV.whitelist, id),
+    putSwitch: (name, value) => putKv(KV.switches, name, value),
     close: () => db.close(),
   };
 }

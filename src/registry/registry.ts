@@ -32,7 +32,7 @@ import { compareStamps } from '../cluster/stamp.js';
 import { roleFact } from '../primaries/role.js';
 import type { HealthWriter } from './health-writer.js';
 import { createRecordTable, type RecordTable } from './record-table.js';
-import type { Store, StoredHealth, StoreSnapshot } from './store.js';
+import type { Settings, Store, StoredHealth, StoreSnapshot } from './store.js';
 
 /** Where a change came from: this node's own decision or API, or elsewhere (a peer, the store's feed). */
 export type Origin = 'local' | 'peer';
@@ -44,9 +44,9 @@ export type RegistryEvent =
   | { readonly type: 'health-changed'; readonly key: string; readonly record: InstanceRecord; readonly change: HealthChange; readonly origin?: Origin }
   /** An operator override was set, changed or cleared without flipping health (a flip is `health-changed`). */
   | { readonly type: 'override-changed'; readonly key: string; readonly record: InstanceRecord }
-  | { readonly type: 'checker-config-changed'; readonly key: string; readonly scope: CheckerScope; readonly config: CheckerConfig | null }
-  | { readonly type: 'whitelist-changed'; readonly entry: WhitelistEntry; readonly removed: boolean }
-  | { readonly type: 'switch-changed'; readonly name: string; readonly value: unknown }
+  | { readonly type: 'checker-config-changed'; readonly key: string; readonly scope: CheckerScope; readonly config: CheckerConfig | null; readonly origin?: Origin }
+  | { readonly type: 'whitelist-changed'; readonly entry: WhitelistEntry; readonly removed: boolean; readonly origin?: Origin }
+  | { readonly type: 'switch-changed'; readonly name: string; readonly value: unknown; readonly origin?: Origin }
   | BeatProtectionEvent
   | PrimaryChangedEvent
   | SplitBrainEvent
@@ -196,6 +196,11 @@ export interface Registry {
   applyInstance(key: string, instance: Instance | null): void;
   /** Applies a health record from elsewhere when its stamp is newer than the one held (checked by the caller). */
   applyHealth(row: AppliedHealth): void;
+  /**
+   * Cluster mode: the settings as the store holds them now (another node changed them). Memory
+   * takes the difference, one event per entry changed (origin `peer`); returns how many changed.
+   */
+  applySettings(settings: Settings): number;
   /**
    * Applies an ephemeral instance replicated by the node responsible for it (cluster/ephemeral*.ts):
    * registers or updates it with its health, or removes it (`null`). Memory only, origin `peer`.
@@ -685,6 +690,51 @@ export function createRegistry(deps: RegistryDeps): Registry {
         const change: HealthChange = { from: before.healthy, to: h.healthy, reason: h.reason, decidedBy: h.decidedBy, version: h.version, at: h.since };
         emit({ type: 'health-changed', key: row.key, record: snapshot(rec), change, origin: 'peer' });
       }
+    },
+    applySettings(settings) {
+      const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+      let changed = 0;
+      const cfgs = new Map(settings.checkerConfigs.map((c) => [c.key, c]));
+      for (const [key, c] of cfgs) {
+        // Compared as stored before it is validated again (a config that no longer validates is logged once, not at every poll).
+        if (same(checkerCfgs.get(key)?.config, c.config)) continue;
+        const config = revive(c.config);
+        checkerCfgs.set(key, { scope: c.scope, config });
+        changed++;
+        generation++;
+        emit({ type: 'checker-config-changed', key, scope: c.scope, config, origin: 'peer' });
+      }
+      for (const [key, held] of checkerCfgs) {
+        if (cfgs.has(key)) continue;
+        checkerCfgs.delete(key);
+        changed++;
+        generation++;
+        emit({ type: 'checker-config-changed', key, scope: held.scope, config: null, origin: 'peer' });
+      }
+      const entries = new Map(settings.whitelist.map((e) => [e.id, e]));
+      for (const [id, entry] of entries) {
+        if (same(wl.get(id), entry)) continue;
+        wl.set(id, entry);
+        matcher = undefined;
+        changed++;
+        emit({ type: 'whitelist-changed', entry, removed: false, origin: 'peer' });
+      }
+      for (const [id, entry] of wl) {
+        if (entries.has(id)) continue;
+        wl.delete(id);
+        matcher = undefined;
+        changed++;
+        emit({ type: 'whitelist-changed', entry, removed: true, origin: 'peer' });
+      }
+      for (const name of new Set([...switches.keys(), ...Object.keys(settings.switches)])) {
+        const value = settings.switches[name];
+        if (same(switches.get(name), value)) continue;
+        if (value === undefined) switches.delete(name);
+        else switches.set(name, value);
+        changed++;
+        emit({ type: 'switch-changed', name, value, origin: 'peer' });
+      }
+      return changed;
     },
     stampOf(key) {
       const rec = records.get(key);

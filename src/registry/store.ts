@@ -31,6 +31,9 @@ export interface StoreSnapshot {
   readonly switches: Readonly<Record<string, unknown>>;
 }
 
+/** The operator's settings: what an API write sets and every node of a cluster must obey alike. */
+export type Settings = Pick<StoreSnapshot, 'checkerConfigs' | 'whitelist' | 'switches'>;
+
 export interface HealthBatchEntry {
   readonly key: string;
   readonly health: StoredHealth;

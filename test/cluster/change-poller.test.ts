@@ -62,19 +62,19 @@ describeMariaDb('change poller on MariaDB: what one node writes, another sees wi
     const down = health({ healthy: false, version: 2, failStreak: 3, reason: 'refused', decidedBy: 'checker' });
     await writer.putFencedHealth(a.key, down, { nodeId: 'n1', epoch: lease!.epoch });
 
-    expect(await poller.poll()).toEqual({ instances: 2, health: 2 });
+    expect(await poller.poll()).toEqual({ instances: 2, health: 2, settings: 0 });
     expect([...sink.instances.keys()].sort()).toEqual([a.key, b.key].sort());
     expect(sink.health.get(a.key)).toEqual({ stamp: { epoch: lease!.epoch, version: 2 }, health: down, node: 'n1' });
 
     // The window re-reads the same rows: nothing is applied twice.
-    expect(await poller.poll()).toEqual({ instances: 0, health: 0 });
+    expect(await poller.poll()).toEqual({ instances: 0, health: 0, settings: 0 });
 
     // Deregistered, registered again and deregistered between two polls: one change, gone
     // (the store orders changes to one row even within a millisecond; mysql-fencing.test.ts).
     await writer.deleteInstance(b.key);
     await writer.putInstance(b.key, { ...b.instance, weight: 7 }, health());
     await writer.deleteInstance(b.key);
-    expect(await poller.poll()).toEqual({ instances: 1, health: 0 });
+    expect(await poller.poll()).toEqual({ instances: 1, health: 0, settings: 0 });
     expect(sink.instances.has(b.key)).toBe(false);
     expect(sink.applied).toBe(5);
   });
@@ -108,7 +108,7 @@ describeMariaDb('change poller on MariaDB: what one node writes, another sees wi
     const stored = (await reader.load()).instances.map((i) => i.key).sort();
     expect([...sink.instances.keys()].sort()).toEqual(stored);
     // A second reconcile finds nothing to do.
-    expect(await poller.reconcile()).toEqual({ instances: 0, health: 0, removed: 0 });
+    expect(await poller.reconcile()).toEqual({ instances: 0, health: 0, settings: 0, removed: 0 });
   });
 
   it('keeps an instance registered through this node while the full read ran', async () => {
@@ -123,9 +123,75 @@ describeMariaDb('change poller on MariaDB: what one node writes, another sees wi
         return changes;
       },
       liveInstances: (keys: readonly string[]) => reader.liveInstances(keys),
+      settings: () => reader.settings(),
+      settingsCover: (version: number) => reader.settingsCover(version),
     };
     const poller = createChangePoller({ source, sink, windowMs: 5000, since: 1 });
     expect((await poller.reconcile()).removed).toBe(0);
     expect(sink.instances.has(late.key)).toBe(true);
   });
+
+  it('re-reads the settings only when another node changed one, deletions included', async () => {
+    const sink = memorySink();
+    let reads = 0;
+    const source = { ...pick(reader), settings: () => (reads++, reader.settings()) };
+    const poller = createChangePoller({ source, sink, windowMs: 5000, since: 1 });
+    await poller.poll();
+    expect(reads).toBe(1); // the first poll reads them: they may have moved since the node loaded
+    expect(await poller.poll()).toMatchObject({ settings: 0 });
+    expect(reads).toBe(1);
+
+    const entry = { id: 'wl-1', service: 'svc', reason: 'deploy', createdAt: 1 };
+    await writer.putSwitch('activeChecks', false);
+    await writer.putWhitelist(entry);
+    await writer.putCheckerConfig('public/DEFAULT_GROUP@@svc', { scope: { namespace: 'public', group: 'DEFAULT_GROUP', service: 'svc' }, config: { type: 'tcp', port: 7 } });
+    expect(await poller.poll()).toMatchObject({ settings: 1 });
+    expect(reads).toBe(2);
+    expect(sink.settings?.switches).toEqual({ activeChecks: false });
+    expect(sink.settings?.whitelist).toEqual([entry]);
+    expect(sink.settings?.checkerConfigs).toEqual([
+      { key: 'public/DEFAULT_GROUP@@svc', scope: { namespace: 'public', group: 'DEFAULT_GROUP', service: 'svc' }, config: { type: 'tcp', port: 7 } },
+    ]);
+
+    await writer.deleteWhitelist(entry.id);
+    await writer.deleteCheckerConfig('public/DEFAULT_GROUP@@svc');
+    expect(await poller.poll()).toMatchObject({ settings: 1 });
+    expect(sink.settings?.whitelist).toEqual([]);
+    expect(sink.settings?.checkerConfigs).toEqual([]);
+    await writer.putSwitch('activeChecks', true);
+  });
+
+  it('does not apply a settings read older than a settings write of its own node, and reads again at the next poll', async () => {
+    const sink = memorySink();
+    const poller = createChangePoller({ source: reader, sink, windowMs: 5000, since: 1 });
+    await poller.poll();
+    const before = sink.settings;
+    let raced = false;
+    // The read is taken, then this node (reader) writes a switch and has it acknowledged before the read's answer is applied.
+    const source = {
+      ...pick(reader),
+      settings: async () => {
+        const read = await reader.settings();
+        if (!raced) await reader.putSwitch('healthCheckTimes', 7);
+        raced = true;
+        return read;
+      },
+    };
+    const racing = createChangePoller({ source, sink, windowMs: 5000, since: 1 });
+    await writer.putSwitch('other', 1);
+    expect(await racing.poll()).toMatchObject({ settings: 0 });
+    expect(sink.settings).toBe(before);
+    expect(await racing.poll()).toMatchObject({ settings: 1 });
+    expect(sink.settings?.switches).toMatchObject({ healthCheckTimes: 7, other: 1 });
+  });
 });
+
+/** The store's poll side as a plain object, so that a case can replace one of its methods. */
+function pick(store: MysqlStore) {
+  return {
+    changesSince: (t: number, held?: (key: string, stamp: Stamp) => boolean) => store.changesSince(t, held),
+    liveInstances: (keys: readonly string[]) => store.liveInstances(keys),
+    settings: () => store.settings(),
+    settingsCover: (version: number) => store.settingsCover(version),
+  };
+}

@@ -206,7 +206,7 @@ describeMariaDb('cluster node: membership, leases, fenced publication, broadcast
     for (const n of [n1, n3]) expect(n.sink.health.get(key)?.health.health).toMatchObject({ version: 3, override });
     // The owner's next decision that did not build on it (version 3 again) is refused, and leaves the lease alone.
     const late = await n1.node.publishHealth(key, health({ healthy: false, version: 3, failStreak: 4, reason: 'refused', decidedBy: 'checker' })).then(() => undefined, (e: unknown) => e);
-    expect(isVigilError(late, 'VIGIL_ERR_CLUSTER_STALE_EPOCH') && late.field).toBe('version');
+    expect(isVigilError(late, 'VIGIL_ERR_CLUSTER_SUPERSEDED') && late.field).toBe('version');
     expect(n1.node.ownsKey(key)).toBe(true);
     expect(n1.node.publications.superseded).toBe(1);
     await n1.node.publishHealth(key, health({ healthy: true, version: 4, reason: 'override', decidedBy: 'checker', override }));

@@ -29,7 +29,7 @@ describeMariaDb('MySQL store schema migrations', () => {
     const result = await migrate(db);
     expect(result).toEqual({ applied: MIGRATIONS.map((m) => m.version), version: LATEST_VERSION });
     const tables = (await db.rows<{ t: string }>('SELECT table_name AS t FROM information_schema.tables WHERE table_schema = DATABASE()')).map((r) => r.t).sort();
-    expect(tables).toEqual(['vigil_checker_configs', 'vigil_cluster', 'vigil_health', 'vigil_instances', 'vigil_members', 'vigil_schema', 'vigil_shard_leases', 'vigil_switches', 'vigil_whitelist']);
+    expect(tables).toEqual(['vigil_checker_configs', 'vigil_cluster', 'vigil_health', 'vigil_instances', 'vigil_members', 'vigil_schema', 'vigil_settings_version', 'vigil_shard_leases', 'vigil_switches', 'vigil_whitelist']);
     const [leases] = await db.rows<{ n: number; owned: number }>('SELECT COUNT(*) AS n, COUNT(owner) AS owned FROM vigil_shard_leases');
     expect(leases).toEqual({ n: SHARD_COUNT, owned: 0 });
   });

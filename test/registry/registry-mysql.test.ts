@@ -80,4 +80,32 @@ describeMariaDb('registry on the MySQL store', () => {
     registry.applyInstance(c.key, null);
     expect(registry.get(c.key)).toBeUndefined();
   });
+
+  it('takes settings another node stored as a difference: one event per entry changed, origin peer, none when nothing moved', async () => {
+    const scope = { namespace: 'public', group: 'DEFAULT_GROUP', service: 'svc' };
+    registry.setSwitch('activeChecks', true);
+    registry.putWhitelist({ id: 'kept', service: 'svc', reason: 'mine', createdAt: 1 });
+    registry.putWhitelist({ id: 'dropped', service: 'svc', reason: 'mine', createdAt: 1 });
+    await registry.committed();
+    const generation = registry.generation;
+    // Another node: switches off, drops one entry, sets a checker for the service.
+    await store.putSwitch('activeChecks', false);
+    await store.deleteWhitelist('dropped');
+    await store.putCheckerConfig('public/DEFAULT_GROUP@@svc', { scope, config: { type: 'tcp', port: 9 } });
+    const before = events.length;
+    expect(registry.applySettings(await store.settings())).toBe(3);
+    expect(events.slice(before).map((e) => [e.type, 'origin' in e ? e.origin : undefined])).toEqual([
+      ['checker-config-changed', 'peer'],
+      ['whitelist-changed', 'peer'],
+      ['switch-changed', 'peer'],
+    ]);
+    expect(registry.getSwitch('activeChecks')).toBe(false);
+    expect(registry.whitelist().map((e) => e.id)).toEqual(['kept']);
+    expect(registry.resolveChecker(instance('10.0.0.9', 3306, 'svc').instance)).toEqual({ type: 'tcp', port: 9 });
+    // Cached probe plans must notice the new checker.
+    expect(registry.generation).toBeGreaterThan(generation);
+    expect(registry.applySettings(await store.settings())).toBe(0);
+    expect(events.length).toBe(before + 3);
+  });
 });
+

@@ -85,6 +85,20 @@ export const MIGRATIONS: readonly Migration[] = [
       ).join(', ')}`,
     ],
   },
+  {
+    version: 3,
+    name: 'settings version',
+    statements: [
+      // One row, bumped (under its row lock, first) by every write of a checker config, whitelist
+      // entry or switch: nodes poll it and re-read the settings when it moved (docs/cluster.md).
+      `CREATE TABLE IF NOT EXISTS vigil_settings_version (
+        id TINYINT NOT NULL PRIMARY KEY,
+        version BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+      ) ${TABLE}`,
+      'INSERT IGNORE INTO vigil_settings_version (id, version, updated_at) VALUES (1, 0, 0)',
+    ],
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS.reduce((v, m) => Math.max(v, m.version), 0);
