@@ -5,11 +5,14 @@
  * (`buildApp`, the production wiring) and answers the parent's IPC questions:
  *   'mark'  → resets the lag histogram, answers { probes, shed }
  *   'stats' → answers { probes, shed, skipped, lagP50Ms, lagP99Ms, outcomes }
- * Started by bench/haproxy.ts with one JSON argument: { instances, intervalMs, timeoutMs, ports, checker }.
+ *   'memory' → answers process.memoryUsage() and V8's heap spaces (bench/memory.ts)
+ *   'heap-snapshot:<file>' → writes a heap snapshot there, answers { file }
+ * Started by bench/haproxy.ts with one JSON argument: { instances, intervalMs, timeoutMs, ports, checker, workers }.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
 import pino from 'pino';
 import { buildApp } from '../src/app.js';
 import { parseConfig } from '../src/config/load.js';
@@ -24,6 +27,8 @@ interface Args {
   readonly timeoutMs: number;
   readonly ports: readonly number[];
   readonly checker: { readonly type: string; readonly options: Record<string, unknown> };
+  /** `checks.workers`. */
+  readonly workers: number | 'auto';
 }
 
 const args = JSON.parse(process.argv[2]!) as Args;
@@ -45,7 +50,7 @@ const config = parseConfig({
   api: { port: 0 },
   store: { dataDir, synchronous: 'normal' },
   log: { level: 'warn' },
-  checks: { intervalMs: args.intervalMs, timeoutMs: args.timeoutMs, jitter: 0.1, checker: args.checker },
+  checks: { intervalMs: args.intervalMs, timeoutMs: args.timeoutMs, jitter: 0.1, checker: args.checker, workers: args.workers },
 });
 const app = buildApp(config, { logger: pino({ level: 'warn' }) });
 const { url } = await app.start();
@@ -60,6 +65,11 @@ process.on('message', (msg: string) => {
       probes: stats.probes, shed: stats.shed, skipped: stats.skipped,
       lagP50Ms: stats.lagQuantile(0.5), lagP99Ms: stats.lagQuantile(0.99), outcomes: stats.outcomes(),
     });
+  } else if (msg === 'memory') {
+    const spaces = Object.fromEntries(getHeapSpaceStatistics().map((s) => [s.space_name, { used: s.space_used_size, size: s.space_size }]));
+    process.send!({ ...process.memoryUsage(), spaces });
+  } else if (msg.startsWith('heap-snapshot:')) {
+    process.send!({ file: writeHeapSnapshot(msg.slice('heap-snapshot:'.length)) });
   } else if (msg === 'stop') {
     void app.stop().then(() => {
       rmSync(dataDir, { recursive: true, force: true });

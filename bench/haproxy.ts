@@ -14,6 +14,7 @@
  *   npm run build && node dist/bench/haproxy.js                     # the whole matrix, ~8 min
  *   node dist/bench/haproxy.js --only tcp-10k,http-fresh-10k --seconds 20
  *   node dist/bench/haproxy.js --only tcp-100k --vigil-node-args=--cpu-prof,--cpu-prof-dir=/tmp/prof
+ *   node dist/bench/haproxy.js --only tcp-10k --workers 0,1     # vigil in-process, then with one probe worker
  *
  * HAProxy has no keep-alive checks: the keep-alive row compares vigil's keep-alive probe with
  * HAProxy's HTTP check (a connection per check). 100k keep-alive targets would need 100k
@@ -54,9 +55,12 @@ const { values } = parseArgs({
     'timeout-ms': { type: 'string', default: '800' },
     'vigil-node-args': { type: 'string', default: '' },
     'skip-haproxy': { type: 'boolean', default: false },
+    /** `checks.workers` for vigil; a list (`0,1`) runs vigil once per value after the same HAProxy run. */
+    workers: { type: 'string', default: 'auto' },
   },
 });
 const SECONDS = Number(values.seconds);
+const WORKERS = values.workers.split(',').map((w) => (w === 'auto' ? 'auto' : Number(w)));
 const TIMEOUT_MS = Number(values['timeout-ms']);
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
@@ -214,9 +218,9 @@ async function beatSampler(url: string, stop: Promise<unknown>): Promise<number[
   return lat;
 }
 
-async function runVigil(s: Scenario, ports: readonly number[], nginxPid: number, statusPort: number): Promise<VigilWindow> {
+async function runVigil(s: Scenario, ports: readonly number[], nginxPid: number, statusPort: number, workers: number | 'auto'): Promise<VigilWindow> {
   const checker = s.kind === 'tcp' ? { type: 'tcp', options: {} } : { type: 'http', options: { connection: s.connection } };
-  const args = { instances: s.instances, intervalMs: s.intervalMs, timeoutMs: TIMEOUT_MS, ports, checker };
+  const args = { instances: s.instances, intervalMs: s.intervalMs, timeoutMs: TIMEOUT_MS, ports, checker, workers };
   const nodeArgs = values['vigil-node-args'] ? values['vigil-node-args'].split(',') : [];
   const child = spawn(process.execPath, [...nodeArgs, join(import.meta.dirname, 'haproxy-vigil.js'), JSON.stringify(args)], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -277,15 +281,17 @@ async function main(): Promise<void> {
     process.stderr.write(`load average at start: ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
     for (const s of scenarios) {
       const h = values['skip-haproxy'] ? undefined : await runHaproxy(s, dir, ports, nginx.pid!, statusPort);
-      const v = await runVigil(s, ports, nginx.pid!, statusPort);
-      const ratio = h ? +(v.cpuUsPerProbe / h.cpuUsPerProbe).toFixed(2) : NaN;
-      const load = loadavg()[0]!.toFixed(2);
-      process.stdout.write(`${JSON.stringify({ scenario: s.name, haproxy: h, vigil: v, ratio, load })}\n`);
-      const pct = (f: number): string => `${(f * 100).toFixed(1)} %`;
-      rows.push(
-        `| ${s.name} | ${h ? `${h.cpuUsPerProbe} µs, ${pct(h.dueFraction)}, ${h.rssMB} MB` : '–'} | ` +
-          `${v.cpuUsPerProbe} µs, ${pct(v.dueFraction)}, ${v.rssMB} MB | ${v.lagP99Ms} ms | ${v.beatP99Ms} ms | **${ratio}×** | ${h?.nginxUsPerProbe ?? '–'} / ${v.nginxUsPerProbe} µs | ${load} |`,
-      );
+      for (const workers of WORKERS) {
+        const v = await runVigil(s, ports, nginx.pid!, statusPort, workers);
+        const ratio = h ? +(v.cpuUsPerProbe / h.cpuUsPerProbe).toFixed(2) : NaN;
+        const load = loadavg()[0]!.toFixed(2);
+        process.stdout.write(`${JSON.stringify({ scenario: s.name, workers, haproxy: h, vigil: v, ratio, load })}\n`);
+        const pct = (f: number): string => `${(f * 100).toFixed(1)} %`;
+        rows.push(
+          `| ${s.name}, workers ${workers} | ${h ? `${h.cpuUsPerProbe} µs, ${pct(h.dueFraction)}, ${h.rssMB} MB` : '–'} | ` +
+            `${v.cpuUsPerProbe} µs, ${pct(v.dueFraction)}, ${v.rssMB} MB | ${v.lagP99Ms} ms | ${v.beatP99Ms} ms | **${ratio}×** | ${h?.nginxUsPerProbe ?? '–'} / ${v.nginxUsPerProbe} µs | ${load} |`,
+        );
+      }
     }
   } finally {
     await stopChild(nginx);

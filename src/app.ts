@@ -15,6 +15,7 @@ import { createCheckerRegistry } from './health/checker-registry.js';
 import { loadPlugins } from './health/plugin-loader.js';
 import { createResourcePool } from './health/resources.js';
 import { createRunner } from './health/runner.js';
+import { createProbePool, probeWorkers } from './health/probe-pool.js';
 import { ACTIVE_CHECKS_SWITCH, createScheduler, type SchedulerStats } from './health/scheduler.js';
 import { isExpired } from './health/whitelist.js';
 import type { CheckerConfig } from './registry/model.js';
@@ -151,8 +152,13 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     clusterNode = node;
     if (!config.checks.enabled && registry.getSwitch(ACTIVE_CHECKS_SWITCH) === undefined) registry.setSwitch(ACTIVE_CHECKS_SWITCH, false);
     const fdAlarm = createFdAlarm({ logger: logger.child({ module: 'fds' }) });
-    const resources = createResourcePool(now);
-    const runner = createRunner({ credentials: security.credentials });
+    // Probes run on worker threads (checks.workers), or on this thread when there are none.
+    const workers = probeWorkers(config.checks.workers);
+    const pool = workers > 0 ? createProbePool({ workers, plugins: config.plugins, baseDir: opts.baseDir, credentials: security.credentials, logger: logger.child({ module: 'probe-pool' }) }) : undefined;
+    undo.push(() => pool?.stop());
+    await pool?.start();
+    const resources = pool?.resources ?? createResourcePool(now);
+    const runner = pool?.runner ?? createRunner({ credentials: security.credentials });
     // Cluster mode: ephemeral instances have one responsible node each; the others forward and replicate.
     const ephemeral =
       node && clusterSecret && config.cluster.nodeId && !companionMode
@@ -166,7 +172,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
       ...(ephemeral ? { owns: ephemeral.owns, peerHolds: ephemeral.peerHolds, clusterStatus: ephemeral.status } : {}),
     });
     undo.push(() => fdAlarm.close());
-    const observe = createObservability({ registry, config: config.observe, webhooks, logger, now, known, dataDir: config.store.dataDir, scheduler: () => schedulerStats, beats: () => beats.status(), ...(node ? { cluster: () => node.stats() } : {}) });
+    const observe = createObservability({ registry, config: config.observe, webhooks, logger, now, known, dataDir: config.store.dataDir, scheduler: () => schedulerStats, probeWorkers: () => pool?.stats, beats: () => beats.status(), ...(node ? { cluster: () => node.stats() } : {}) });
     // The tracker asks the scheduler for probes; the scheduler reports every result to the tracker.
     const primaries = createPrimaryTracker({
       registry,
@@ -290,6 +296,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
       // Long-polls answer now, so closing the server does not wait for them.
       primaries.stop();
       await scheduler.stop();
+      await pool?.stop();
       await server.close();
       await observe.stop();
       fdAlarm.close();

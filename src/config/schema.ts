@@ -103,6 +103,8 @@ export const configSchema = z.strictObject({
       maxConcurrent: z.number().int().positive().default(1024),
       perTypeConcurrency: z.record(z.string(), z.number().int().positive()).default({ mysql: 64 }),
       resourceIdleMs: ms.default(60000),
+      /** Probe worker threads; 0 runs probes on the main thread; `auto`: available cores − 1 (health/probe-pool.ts). */
+      workers: z.union([z.literal('auto'), z.number().int().min(0).max(64)]).default('auto'),
     })
     .prefault({})
     .refine((c) => c.timeoutMs < c.intervalMs, { message: 'must be shorter than checks.intervalMs', path: ['timeoutMs'] }),

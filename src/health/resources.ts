@@ -34,6 +34,9 @@ export function targetKey(host: string, port: number): string {
 
 export function createResourcePool(now: () => number = Date.now): ResourcePool {
   const entries = new Map<string, Entry>();
+  // One scope per checker type, shared by every instance of the type (an object and two closures
+  // per instance cost ~200 bytes each at 100,000 instances).
+  const scopes = new Map<string, ResourceCache>();
 
   async function close(fullKey: string): Promise<void> {
     const entry = entries.get(fullKey);
@@ -54,7 +57,9 @@ export function createResourcePool(now: () => number = Date.now): ResourcePool {
 
   return {
     scope(type) {
-      return {
+      const known = scopes.get(type);
+      if (known) return known;
+      const scope: ResourceCache = {
         use<T>(key: string, create: () => T, dispose: (r: T) => void | Promise<void>): T {
           const fullKey = `${type}|${key}`;
           let entry = entries.get(fullKey);
@@ -71,6 +76,8 @@ export function createResourcePool(now: () => number = Date.now): ResourcePool {
           await close(fullKey);
         },
       };
+      scopes.set(type, scope);
+      return scope;
     },
     sweepIdle(idleMs) {
       const cutoff = now() - idleMs;

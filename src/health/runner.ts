@@ -275,7 +275,10 @@ export function createRunner(deps: RunnerDeps = {}): Runner {
       return Promise.resolve(resultOf(ABORTED, checker.type, 0, startedAt));
     }
     const credential = credentialFor(deps, req.options, req.target.host);
-    if (credential !== undefined && 'status' in credential) return Promise.resolve(resultOf(credential, checker.type, 0, startedAt));
+    if (credential !== undefined && 'status' in credential) {
+      req.onCheckerSettled?.(); // no attempt was started: nothing can still be running
+      return Promise.resolve(resultOf(credential, checker.type, 0, startedAt));
+    }
     const answer = new Promise<ProbeResult>(capture);
     const flight = new Flight(books, req, started, startedAt, credential, captured!);
     captured = undefined;

@@ -61,20 +61,20 @@ export interface SchedulerDeps {
 
 export type ProbeObserver = (key: string, result: ProbeResult, lagMs: number) => void;
 
-/** Everything a probe of one instance needs, resolved once per registry generation. */
+/**
+ * What the probes of every instance with one checker config share, resolved once per registry
+ * generation: one object per distinct config, not per instance.
+ */
 interface Plan {
   readonly generation: number;
   readonly cfg: CheckerConfig;
   readonly policy: IntervalPolicy;
   readonly thresholds: Thresholds;
   readonly timeoutMs: number;
-  readonly target: Target;
   readonly checker: Checker | undefined;
   readonly resources: ResourceCache;
   /** The per-type cap this type's probes wait for, if it has one. */
   readonly lane: Lane | undefined;
-  /** The checker's `ctx.wake`: probe this instance on the next slot. */
-  readonly wake: () => void;
 }
 
 interface Task extends WheelEntry {
@@ -83,7 +83,11 @@ interface Task extends WheelEntry {
   running: boolean;
   skips: number;
   ewma: number | undefined;
+  /** Shared with every task of the same config; `target` was built with it. */
   plan: Plan | undefined;
+  target: Target | undefined;
+  /** The checker's `ctx.wake`: probe this instance on the next slot. */
+  wake: (() => void) | undefined;
 }
 
 export interface SchedulerStats {
@@ -145,8 +149,9 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
   const lanes = new Map<string, Lane>();
   let inflight = 0;
   let drained: (() => void) | undefined;
-  // Policies and thresholds depend only on the config: share them between tasks.
-  const shared = new WeakMap<CheckerConfig, Pick<Plan, 'policy' | 'thresholds' | 'timeoutMs'>>();
+  // Plans depend only on the config (and the loaded checkers): one per config and generation.
+  let plans = new Map<CheckerConfig, Plan>();
+  let plansGeneration = -1;
   const lag = createHistogram();
   /** Outcome counts as `type status reason` → count; cells found through nested maps, so a probe builds no key string. */
   const outcomes = new Map<string, number>();
@@ -169,37 +174,53 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
 
   const configOf = (inst: Instance): CheckerConfig => registry.resolveChecker(inst) ?? defaults.checker;
 
-  function planOf(task: Task, inst: Instance): Plan {
-    const generation = registry.generation;
-    if (task.plan?.generation === generation) return task.plan;
-    const cfg = configOf(inst);
-    let common = shared.get(cfg);
-    if (!common) {
-      const adaptive = defaults.adaptive ? ADAPTIVE_DEFAULTS[cfg.type as keyof typeof ADAPTIVE_DEFAULTS] : undefined;
-      common = {
-        policy: {
-          intervalMs: cfg.intervalMs ?? defaults.intervalMs,
-          fastIntervalMs: cfg.fastIntervalMs ?? defaults.fastIntervalMs,
-          downIntervalMs: cfg.downIntervalMs ?? defaults.downIntervalMs,
-          jitter: defaults.jitter,
-          ...(adaptive ? { adaptive } : {}),
-        },
-        thresholds: { rise: cfg.rise ?? defaults.rise, fall: cfg.fall ?? defaults.fall },
-        timeoutMs: cfg.timeoutMs ?? defaults.timeoutMs,
-      };
-      shared.set(cfg, common);
+  function sharedPlan(cfg: CheckerConfig, generation: number): Plan {
+    if (plansGeneration !== generation) {
+      plans = new Map();
+      plansGeneration = generation;
     }
-    task.plan = {
+    let plan = plans.get(cfg);
+    if (plan) return plan;
+    const adaptive = defaults.adaptive ? ADAPTIVE_DEFAULTS[cfg.type as keyof typeof ADAPTIVE_DEFAULTS] : undefined;
+    plan = {
       generation,
       cfg,
-      ...common,
-      target: { host: inst.ip, port: cfg.port ?? inst.port, service: groupedName(inst), cluster: inst.cluster, metadata: inst.metadata },
+      policy: {
+        intervalMs: cfg.intervalMs ?? defaults.intervalMs,
+        fastIntervalMs: cfg.fastIntervalMs ?? defaults.fastIntervalMs,
+        downIntervalMs: cfg.downIntervalMs ?? defaults.downIntervalMs,
+        jitter: defaults.jitter,
+        ...(adaptive ? { adaptive } : {}),
+      },
+      thresholds: { rise: cfg.rise ?? defaults.rise, fall: cfg.fall ?? defaults.fall },
+      timeoutMs: cfg.timeoutMs ?? defaults.timeoutMs,
       checker: checkers.has(cfg.type) ? checkers.get(cfg.type) : undefined,
       resources: resources.scope(cfg.type),
       lane: laneFor(cfg.type),
-      wake: task.plan?.wake ?? (() => api.probeSoon(task.key, 0)),
     };
-    return task.plan;
+    plans.set(cfg, plan);
+    return plan;
+  }
+
+  // `group@@service` once per service, not a concatenated string per instance (~66 bytes each).
+  const serviceNames = new Map<string, string>();
+  const serviceName = (inst: Instance): string => {
+    const name = groupedName(inst);
+    const known = serviceNames.get(name);
+    if (known !== undefined) return known;
+    serviceNames.set(name, name);
+    return name;
+  };
+
+  function planOf(task: Task, inst: Instance): Plan {
+    const generation = registry.generation;
+    if (task.plan?.generation === generation) return task.plan;
+    const plan = sharedPlan(configOf(inst), generation);
+    const { cfg } = plan;
+    task.target = { host: inst.ip, port: cfg.port ?? inst.port, service: serviceName(inst), cluster: inst.cluster, metadata: inst.metadata };
+    task.wake ??= () => api.probeSoon(task.key, 0);
+    task.plan = plan;
+    return plan;
   }
 
   function schedule(task: Task, delayMs: number): void {
@@ -211,7 +232,7 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
     if (tasks.has(key) || stopped) return;
     const rec = registry.peek(key);
     if (!rec || rec.instance.ephemeral) return;
-    const task: Task = { key, slot: -1, dueAt: 0, running: false, skips: 0, ewma: undefined, plan: undefined };
+    const task: Task = { key, slot: -1, dueAt: 0, running: false, skips: 0, ewma: undefined, plan: undefined, target: undefined, wake: undefined };
     tasks.set(key, task);
     schedule(task, initialDelay(planOf(task, rec.instance).policy, random));
   }
@@ -312,7 +333,7 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
         const lagMs = startedAt - dueAt;
         lag.record(lagMs);
         probes++;
-        const result = plan.checker ? await runner.run(requestOf(task.key, plan, plan.checker)) : unavailable(plan, startedAt);
+        const result = plan.checker ? await runner.run(requestOf(task, plan, plan.checker)) : unavailable(plan, startedAt);
         applied = accept(task, plan, result, lagMs);
       }
     } catch (err) {
@@ -326,16 +347,17 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
   }
 
   /** The runner's request for a probe of `key`; marks the key stuck until the checker's attempt ends. */
-  function requestOf(key: string, plan: Plan, checker: Checker): ProbeRequest {
+  function requestOf(task: Task, plan: Plan, checker: Checker): ProbeRequest {
+    const { key } = task;
     stuck.add(key);
     return {
       checker,
-      target: plan.target,
+      target: task.target!,
       options: plan.cfg.options,
       timeoutMs: plan.timeoutMs,
       resources: plan.resources,
       onCheckerSettled: () => stuck.delete(key),
-      wake: plan.wake,
+      wake: task.wake,
     };
   }
 

@@ -7,18 +7,15 @@
  * All instances share two slabs (one Float64Array of results, one Uint32Array of counts) that grow
  * by doubling: a typed array per instance would cost a backing store each, which measured ~3 KB of
  * RSS an instance and made every garbage collection walk 10 array buffers an instance. Memory is
- * fixed per instance however long the daemon runs: 16 bytes a result and 12 bytes a bucket
- * (~2.3 KB with the defaults).
+ * fixed per instance however long the daemon runs: 8 bytes a result (result-ring.ts) and 8 bytes
+ * a bucket, plus 48 bytes of ring and bucket positions (~1.28 KB with the defaults).
  */
 import type { ProbeResult, Verdict } from '../health/contract.js';
+import { createResultRing } from './result-ring.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 const HOURS = 24;
-const VERDICTS: readonly Verdict[] = ['ok', 'fail', 'fail-now'];
-/** A result's verdict, reason and latency packed in one float: status + 4·reason + 2^18·µs. */
-const REASON_SPAN = 4;
-const LATENCY_SPAN = 4 * 65_536;
 
 export interface HistoryEntry {
   readonly status: Verdict;
@@ -47,14 +44,14 @@ export interface BucketRow {
   readonly ok: number;
 }
 
-interface Track {
-  readonly slot: number;
-  next: number;
-  count: number;
-  /** Results recorded since the instance was first tracked: the newest one's sequence number. */
-  total: number;
-  dirty: boolean;
-}
+/**
+ * An instance's place in the slabs: its slot. What it knows of its ring and buckets is kept per slot
+ * in `meta` (an object per instance cost ~100 bytes with its fields and map entry).
+ */
+type Track = number;
+/** `meta` fields per slot: ring position, results held, results ever (the newest one's sequence
+ * number), dirty since the last takeDirty (0/1), newest hour and UTC day counted (0 = none). */
+const [NEXT, COUNT, TOTAL, DIRTY, NEWEST_HOUR, NEWEST_DAY, META] = [0, 1, 2, 3, 4, 5, 6] as const;
 
 export interface History {
   record(key: string, result: ProbeResult): void;
@@ -80,10 +77,11 @@ export function createHistory(opts: { results: number; days: number }): History 
   const R = opts.results;
   const B = HOURS + opts.days;
   const tracks = new Map<string, Track>();
+  const m = (t: Track, field: number): number => meta[t * META + field]!;
   const free: number[] = [];
   let used = 0;
-  let res = new Float64Array(0);
   let cnt = new Uint32Array(0);
+  let meta = new Float64Array(0);
   // Reasons are a handful of stable codes: kept once, referred to by number.
   const reasons: string[] = [];
   const reasonIds = new Map<string, number>();
@@ -92,75 +90,94 @@ export function createHistory(opts: { results: number; days: number }): History 
     if (id === undefined && reasons.length < 65_535) reasonIds.set(r, (id = reasons.push(r) - 1));
     return id ?? 65_535;
   };
+  const ring = createResultRing(R, reasonId, (id) => reasons[id] ?? 'other');
   let lastTaken = 0;
 
   function trackOf(key: string): Track {
-    let t = tracks.get(key);
-    if (t) return t;
+    const t = tracks.get(key);
+    if (t !== undefined) return t;
     const slot = free.pop() ?? used++;
-    if (slot * B * 3 >= cnt.length) {
+    if (slot * B * 2 >= cnt.length) {
       const cap = Math.max(64, (slot + 1) * 2);
-      const r = new Float64Array(cap * R * 2);
-      r.set(res);
-      res = r;
-      const c = new Uint32Array(cap * B * 3);
+      const c = new Uint32Array(cap * B * 2);
       c.set(cnt);
       cnt = c;
+      const m = new Float64Array(cap * META);
+      m.set(meta);
+      meta = m;
     }
-    res.fill(0, slot * R * 2, (slot + 1) * R * 2);
-    cnt.fill(0, slot * B * 3, (slot + 1) * B * 3); // index 0 = empty: no probe ran in 1970
-    tracks.set(key, (t = { slot, next: 0, count: 0, total: 0, dirty: false }));
-    return t;
+    ring.reset(slot);
+    cnt.fill(0, slot * B * 2, (slot + 1) * B * 2);
+    meta.fill(0, slot * META, (slot + 1) * META);
+    tracks.set(key, slot);
+    return slot;
   }
 
-  /** Offset of the bucket for `index` (hour or day) in the track's part of `cnt`. */
-  const bucketAt = (t: Track, kind: 'h' | 'd', index: number): number =>
-    t.slot * B * 3 + 3 * (kind === 'h' ? index % HOURS : HOURS + (index % opts.days));
+  /**
+   * The buckets of one kind are a ring of probes/ok pairs, one per hour (day) up to the newest:
+   * the bucket of `index` sits at `index mod span`, and moving the newest on empties the buckets
+   * it passes, so a bucket never needs its index stored beside it.
+   */
+  const span = (kind: 'h' | 'd'): number => (kind === 'h' ? HOURS : opts.days);
+  const bucketAt = (t: Track, kind: 'h' | 'd', index: number): number => t * B * 2 + 2 * (kind === 'h' ? index % HOURS : HOURS + (index % opts.days));
+  const newest = (t: Track, kind: 'h' | 'd'): number => m(t, kind === 'h' ? NEWEST_HOUR : NEWEST_DAY);
 
   function add(t: Track, kind: 'h' | 'd', index: number, probes: number, ok: number): void {
-    const at = bucketAt(t, kind, index);
-    if (cnt[at] !== index) {
-      cnt[at] = index;
-      cnt[at + 1] = 0;
-      cnt[at + 2] = 0;
+    const n = span(kind);
+    const cur = newest(t, kind);
+    if (index <= cur - n) return; // older than every bucket held
+    if (index > cur) {
+      for (let i = Math.max(cur + 1, index - n + 1); i <= index; i++) {
+        const at = bucketAt(t, kind, i);
+        cnt[at] = 0;
+        cnt[at + 1] = 0;
+      }
+      meta[t * META + (kind === 'h' ? NEWEST_HOUR : NEWEST_DAY)] = index;
     }
-    cnt[at + 1]! += probes;
-    cnt[at + 2]! += ok;
+    const at = bucketAt(t, kind, index);
+    cnt[at]! += probes;
+    cnt[at + 1]! += ok;
+  }
+
+  /** Calls `f` with each held bucket of `kind` that counted a probe: its index, probes and ok. */
+  function eachBucket(t: Track, kind: 'h' | 'd', f: (index: number, probes: number, ok: number) => void): void {
+    const cur = newest(t, kind);
+    for (let index = cur; index > cur - span(kind) && index > 0; index--) {
+      const at = bucketAt(t, kind, index);
+      if (cnt[at]! > 0) f(index, cnt[at]!, cnt[at + 1]!);
+    }
   }
 
   /** Fraction ok over the buckets of `kind` whose index is after `from`. */
   function ratio(t: Track, kind: 'h' | 'd', from: number): number | null {
-    const [first, n] = kind === 'h' ? [0, HOURS] : [HOURS, opts.days];
     let probes = 0;
     let ok = 0;
-    for (let s = first; s < first + n; s++) {
-      const at = t.slot * B * 3 + 3 * s;
-      if (cnt[at]! <= from) continue;
-      probes += cnt[at + 1]!;
-      ok += cnt[at + 2]!;
-    }
+    eachBucket(t, kind, (index, p, o) => {
+      if (index <= from) return;
+      probes += p;
+      ok += o;
+    });
     return probes === 0 ? null : ok / probes;
   }
 
   return {
     record(key, r) {
       const t = trackOf(key);
-      const at = (t.slot * R + t.next) * 2;
-      res[at] = r.startedAt;
-      res[at + 1] = VERDICTS.indexOf(r.status) + REASON_SPAN * reasonId(r.reason) + LATENCY_SPAN * Math.min(2 ** 34, Math.round(r.latencyMs * 1000));
-      t.next = (t.next + 1) % R;
-      if (t.count < R) t.count++;
-      t.total++;
+      const at = t * META;
+      ring.write(t, meta[at + NEXT]!, { status: r.status, reason: r.reason, latencyUs: Math.min(2 ** 34, Math.round(r.latencyMs * 1000)), startedAt: r.startedAt });
+      meta[at + NEXT] = (meta[at + NEXT]! + 1) % R;
+      if (meta[at + COUNT]! < R) meta[at + COUNT]!++;
+      meta[at + TOTAL]!++;
       const ok = r.status === 'ok' ? 1 : 0;
       add(t, 'h', Math.floor(r.startedAt / HOUR), 1, ok);
       add(t, 'd', Math.floor(r.startedAt / DAY), 1, ok);
-      t.dirty = true;
+      meta[at + DIRTY] = 1;
     },
     forget(key) {
       const t = tracks.get(key);
-      if (!t) return;
+      if (t === undefined) return;
       tracks.delete(key);
-      free.push(t.slot);
+      free.push(t);
     },
     restore(rows, now) {
       const [hour, day] = [Math.floor(now / HOUR), Math.floor(now / DAY)];
@@ -174,36 +191,31 @@ export function createHistory(opts: { results: number; days: number }): History 
       lastTaken = now;
       const out: BucketRow[] = [];
       for (const [key, t] of tracks) {
-        if (!t.dirty) continue;
-        t.dirty = false;
-        for (let s = 0; s < B; s++) {
-          const at = t.slot * B * 3 + 3 * s;
-          const kind = s < HOURS ? 'h' : 'd';
-          const index = cnt[at]!;
-          if (index !== 0 && index >= (kind === 'h' ? fromHour : fromDay)) out.push({ key, kind, index, probes: cnt[at + 1]!, ok: cnt[at + 2]! });
+        if (m(t, DIRTY) === 0) continue;
+        meta[t * META + DIRTY] = 0;
+        for (const kind of ['h', 'd'] as const) {
+          const from = kind === 'h' ? fromHour : fromDay;
+          eachBucket(t, kind, (index, probes, ok) => {
+            if (index >= from) out.push({ key, kind, index, probes, ok });
+          });
         }
       }
       return out;
     },
     summary(key, now, last = R, before) {
       const t = tracks.get(key);
-      if (!t) return undefined;
-      if (before !== undefined && before > t.total + 1) throw new RangeError(`no result ${before} in this history (newest is ${t.total})`);
+      if (t === undefined) return undefined;
+      const total = m(t, TOTAL);
+      if (before !== undefined && before > total + 1) throw new RangeError(`no result ${before} in this history (newest is ${total})`);
       // Sequence numbers: the ring holds oldest…total; this page is from…to.
-      const oldest = t.total - t.count + 1;
-      const to = Math.min(t.total, (before ?? t.total + 1) - 1);
+      const oldest = total - m(t, COUNT) + 1;
+      const to = Math.min(total, (before ?? total + 1) - 1);
       const from = Math.max(oldest, to - last + 1);
       const results: HistoryEntry[] = [];
       for (let seq = from; seq <= to; seq++) {
-        const k = t.total - seq + 1; // 1 = the newest
-        const at = (t.slot * R + ((t.next - k + R) % R)) * 2;
-        const code = res[at + 1]!;
-        results.push({
-          status: VERDICTS[code % REASON_SPAN]!,
-          reason: reasons[Math.floor(code / REASON_SPAN) % 65_536] ?? 'other',
-          latencyMs: Math.floor(code / LATENCY_SPAN) / 1000,
-          startedAt: res[at]!,
-        });
+        const k = total - seq + 1; // 1 = the newest
+        const e = ring.read(t, (m(t, NEXT) - k + R) % R);
+        results.push({ status: e.status, reason: e.reason, latencyMs: e.latencyUs / 1000, startedAt: e.startedAt });
       }
       const lat = results.map((r) => r.latencyMs).sort((a, b) => a - b);
       const [hour, day] = [Math.floor(now / HOUR), Math.floor(now / DAY)];

@@ -7,6 +7,7 @@
 import client from 'prom-client';
 import { fastCounter, fastHistogram } from './fast-metrics.js';
 import type { ProbeResult } from '../health/contract.js';
+import type { ProbePoolStats } from '../health/probe-pool.js';
 import type { SchedulerStats } from '../health/scheduler.js';
 import type { BeatStatus } from '../beat/status.js';
 import type { ClusterStats } from '../cluster/cluster-stats.js';
@@ -18,6 +19,8 @@ const SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5
 export interface MetricsDeps {
   readonly registry: Registry;
   readonly scheduler: () => SchedulerStats | undefined;
+  /** The probe worker threads' figures; undefined when probes run on the main thread. */
+  readonly probeWorkers?: () => ProbePoolStats | undefined;
   readonly beats: () => BeatStatus;
   readonly instanceSeries: boolean;
   readonly maxInstanceSeries: number;
@@ -92,6 +95,11 @@ export function createMetrics(deps: MetricsDeps): Metrics {
   mirror(register, 'vigil_probes_skipped_total', 'Due probes skipped because the previous probe of the instance was still running', () => sched()?.skipped);
   mirror(register, 'vigil_probes_shed_total', 'Due probes shed because the global probe queue was full (overdue)', () => sched()?.shed);
   mirror(register, 'vigil_probes_exempt_total', 'Due probes not run because the instance is exempt (active checks switched off, whitelisted, or overridden)', () => sched()?.exempt);
+  mirror(register, 'vigil_probe_worker_restarts_total', 'Probe worker threads started again after one ended (a crash, or a checker blocking its thread)', () => deps.probeWorkers?.()?.restarts);
+  new client.Gauge({
+    name: 'vigil_probe_workers', help: 'Probe worker threads (checks.workers); 0: probes run on the main thread', registers: [register],
+    collect() { this.set(deps.probeWorkers?.()?.workers ?? 0); },
+  });
   mirror(register, 'vigil_beats_received_total', 'Beats received for known ephemeral instances', () => deps.beats().counters.beats);
   new client.Gauge({
     name: 'vigil_probes_running', help: 'Probes in flight', registers: [register],

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import type { BeatStatus } from '../beat/status.js';
 import type { ClusterStats } from '../cluster/cluster-stats.js';
 import type { Config } from '../config/schema.js';
+import type { ProbePoolStats } from '../health/probe-pool.js';
 import type { ProbeObserver, SchedulerStats } from '../health/scheduler.js';
 import type { Registry } from '../registry/registry.js';
 import { redact, type KnownSecrets } from '../security/redact.js';
@@ -31,6 +32,7 @@ export interface ObservabilityDeps {
   readonly logger: Logger;
   readonly now: () => number;
   readonly scheduler: () => SchedulerStats | undefined;
+  readonly probeWorkers?: () => ProbePoolStats | undefined;
   readonly beats: () => BeatStatus;
   /** Cluster mode: the node's figures for the peer metrics. */
   readonly cluster?: () => ClusterStats;
@@ -56,7 +58,7 @@ const SELF_LOGGED = new Set(['health-changed', 'self-preservation-on', 'self-pre
 export function createObservability(deps: ObservabilityDeps): Observability {
   const { registry, config, now } = deps;
   const log = deps.logger.child({ module: 'observe' });
-  const metrics = createMetrics({ registry, scheduler: deps.scheduler, beats: deps.beats, ...config.metrics, ...(deps.cluster ? { cluster: deps.cluster } : {}) });
+  const metrics = createMetrics({ registry, scheduler: deps.scheduler, beats: deps.beats, ...(deps.probeWorkers ? { probeWorkers: deps.probeWorkers } : {}), ...config.metrics, ...(deps.cluster ? { cluster: deps.cluster } : {}) });
   const history = createHistory(config.history);
   // Redacted once per event, so the stream, webhooks and logs all carry the same safe copy.
   const safe = (data: Readonly<Record<string, unknown>>) => redact(data, deps.known ? { known: deps.known } : {});

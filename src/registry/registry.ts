@@ -31,6 +31,7 @@ import type { Role } from '../primaries/role.js';
 import { compareStamps } from '../cluster/stamp.js';
 import { roleFact } from '../primaries/role.js';
 import type { HealthWriter } from './health-writer.js';
+import { createRecordTable, type RecordTable } from './record-table.js';
 import type { Settings, Store, StoredHealth, StoreSnapshot } from './store.js';
 
 /** Where a change came from: this node's own decision or API, or elsewhere (a peer, the store's feed). */
@@ -123,17 +124,6 @@ export interface MemberChangedEvent extends MemberChange {
 export type AnnouncedEvent = BeatProtectionEvent | PrimaryChangedEvent | SplitBrainEvent | RoleChangedEvent | MemberChangedEvent;
 
 export type Listener = (event: RegistryEvent) => void;
-
-interface MutableRecord {
-  instance: Instance;
-  health: HealthState;
-  lastProbe?: ProbeResult;
-  /** Cluster mode: the shard epoch and the node under which the current health was decided. */
-  epoch?: number;
-  decidedByNode?: string;
-  /** Cluster mode: the probe result last published or applied with the health (its role counts). */
-  published?: ProbeResult;
-}
 
 /** A health record that arrived from elsewhere, with the stamp that orders it (cluster/stamp.ts). */
 export interface AppliedHealth {
@@ -248,10 +238,112 @@ function flat(s: string): string {
   return JSON.parse(JSON.stringify(s)) as string;
 }
 
+/** Most instances carry no metadata: one frozen empty object serves them all (~56 bytes an instance). */
+const NO_METADATA: Readonly<Record<string, string>> = Object.freeze({});
+
+function isEmpty(o: object): boolean {
+  for (const _ in o) return false;
+  return true;
+}
+
+/**
+ * One object per distinct checker config (by its JSON, configs being validated and frozen):
+ * instances registered with equal per-instance configs share it, and so does the scheduler's plan
+ * built for it. Held weakly, so a config no instance uses any more is forgotten.
+ */
+function createConfigInterner(): (config: CheckerConfig) => CheckerConfig {
+  const byJson = new Map<string, WeakRef<CheckerConfig>>();
+  const gone = new FinalizationRegistry<string>((json) => {
+    if (byJson.get(json)?.deref() === undefined) byJson.delete(json);
+  });
+  return (config) => {
+    const json = JSON.stringify(config);
+    const known = byJson.get(json)?.deref();
+    if (known) return known;
+    byJson.set(json, new WeakRef(config));
+    gone.register(config, json);
+    return config;
+  };
+}
+
+/**
+ * One instance's record. While it is in the registry its health and last probe live packed in the
+ * registry's record table (record-table.ts) under its slot; before it is added and after it is
+ * removed it holds them itself, so a record someone still holds never reads a reused slot.
+ */
+interface MutableRecord {
+  instance: Instance;
+  health: HealthState;
+  lastProbe: ProbeResult | undefined;
+  /** Cluster mode: the shard epoch and the node under which the current health was decided. */
+  epoch?: number;
+  decidedByNode?: string;
+  /** Cluster mode: the probe result last published or applied with the health (its role counts). */
+  published?: ProbeResult;
+  /** Moves health and last probe into the table (the record joins the registry). */
+  attach(): void;
+  /** Moves them back out and frees the slot (the record left the registry). */
+  detach(): void;
+}
+
+function recordClass(table: RecordTable): new (instance: Instance, health: HealthState) => MutableRecord {
+  return class PackedRecord implements MutableRecord {
+    instance: Instance;
+    epoch?: number;
+    decidedByNode?: string;
+    published?: ProbeResult;
+    #slot = -1;
+    #health: HealthState | undefined;
+    #lastProbe: ProbeResult | undefined;
+    constructor(instance: Instance, health: HealthState) {
+      this.instance = instance;
+      this.#health = health;
+    }
+    get health(): HealthState {
+      return this.#slot < 0 ? this.#health! : table.health(this.#slot);
+    }
+    set health(h: HealthState) {
+      if (this.#slot < 0) this.#health = h;
+      else table.setHealth(this.#slot, h);
+    }
+    get lastProbe(): ProbeResult | undefined {
+      return this.#slot < 0 ? this.#lastProbe : table.lastProbe(this.#slot);
+    }
+    set lastProbe(p: ProbeResult | undefined) {
+      if (this.#slot < 0) this.#lastProbe = p;
+      else table.setLastProbe(this.#slot, p);
+    }
+    attach(): void {
+      if (this.#slot >= 0) return;
+      this.#slot = table.alloc();
+      table.setHealth(this.#slot, this.#health!);
+      table.setLastProbe(this.#slot, this.#lastProbe);
+      this.#health = this.#lastProbe = undefined;
+    }
+    detach(): void {
+      if (this.#slot < 0) return;
+      this.#health = table.health(this.#slot);
+      this.#lastProbe = table.lastProbe(this.#slot);
+      table.free(this.#slot);
+      this.#slot = -1;
+    }
+  };
+}
+
 export function createRegistry(deps: RegistryDeps): Registry {
   const { store, healthWriter } = deps;
   const now = deps.now ?? Date.now;
   const records = new Map<string, MutableRecord>();
+  const Record = recordClass(createRecordTable(1024));
+  /** Adds or removes a record: its health moves into or out of the packed table with it. */
+  const putRecord = (key: string, rec: MutableRecord): void => {
+    rec.attach();
+    records.set(key, rec);
+  };
+  const dropRecord = (key: string, rec: MutableRecord): void => {
+    records.delete(key);
+    rec.detach();
+  };
   const byService = new Map<string, Set<string>>();
   const checkerCfgs = new Map<string, { scope: CheckerScope; config: CheckerConfig }>();
   const wl = new Map<string, WhitelistEntry>();
@@ -275,10 +367,14 @@ export function createRegistry(deps: RegistryDeps): Registry {
     if (!(w instanceof Promise)) return apply();
     track(w.then(apply));
   };
-  const snapshot = (r: MutableRecord): InstanceRecord =>
-    r.lastProbe ? { instance: r.instance, health: r.health, lastProbe: r.lastProbe } : { instance: r.instance, health: r.health };
+  const snapshot = (r: MutableRecord): InstanceRecord => {
+    const lastProbe = r.lastProbe;
+    return lastProbe ? { instance: r.instance, health: r.health, lastProbe } : { instance: r.instance, health: r.health };
+  };
   const persist = (key: string, r: MutableRecord): void => {
-    if (!r.instance.ephemeral) healthWriter.put(key, r.lastProbe ? { health: r.health, lastProbe: r.lastProbe } : { health: r.health });
+    if (r.instance.ephemeral) return;
+    const lastProbe = r.lastProbe;
+    healthWriter.put(key, lastProbe ? { health: r.health, lastProbe } : { health: r.health });
   };
   const index = (key: string, inst: Instance): void => {
     const sk = serviceKey(inst);
@@ -301,12 +397,15 @@ export function createRegistry(deps: RegistryDeps): Registry {
     names.set(s, s);
     return s;
   };
+  const sharedConfig = createConfigInterner();
   const interned = (i: Instance): Instance => ({
     ...i,
     namespace: intern(i.namespace),
     group: intern(i.group),
     service: intern(i.service),
     cluster: intern(i.cluster),
+    metadata: isEmpty(i.metadata) ? NO_METADATA : i.metadata,
+    ...(i.checker ? { checker: sharedConfig(i.checker) } : {}),
   });
 
   // Load what the store holds: persistent instances keep their last known health.
@@ -314,11 +413,11 @@ export function createRegistry(deps: RegistryDeps): Registry {
   if (!snap || snap instanceof Promise) throw new Error('createRegistry: a store without a synchronous load() needs deps.snapshot');
   for (const { key, instance, health, epoch, decidedByNode } of snap.instances) {
     const inst = interned(instance.checker ? { ...instance, checker: revive(instance.checker) } : instance);
-    const rec: MutableRecord = { instance: inst, health: health?.health ?? initialState(now(), inst.initialHealthy ?? deps.initialHealthy ?? true) };
+    const rec = new Record(inst, health?.health ?? initialState(now(), inst.initialHealthy ?? deps.initialHealthy ?? true));
     if (health?.lastProbe) rec.lastProbe = rec.published = health.lastProbe;
     if (epoch !== undefined) rec.epoch = epoch;
     if (decidedByNode !== undefined) rec.decidedByNode = decidedByNode;
-    records.set(key, rec);
+    putRecord(key, rec);
     index(key, inst);
   }
   for (const c of snap.checkerConfigs) checkerCfgs.set(c.key, { scope: c.scope, config: revive(c.config) });
@@ -353,7 +452,8 @@ export function createRegistry(deps: RegistryDeps): Registry {
   }
 
   const registry: Registry = {
-    register(instance) {
+    register(given) {
+      const instance = interned(given);
       const key = flat(instanceKey(instance));
       const existing = records.get(key);
       if (existing) {
@@ -369,9 +469,9 @@ export function createRegistry(deps: RegistryDeps): Registry {
         });
         return { created: false, record };
       }
-      const rec: MutableRecord = { instance, health: initialState(now(), instance.initialHealthy ?? deps.initialHealthy ?? true) };
+      const rec = new Record(instance, initialState(now(), instance.initialHealthy ?? deps.initialHealthy ?? true));
       write(instance.ephemeral ? undefined : store.putInstance(key, instance, { health: rec.health }), () => {
-        records.set(key, rec);
+        putRecord(key, rec);
         index(key, instance);
         emit({ type: 'instance-registered', key, record: snapshot(rec) });
       });
@@ -384,7 +484,7 @@ export function createRegistry(deps: RegistryDeps): Registry {
       write(rec.instance.ephemeral ? undefined : store.deleteInstance(key), () => {
         if (records.get(key) !== rec) return;
         if (!rec.instance.ephemeral) healthWriter.forget(key);
-        records.delete(key);
+        dropRecord(key, rec);
         unindex(key, rec.instance);
         emit(cause ? { type: 'instance-deregistered', key, instance: rec.instance, cause } : { type: 'instance-deregistered', key, instance: rec.instance });
       });
@@ -394,7 +494,7 @@ export function createRegistry(deps: RegistryDeps): Registry {
       const r = records.get(key);
       return r && snapshot(r);
     },
-    peek: (key) => records.get(key),
+    peek: (key) => records.get(key) as InstanceRecord | undefined,
     get generation() {
       return generation;
     },
@@ -527,7 +627,7 @@ export function createRegistry(deps: RegistryDeps): Registry {
       const rec = records.get(key);
       if (instance === null) {
         if (!rec || rec.instance.ephemeral) return;
-        records.delete(key);
+        dropRecord(key, rec);
         unindex(key, rec.instance);
         emit({ type: 'instance-deregistered', key, instance: rec.instance, origin: 'peer' });
         return;
@@ -540,8 +640,8 @@ export function createRegistry(deps: RegistryDeps): Registry {
         emit({ type: 'instance-updated', key, record: snapshot(rec), previous, origin: 'peer' });
         return;
       }
-      const fresh: MutableRecord = { instance: inst, health: initialState(now(), inst.initialHealthy ?? deps.initialHealthy ?? true) };
-      records.set(flat(key), fresh);
+      const fresh = new Record(inst, initialState(now(), inst.initialHealthy ?? deps.initialHealthy ?? true));
+      putRecord(flat(key), fresh);
       index(key, inst);
       emit({ type: 'instance-registered', key, record: snapshot(fresh), origin: 'peer' });
     },
@@ -550,15 +650,15 @@ export function createRegistry(deps: RegistryDeps): Registry {
       if (rec && !rec.instance.ephemeral) return;
       if (entry === null) {
         if (!rec) return;
-        records.delete(key);
+        dropRecord(key, rec);
         unindex(key, rec.instance);
         emit({ type: 'instance-deregistered', key, instance: rec.instance, origin: 'peer', ...(cause ? { cause } : {}) });
         return;
       }
       const inst = interned(entry.instance);
       if (!rec) {
-        const fresh: MutableRecord = { instance: inst, health: entry.health };
-        records.set(flat(key), fresh);
+        const fresh = new Record(inst, entry.health);
+        putRecord(flat(key), fresh);
         index(key, inst);
         emit({ type: 'instance-registered', key, record: snapshot(fresh), origin: 'peer' });
         return;

@@ -16,6 +16,8 @@ export interface CredentialStore {
   get(name: string): NamedCredential | undefined;
   has(name: string): boolean;
   readonly names: readonly string[];
+  /** What the store was built from: rebuilds it in a probe worker thread (health/probe-pool.ts). */
+  readonly inputs: Readonly<Record<string, CredentialInput>>;
 }
 
 export interface CredentialInput {
@@ -59,5 +61,5 @@ export function createCredentialStore(entries: Readonly<Record<string, Credentia
       allows,
     }));
   }
-  return { get: (name) => map.get(name), has: (name) => map.has(name), names: [...map.keys()] };
+  return { get: (name) => map.get(name), has: (name) => map.has(name), names: [...map.keys()], inputs: entries };
 }

@@ -43,7 +43,9 @@ describe('companion against a Nacos-compatible registry', () => {
     await register(registry.url, 'web', webBad.port, { cluster: 'C1' });
     const hc = JSON.stringify({ type: 'HTTP', path: '/health', headers: '', expectedResponseCode: 200 });
     expect((await nacosCall(registry.url, 'PUT', '/cluster', { serviceName: 'DEFAULT_GROUP@@web', clusterName: 'C1', healthChecker: hc })).status).toBe(200);
-    await register(registry.url, 'eph', eph, { ephemeral: true });
+    // It never beats: hour-long timeouts keep it healthy and unchanged however slow the run (the
+    // default 15 s heartbeat timeout expired it during a loaded full-suite run).
+    await register(registry.url, 'eph', eph, { ephemeral: true, metadata: { 'preserved.heart.beat.timeout': '3600000', 'preserved.ip.delete.timeout': '3600000' } });
     ephVersion = (await instancesOf(registry.url)).get(`eph:${eph}`)!.version;
     companion = await startCompanion(registry.url);
   }, 60_000);

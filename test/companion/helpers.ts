@@ -41,7 +41,7 @@ export async function nacosCall(url: string, method: string, path: string, param
   return { status: res.status, text: await res.text() };
 }
 
-export async function register(url: string, service: string, port: number, opts: { ephemeral?: boolean; cluster?: string } = {}): Promise<void> {
+export async function register(url: string, service: string, port: number, opts: { ephemeral?: boolean; cluster?: string; metadata?: Record<string, string> } = {}): Promise<void> {
   const r = await nacosCall(url, 'POST', '/instance', {
     serviceName: `DEFAULT_GROUP@@${service}`,
     groupName: 'DEFAULT_GROUP',
@@ -53,6 +53,7 @@ export async function register(url: string, service: string, port: number, opts:
     healthy: true,
     ephemeral: opts.ephemeral ?? false,
     namespaceId: 'public',
+    ...(opts.metadata ? { metadata: JSON.stringify(opts.metadata) } : {}),
   });
   if (r.status !== 200) throw new Error(`register ${service}:${port} answered ${r.status} ${r.text}`);
 }

@@ -86,3 +86,25 @@ it('pages the ring from the newest result back by sequence number, and refuses a
   expect(page(2, 3)).toEqual([[], null]);
   expect(() => h.summary('k', T0, 2, 12)).toThrow(RangeError);
 });
+
+it('keeps hourly and daily counts in rings without stored indexes: a gap empties what it passes, an older probe leaves newer counts alone, and what is taken restores the same', () => {
+  const h = createHistory({ results: 4, days: 30 });
+  const H0 = Math.floor(T0 / HOUR);
+  h.record('k', probe(T0, 'fail'));
+  h.record('k', probe(T0 + 25 * HOUR, 'ok')); // a day later: yesterday's hour bucket was passed and emptied
+  h.record('k', probe(T0 + 25 * HOUR + 1, 'ok'));
+  h.record('k', probe(T0 - 30 * HOUR, 'fail')); // older than every hourly bucket: counted for its day only
+  const now = T0 + 25 * HOUR + 2;
+  const s = h.summary('k', now)!;
+  expect(s.uptime['24h']).toBe(1);
+  expect(s.uptime['7d']).toBe(2 / 4);
+  const rows = h.takeDirty(now);
+  expect(rows.filter((r) => r.kind === 'h')).toEqual([{ key: 'k', kind: 'h', index: H0 + 25, probes: 2, ok: 2 }]);
+  expect(rows.filter((r) => r.kind === 'd').reduce((n, r) => n + r.probes, 0)).toBe(4);
+  const again = createHistory({ results: 4, days: 30 });
+  again.restore(rows, now);
+  expect(again.summary('k', now)!.uptime).toEqual(s.uptime);
+  // Counts beyond what 16 bits would hold stay exact.
+  again.restore([{ key: 'big', kind: 'd', index: Math.floor(now / (24 * HOUR)), probes: 100_000, ok: 99_999 }], now);
+  expect(again.summary('big', now)!.uptime['30d']).toBe(99_999 / 100_000);
+});

@@ -1,0 +1,246 @@
+/**
+ * One shard of the probe pool (probe-pool.ts): its worker thread and everything bound to that
+ * thread's life — the definitions it has been sent, the probes queued for it, the probes it owes
+ * an answer. When the thread ends, every probe it owed is answered `worker-crashed` exactly once
+ * and a new thread takes the shard over.
+ */
+import { performance } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import { VigilError } from '../errors.js';
+import type { Fact, ProbeResult } from './contract.js';
+import { NO_DETAIL, RESULT_STRIDE, SETTLED, VERDICTS, type Definition, type FromWorker, type ResultBatch, type ToWorker, type WorkerInit } from './probe-wire.js';
+import type { RefTable } from './ref-table.js';
+
+/** A worker that died before it was ready is started again after this long, not in a tight loop. */
+export const RESTART_DELAY_MS = 1000;
+
+export const WORKER_CRASHED = 'worker-crashed';
+
+/** What a slot needs from its pool. */
+export interface SlotHost {
+  readonly script: URL;
+  readonly init: WorkerInit;
+  readonly refs: RefTable;
+  readonly logger: Logger | undefined;
+  stopped(): boolean;
+  /** A worker has loaded its checkers: these types run on workers. */
+  ready(types: readonly string[]): void;
+  wake(id: number): void;
+  /** The slot has probes queued: flush on the next turn. */
+  queued(): void;
+  /** Counts: a worker replaced, a probe answered `worker-crashed`. */
+  restarted(): void;
+  crashed(): void;
+}
+
+interface Pending {
+  readonly resolve: (result: ProbeResult) => void;
+  readonly type: string;
+  readonly onSettled: (() => void) | undefined;
+  answered: boolean;
+}
+
+export function resultOf(type: string, status: ProbeResult['status'], reason: string, detail: string | undefined, facts: Readonly<Record<string, Fact>> | undefined, latencyMs: number, startedAt: number): ProbeResult {
+  if (detail === undefined) return facts === undefined ? { status, reason, type, latencyMs, startedAt } : { status, reason, facts, type, latencyMs, startedAt };
+  return facts === undefined ? { status, reason, detail, type, latencyMs, startedAt } : { status, reason, detail, facts, type, latencyMs, startedAt };
+}
+
+export class ProbeSlot {
+  readonly #host: SlotHost;
+  #worker: Worker | undefined;
+  #ready = false;
+  /** Objects whose definitions this worker has (or has queued). */
+  #sent = new WeakSet<object>();
+  #defs: Definition[] = [];
+  #probes: number[] = [];
+  #pending = new Map<number, Pending>();
+  readonly #ops = new Map<number, (count: number) => void>();
+  #starting: { resolve: () => void; reject: (err: Error) => void } | undefined;
+  #restartTimer: NodeJS.Timeout | undefined;
+  /** performance.now() of the worker's last message. */
+  #heard = 0;
+  /** Set when the watchdog ends the worker: the detail its probes are answered with. */
+  #hung: string | undefined;
+  overdue = 0;
+  late = 0;
+  resources = 0;
+
+  constructor(host: SlotHost) {
+    this.#host = host;
+  }
+
+  get worker(): Worker | undefined {
+    return this.#worker;
+  }
+
+  /** Starts the thread; resolves when it has loaded its checkers. */
+  start(): Promise<void> {
+    const started = new Promise<void>((resolve, reject) => (this.#starting = { resolve, reject }));
+    this.#spawn();
+    return started;
+  }
+
+  /** The number `obj` crosses as, queueing its definition when this worker does not have it yet. */
+  ref(obj: object, kind: Definition[1], value: unknown): number {
+    const id = this.#host.refs.id(obj);
+    if (!this.#sent.has(obj)) {
+      this.#sent.add(obj);
+      this.#defs.push([id, kind, value]);
+    }
+    return id;
+  }
+
+  /** Queues one probe (its PROBE_STRIDE numbers, from `ref`) and resolves with its answer. */
+  enqueue(id: number, checker: number, options: number, target: number, wake: number, timeoutMs: number, type: string, onSettled: (() => void) | undefined): Promise<ProbeResult> {
+    this.#probes.push(id, checker, options, target, wake, timeoutMs);
+    this.#host.queued();
+    return new Promise((resolve) => this.#pending.set(id, { resolve, type, onSettled, answered: false }));
+  }
+
+  /** Sends the queued probes (and the references the pool dropped) in one message. */
+  flush(gone: readonly number[]): void {
+    // A slot between workers keeps its queue for the next one.
+    if (!this.#worker || (this.#probes.length === 0 && gone.length === 0)) return;
+    const probes = new Float64Array(this.#probes);
+    this.#post({ kind: 'probes', defs: this.#defs, forget: gone, probes }, [probes.buffer]);
+    this.#probes = [];
+    this.#defs = [];
+  }
+
+  /** Sends a connection-pool operation; resolves with the worker's count (0 without a worker). */
+  ask(make: (seq: number) => ToWorker, seq: number): Promise<number> {
+    if (!this.#worker) return Promise.resolve(0);
+    return new Promise<number>((resolve) => {
+      this.#ops.set(seq, resolve);
+      this.#post(make(seq));
+    });
+  }
+
+  /** Answers every probe not answered yet `aborted` now; the worker aborts them too. */
+  abort(): void {
+    const at = Date.now();
+    for (const p of this.#pending.values()) {
+      if (p.answered) continue;
+      p.answered = true;
+      p.resolve(resultOf(p.type, 'fail', 'aborted', 'probe cancelled', undefined, 0, at));
+    }
+    this.#post({ kind: 'abort' });
+  }
+
+  /** Ends the worker if it owes answers and has been silent for `hangMs`: a checker blocks its thread. */
+  watch(at: number, hangMs: number): void {
+    const silentMs = Math.round(at - this.#heard);
+    if (!this.#worker || !this.#ready || this.#pending.size === 0 || silentMs < hangMs) return;
+    this.#hung = `the probe worker was silent for ${silentMs} ms (a checker blocks its thread) and was ended`;
+    this.#host.logger?.error({ silentMs }, 'probe worker hangs; ending it');
+    void this.#worker.terminate();
+  }
+
+  async stop(): Promise<void> {
+    clearTimeout(this.#restartTimer);
+    await this.#worker?.terminate();
+  }
+
+  #post(msg: ToWorker, transfer?: ArrayBuffer[]): void {
+    this.#worker?.postMessage(msg, transfer);
+  }
+
+  #spawn(): void {
+    this.#restartTimer = undefined;
+    // Flags for the main thread's own entry (a module type for `-e`) must not reach the worker.
+    const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
+    const worker = new Worker(this.#host.script, { workerData: this.#host.init, execArgv });
+    this.#worker = worker;
+    this.#heard = performance.now();
+    worker.on('message', (msg: FromWorker) => this.#worker === worker && this.#onMessage(msg));
+    worker.on('error', (err) => this.#host.logger?.error({ err }, 'probe worker threw'));
+    worker.on('exit', (code) => this.#worker === worker && this.#onExit(code));
+    // Queued probes of a shard whose worker died wait for this one.
+    if (this.#probes.length > 0) this.#host.queued();
+  }
+
+  #onMessage(msg: FromWorker): void {
+    this.#heard = performance.now();
+    if (msg.kind === 'results') this.#onResults(msg);
+    else if (msg.kind === 'resources-done') {
+      this.#ops.get(msg.seq)?.(msg.count);
+      this.#ops.delete(msg.seq);
+    } else if (msg.kind === 'ready') {
+      this.#ready = true;
+      this.#host.ready(msg.types);
+      this.#starting?.resolve();
+      this.#starting = undefined;
+    } else if (msg.kind === 'failed') this.#failStart(`probe worker: ${msg.message}`);
+  }
+
+  #failStart(message: string): void {
+    this.#starting?.reject(new VigilError('VIGIL_ERR_PLUGIN_LOAD', message, 'plugins'));
+    this.#starting = undefined;
+  }
+
+  #onResults(b: ResultBatch): void {
+    this.overdue = b.overdue;
+    this.late = b.late;
+    this.resources = b.resources;
+    const r = b.results;
+    let f = 0;
+    for (let i = 0, n = 0; i < r.length; i += RESULT_STRIDE, n++) {
+      const id = r[i]!;
+      const flags = r[i + 1]!;
+      const facts = b.facts[f]?.[0] === n ? b.facts[f++]![1] : undefined;
+      const p = this.#pending.get(id);
+      if (!p) continue;
+      if (!p.answered) {
+        p.answered = true;
+        const d = b.details[n]!;
+        p.resolve(resultOf(p.type, VERDICTS[flags & 3]!, b.strings[r[i + 2]!]!, d === NO_DETAIL ? undefined : b.strings[d], facts, r[i + 3]!, r[i + 4]!));
+      }
+      if (flags & SETTLED) this.#settled(id, p);
+    }
+    for (const id of b.settled) {
+      const p = this.#pending.get(id);
+      if (p) this.#settled(id, p);
+    }
+    for (const id of b.wakes) this.#host.wake(id);
+  }
+
+  #settled(id: number, p: Pending): void {
+    this.#pending.delete(id);
+    p.onSettled?.();
+  }
+
+  #onExit(code: number): void {
+    const wasReady = this.#ready;
+    this.#worker = undefined;
+    this.#ready = false;
+    this.#failStart(`probe worker exited with code ${code} while starting`);
+    this.#orphan(this.#hung ?? `the probe worker thread ended (exit code ${code}) before answering`);
+    this.#hung = undefined;
+    if (this.#host.stopped()) return;
+    this.#host.restarted();
+    this.#host.logger?.warn({ code }, 'probe worker ended; starting a new one');
+    if (wasReady) this.#spawn();
+    else this.#restartTimer = setTimeout(() => !this.#host.stopped() && this.#spawn(), RESTART_DELAY_MS).unref();
+  }
+
+  /** Answers everything the gone worker owed, once, and forgets what it had been sent. */
+  #orphan(detail: string): void {
+    const pending = this.#pending;
+    this.#pending = new Map();
+    this.#probes = [];
+    this.#defs = [];
+    this.#sent = new WeakSet();
+    this.overdue = this.late = this.resources = 0;
+    for (const done of this.#ops.values()) done(0);
+    this.#ops.clear();
+    const at = Date.now();
+    for (const p of pending.values()) {
+      if (!p.answered) {
+        this.#host.crashed();
+        p.resolve(resultOf(p.type, 'fail', WORKER_CRASHED, detail, undefined, 0, at));
+      }
+      p.onSettled?.();
+    }
+  }
+}
