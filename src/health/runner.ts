@@ -163,7 +163,8 @@ class Flight implements CheckContext<object>, DeadlineEntry {
     else onCancel({ signal: this.signal }, hook); // a second hook: rare, the signal carries it
   }
 
-  static answer(f: Flight, outcome: CheckOutcome): void {
+  /** `spent`: answered because the budget ran out, so the probe took all of it (deadlines.ts may fire up to 1 ms early). */
+  static answer(f: Flight, outcome: CheckOutcome, spent = false): void {
     if (!f.#open) return;
     f.#open = false;
     f.#hook = undefined;
@@ -171,20 +172,20 @@ class Flight implements CheckContext<object>, DeadlineEntry {
     if (!f.#checkerSettled) books.overdue++; // answered at the deadline or a stop; the checker runs on
     books.deadlines.close(f.timeoutMs, f.#ticket);
     if (f.#external) f.#external.signal.removeEventListener('abort', f.#external.listener);
-    const latencyMs = Math.min(books.clock() - f.#started, f.timeoutMs);
+    const latencyMs = spent ? f.timeoutMs : Math.min(books.clock() - f.#started, f.timeoutMs);
     f.#resolve(resultOf(outcome, f.#type, Math.round(latencyMs * 1000) / 1000, f.#startedAt));
   }
 
   // The checker hears the cancel (its hook, its signal) before anyone hears our answer; the answer
   // still wins over what the checker makes of it, which can only reach settle in a later microtask.
-  static #cancel(f: Flight, reason: unknown, outcome: CheckOutcome): void {
+  static #cancel(f: Flight, reason: unknown, outcome: CheckOutcome, spent = false): void {
     if (!f.#open) return;
     f.#cancelled = reason;
     const hook = f.#hook;
     f.#hook = undefined;
     f.#controller?.abort(reason);
     hook?.cancel();
-    Flight.answer(f, outcome);
+    Flight.answer(f, outcome, spent);
   }
 
   static stop(f: Flight, reason: unknown): void {
@@ -192,7 +193,7 @@ class Flight implements CheckContext<object>, DeadlineEntry {
   }
 
   static expire(f: Flight): void {
-    Flight.#cancel(f, new DOMException('probe deadline reached', 'TimeoutError'), timedOut(f.timeoutMs));
+    Flight.#cancel(f, new DOMException('probe deadline reached', 'TimeoutError'), timedOut(f.timeoutMs), true);
   }
 
   /** The checker's own outcome: the answer if it came first, otherwise only counted. */

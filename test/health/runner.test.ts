@@ -60,6 +60,17 @@ async function runFor(runner: ReturnType<typeof createRunner>, req: ProbeRequest
 describe('runner: deadline', () => {
   useFakeClock();
 
+  it('reports the whole budget as the latency of a timeout, even when the deadline timer fires a fraction of a millisecond early', async () => {
+    // libuv's timers run on a whole-millisecond clock and performance.now() does not: a timer armed
+    // at x.7 ms for 100 ms may fire when the latency clock reads only 99.8 ms later.
+    let fraction = 0.7;
+    const runner = createRunner({ clock: () => Date.now() + fraction });
+    const answer = runner.run(request(checkerOf(() => new Promise(() => {}))));
+    fraction = 0.5;
+    await vi.advanceTimersByTimeAsync(TIMEOUT_MS);
+    expect(await answer).toMatchObject({ status: 'fail', reason: 'timeout', latencyMs: TIMEOUT_MS });
+  });
+
   it('answers fail/timeout by the deadline when the checker ignores the signal, and counts it overdue until it settles', async () => {
     const runner = createRunner();
     const late = deferred<CheckOutcome>();
