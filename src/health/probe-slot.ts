@@ -12,6 +12,30 @@ import type { Fact, ProbeResult } from './contract.js';
 import { NO_DETAIL, RESULT_STRIDE, SETTLED, VERDICTS, type Definition, type FromWorker, type ResultBatch, type ToWorker, type WorkerInit } from './probe-wire.js';
 import type { RefTable } from './ref-table.js';
 
+/**
+ * The main thread's flags a worker accepts: `--import` preloads and the like go along; the entry's
+ * module type (`--input-type`, for `-e`) does not, nor do the flags Node refuses in a worker (V8
+ * and process-wide ones: `--expose-gc`, `--max-old-space-size=…`), which it names in its error.
+ */
+let workerExecArgv: string[] | undefined;
+
+function spawnWorker(script: string | URL, workerData: unknown): Worker {
+  let execArgv: string[] = workerExecArgv ?? process.execArgv.filter((a) => !a.startsWith('--input-type'));
+  for (;;) {
+    try {
+      const worker = new Worker(script, { workerData, execArgv });
+      workerExecArgv = execArgv;
+      return worker;
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw err;
+      const refused = new Set(((err as Error).message.split(': ')[1] ?? '').split(', '));
+      const kept: string[] = execArgv.filter((a) => !refused.has(a));
+      if (kept.length === execArgv.length) throw err;
+      execArgv = kept;
+    }
+  }
+}
+
 /** A worker that died before it was ready is started again after this long, not in a tight loop. */
 export const RESTART_DELAY_MS = 1000;
 
@@ -148,9 +172,7 @@ export class ProbeSlot {
 
   #spawn(): void {
     this.#restartTimer = undefined;
-    // Flags for the main thread's own entry (a module type for `-e`) must not reach the worker.
-    const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
-    const worker = new Worker(this.#host.script, { workerData: this.#host.init, execArgv });
+    const worker = spawnWorker(this.#host.script, this.#host.init);
     this.#worker = worker;
     this.#heard = performance.now();
     worker.on('message', (msg: FromWorker) => this.#worker === worker && this.#onMessage(msg));

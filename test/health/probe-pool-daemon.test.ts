@@ -15,11 +15,12 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.close()));
 });
 
-async function daemon(workers: number): Promise<Daemon> {
+async function daemon(workers: number, nodeArgs: readonly string[] = []): Promise<Daemon> {
   const dataDir = tempDir();
   dirs.push(dataDir);
   const d = await startDaemon({
     dataDir,
+    nodeArgs,
     config: { log: { level: 'warn' }, plugins: [plugin], checks: { workers, intervalMs: 200, fastIntervalMs: 200, downIntervalMs: 200, timeoutMs: 150, jitter: 0 } },
   });
   daemons.push(d);
@@ -49,6 +50,14 @@ describe('a daemon with probe workers (checks.workers)', () => {
     expect(metrics).toMatch(/^vigil_probe_worker_restarts_total 0$/m);
 
     // SIGTERM: the CLI only sets an exit code, so a worker thread left running would keep the process alive.
+    expect(await d.stop()).toBe(0);
+  });
+
+  it('starts its worker under node flags a worker thread refuses (V8 and process-wide ones), leaving those out', async () => {
+    const d = await daemon(1, ['--expose-gc', '--max-old-space-size=512']);
+    await api(d.url, 'POST', '/v1/instances', { service: 'where', ip: '127.0.0.1', port: 1, checker: { type: 'pool-where', options: {} } });
+    const probe = await waitFor(async () => (await lastProbe(d, 'where'))?.reason === 'ran' && lastProbe(d, 'where'), 20_000, 20);
+    expect(probe?.facts).toMatchObject({ mainThread: false });
     expect(await d.stop()).toBe(0);
   });
 
