@@ -15,7 +15,10 @@
  *   node dist/bench/haproxy.js --only tcp-10k,http-fresh-10k --seconds 20
  *   node dist/bench/haproxy.js --only tcp-100k --vigil-node-args=--cpu-prof,--cpu-prof-dir=/tmp/prof
  *   node dist/bench/haproxy.js --only tcp-10k --workers 0,1     # vigil in-process, then with one probe worker
+ *   node dist/bench/haproxy.js --only tcp-10k --tcp-handshake full   # vigil completes each handshake
  *
+ * HAProxy's TCP check resets on the SYN-ACK (the target never accepts); vigil's tcp checker does the
+ * same with `handshake: half`, which this bench uses unless told `--tcp-handshake full`.
  * HAProxy has no keep-alive checks: the keep-alive row compares vigil's keep-alive probe with
  * HAProxy's HTTP check (a connection per check). 100k keep-alive targets would need 100k
  * descriptors on each side (this machine's limit is 20 000), so that row is 10k only.
@@ -57,6 +60,8 @@ const { values } = parseArgs({
     'skip-haproxy': { type: 'boolean', default: false },
     /** `checks.workers` for vigil; a list (`0,1`) runs vigil once per value after the same HAProxy run. */
     workers: { type: 'string', default: 'auto' },
+    /** vigil's tcp `handshake`: `half` (default) resets on the SYN-ACK as HAProxy's TCP check does; `full` completes it. */
+    'tcp-handshake': { type: 'string', default: 'half' },
   },
 });
 const SECONDS = Number(values.seconds);
@@ -219,7 +224,7 @@ async function beatSampler(url: string, stop: Promise<unknown>): Promise<number[
 }
 
 async function runVigil(s: Scenario, ports: readonly number[], nginxPid: number, statusPort: number, workers: number | 'auto'): Promise<VigilWindow> {
-  const checker = s.kind === 'tcp' ? { type: 'tcp', options: {} } : { type: 'http', options: { connection: s.connection } };
+  const checker = s.kind === 'tcp' ? { type: 'tcp', options: { handshake: values['tcp-handshake'] } } : { type: 'http', options: { connection: s.connection } };
   const args = { instances: s.instances, intervalMs: s.intervalMs, timeoutMs: TIMEOUT_MS, ports, checker, workers };
   const nodeArgs = values['vigil-node-args'] ? values['vigil-node-args'].split(',') : [];
   const child = spawn(process.execPath, [...nodeArgs, join(import.meta.dirname, 'haproxy-vigil.js'), JSON.stringify(args)], {
