@@ -12,13 +12,13 @@
  * Every probe it had been given is answered `fail` / `worker-crashed` exactly once, never run
  * again: it may already have reached its target, and its deadline may have passed; one `fail`
  * counts towards the fall threshold like a timeout and flips nothing by itself. Later probes of
- * that shard go to the new worker once it is ready.
+ * that shard go to the new worker (queued until it has loaded).
  *
- * Run in-process instead (the pool's own runner): a probe of a shard whose worker is not ready
- * (still loading its checkers — `start()` does not wait for that — or failing to), a probe with an
- * abort signal (a one-off caller), a checker type the workers did not load (added by code rather
- * than by `plugins`), and options a worker cannot be sent (a plugin schema whose output holds a
- * function).
+ * Run in-process instead (the pool's own runner): a probe of a shard whose first worker is not
+ * ready yet (still loading its checkers — `start()` does not wait for that — or failing to), a
+ * probe with an abort signal (a one-off caller), a checker type the workers did not load (added by
+ * code rather than by `plugins`), and options a worker cannot be sent (a plugin schema whose
+ * output holds a function).
  */
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';

@@ -4,10 +4,11 @@
  * an answer. When the thread ends, every probe it owed is answered `worker-crashed` exactly once
  * and a new thread takes the shard over.
  *
- * A slot takes probes only while its current thread is ready (has loaded its checkers); until
- * then the pool runs the shard's probes on the main thread. So nothing waits for a thread to
- * start: a thread that never gets ready, or fails while loading, costs its shard the hop to a
- * worker, not its probes.
+ * A slot takes probes once its first thread has loaded its checkers; until then the pool runs the
+ * shard's probes on the main thread, so nothing waits for a thread to start, and one that never
+ * gets ready costs its shard the hop to a worker, not its probes. A replacement after a crash gets
+ * the shard's probes at once (queued until it has loaded): a checker that ended or blocked a worker
+ * must not get the main thread next.
  */
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
@@ -77,7 +78,7 @@ export class ProbeSlot {
   readonly #host: SlotHost;
   #worker: Worker | undefined;
   #ready = false;
-  /** The checker types the ready thread loaded. */
+  /** The checker types the first ready thread loaded (its replacements load the same). */
   #types: ReadonlySet<string> = new Set();
   /** Objects whose definitions this worker has (or has queued). */
   #sent = new WeakSet<object>();
@@ -112,9 +113,9 @@ export class ProbeSlot {
     this.#spawn();
   }
 
-  /** Whether this slot's thread is ready and loaded checker `type`. */
+  /** Whether a thread of this slot has been ready with checker `type` (from then on the shard's probes go to the slot). */
   accepts(type: string): boolean {
-    return this.#ready && this.#types.has(type);
+    return this.#types.has(type);
   }
 
   /** The number `obj` crosses as, queueing its definition when this worker does not have it yet. */
@@ -245,7 +246,6 @@ export class ProbeSlot {
     const wasReady = this.#ready;
     this.#worker = undefined;
     this.#ready = false;
-    this.#types = new Set();
     this.#orphan(this.#hung ?? `the probe worker thread ended (exit code ${code}) before answering`);
     this.#hung = undefined;
     if (this.#host.stopped()) return;

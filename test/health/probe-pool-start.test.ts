@@ -172,6 +172,26 @@ describe('probe pool start: a worker that fails while starting', () => {
     expect(await threadsThatRan(p)).toEqual(new Set([`thread ${successor}`]));
   });
 
+  it('gives the shard of a worker that crashed after it was ready to its replacement, waiting for it to load, never to the main thread', async () => {
+    const gate = openGate();
+    const p = pool(1);
+    p.start();
+    await vi.waitFor(() => expect(gate.waiting).toHaveLength(1), WAIT);
+    gate.tell(gate.waiting[0]!, 'load');
+    await vi.waitFor(() => expect(p.stats.ready).toBe(1), WAIT);
+    await p.threads()[0]!.terminate();
+    // The replacement is up and waiting at the gate: certainly not ready.
+    await vi.waitFor(() => expect(gate.waiting).toHaveLength(2), WAIT);
+    const replacement = gate.waiting[1]!;
+    let answered = false;
+    const probe = p.runner.run(request('pool-where', 1)).finally(() => (answered = true));
+    await new Promise(setImmediate); // a probe run here would be answered by now
+    expect(answered).toBe(false);
+    gate.tell(replacement, 'load');
+    expect(await probe).toMatchObject({ status: 'ok', detail: `thread ${replacement}`, facts: { mainThread: false } });
+    expect(p.stats).toMatchObject({ ready: 1, restarts: 1 });
+  });
+
   it('logs VIGIL_ERR_PLUGIN_LOAD naming a plugin the worker cannot load, is started again and counted, and probes still run', async () => {
     const { logger, lines } = logLines();
     // The real worker; the main thread (this test) never loaded this plugin, as a plugin that loads only off a worker thread would.
