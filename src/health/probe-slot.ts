@@ -25,11 +25,19 @@ import type { RefTable } from './ref-table.js';
  */
 let workerExecArgv: string[] | undefined;
 
+/**
+ * A probe worker's young generation, in MB. A worker's garbage is short-lived probe state; V8's
+ * default (up to 3 × 16 MB semi-spaces) grew each worker's RSS by ~50 MB for nothing: with 8, two
+ * workers at 10k instances took 281–298 MB instead of 355–402 MB, CPU per probe the same within the
+ * noise (bench/README.md).
+ */
+const WORKER_YOUNG_GENERATION_MB = 8;
+
 function spawnWorker(script: string | URL, workerData: unknown): Worker {
   let execArgv: string[] = workerExecArgv ?? process.execArgv.filter((a) => !a.startsWith('--input-type'));
   for (;;) {
     try {
-      const worker = new Worker(script, { workerData, execArgv });
+      const worker = new Worker(script, { workerData, execArgv, resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } });
       workerExecArgv = execArgv;
       return worker;
     } catch (err) {
