@@ -180,6 +180,7 @@ export abstract class ResponseReader implements Cancellable {
 
   /** The peer ended its side of the connection. */
   eof(): void {
+    if (this.settled) return;
     if (this.#statusCode === 0) return this.fail(fault('ECONNRESET', 'connection closed before the response headers'));
     if (this.#framing === Framing.UntilClose) return this.#end();
     this.fail(fault('ECONNRESET', 'connection closed in the middle of the response body'));
