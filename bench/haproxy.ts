@@ -15,7 +15,10 @@
  *   node dist/bench/haproxy.js --only tcp-10k,http-fresh-10k --seconds 20
  *   node dist/bench/haproxy.js --only tcp-100k --vigil-node-args=--cpu-prof,--cpu-prof-dir=/tmp/prof
  *   node dist/bench/haproxy.js --only tcp-10k --workers 0,1     # vigil in-process, then with one probe worker
+ *   node dist/bench/haproxy.js --only tcp-10k --tcp-handshake full   # vigil completes each handshake
  *
+ * HAProxy's TCP check resets on the SYN-ACK (the target never accepts); vigil's tcp checker does the
+ * same with `handshake: half`, which this bench uses unless told `--tcp-handshake full`.
  * HAProxy has no keep-alive checks: the keep-alive row compares vigil's keep-alive probe with
  * HAProxy's HTTP check (a connection per check). 100k keep-alive targets would need 100k
  * descriptors on each side (this machine's limit is 20 000), so that row is 10k only.
@@ -57,6 +60,8 @@ const { values } = parseArgs({
     'skip-haproxy': { type: 'boolean', default: false },
     /** `checks.workers` for vigil; a list (`0,1`) runs vigil once per value after the same HAProxy run. */
     workers: { type: 'string', default: 'auto' },
+    /** vigil's tcp `handshake`: `half` (default) resets on the SYN-ACK as HAProxy's TCP check does; `full` completes it. */
+    'tcp-handshake': { type: 'string', default: 'half' },
   },
 });
 const SECONDS = Number(values.seconds);
@@ -79,9 +84,9 @@ function bin(name: string): string {
   return r.stdout.trim();
 }
 
-/** utime + stime of every thread of `pid`, in µs. */
-function cpuUs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+/** utime + stime of every thread of `pid` (or of its main thread alone: `/proc/<pid>/task/<pid>`), in µs. */
+function cpuUs(pid: number, mainThread = false): number {
+  const fields = readFileSync(mainThread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return ((Number(fields[11]) + Number(fields[12])) / CLK_TCK) * 1e6;
 }
 
@@ -136,16 +141,20 @@ interface Window {
   readonly dueFraction: number;
   readonly rssMB: number;
   readonly nginxUsPerProbe: number;
+  /** The part of cpuUsPerProbe spent on the process's main thread (the rest: probe workers, libuv and V8 helper threads). */
+  readonly mainThreadUsPerProbe: number;
 }
 
 /** Reads `pid`'s CPU and nginx's counters across one window of SECONDS. */
 async function measure(pid: number, nginxPid: number, statusPort: number, s: Scenario, during?: Promise<unknown>): Promise<Window> {
   const c0 = cpuUs(pid);
+  const m0 = cpuUs(pid, true);
   const g0 = cpuUs(nginxPid);
   const n0 = await counts(statusPort);
   const t0 = performance.now();
   await sleep(SECONDS * 1000);
   const c1 = cpuUs(pid);
+  const m1 = cpuUs(pid, true);
   const g1 = cpuUs(nginxPid);
   const n1 = await counts(statusPort);
   const wallS = (performance.now() - t0) / 1000;
@@ -161,6 +170,7 @@ async function measure(pid: number, nginxPid: number, statusPort: number, s: Sce
     dueFraction: +(probes / due).toFixed(4),
     rssMB: rssMB(pid),
     nginxUsPerProbe: +((g1 - g0) / probes).toFixed(1),
+    mainThreadUsPerProbe: +((m1 - m0) / probes).toFixed(1),
   };
 }
 
@@ -174,7 +184,11 @@ async function stopChild(child: ChildProcess): Promise<void> {
 async function runHaproxy(s: Scenario, dir: string, ports: readonly number[], nginxPid: number, statusPort: number): Promise<Window> {
   const cfg = join(dir, `haproxy-${s.name}.cfg`);
   writeFileSync(cfg, haproxyConfig(s.kind, s.instances, ports, s.intervalMs, TIMEOUT_MS, await freePort()));
-  const child = spawn(bin('haproxy'), ['-f', cfg, '-db'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(bin('haproxy'), ['-f', cfg, '-db'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // One WARNING line per server going up or down (100k of them at start-up): only alerts are shown.
+  child.stderr!.setEncoding('utf8').on('data', (text: string) => {
+    for (const line of text.split('\n')) if (line.includes('[ALERT]')) process.stderr.write(`${line}\n`);
+  });
   try {
     // Parsing 100k servers takes seconds on a loaded machine: wait until it probes, then warm up.
     for (const first = activeOpens(); activeOpens() === first; await sleep(500)) {
@@ -219,7 +233,7 @@ async function beatSampler(url: string, stop: Promise<unknown>): Promise<number[
 }
 
 async function runVigil(s: Scenario, ports: readonly number[], nginxPid: number, statusPort: number, workers: number | 'auto'): Promise<VigilWindow> {
-  const checker = s.kind === 'tcp' ? { type: 'tcp', options: {} } : { type: 'http', options: { connection: s.connection } };
+  const checker = s.kind === 'tcp' ? { type: 'tcp', options: { handshake: values['tcp-handshake'] } } : { type: 'http', options: { connection: s.connection } };
   const args = { instances: s.instances, intervalMs: s.intervalMs, timeoutMs: TIMEOUT_MS, ports, checker, workers };
   const nodeArgs = values['vigil-node-args'] ? values['vigil-node-args'].split(',') : [];
   const child = spawn(process.execPath, [...nodeArgs, join(import.meta.dirname, 'haproxy-vigil.js'), JSON.stringify(args)], {
@@ -289,7 +303,7 @@ async function main(): Promise<void> {
         const pct = (f: number): string => `${(f * 100).toFixed(1)} %`;
         rows.push(
           `| ${s.name}, workers ${workers} | ${h ? `${h.cpuUsPerProbe} µs, ${pct(h.dueFraction)}, ${h.rssMB} MB` : '–'} | ` +
-            `${v.cpuUsPerProbe} µs, ${pct(v.dueFraction)}, ${v.rssMB} MB | ${v.lagP99Ms} ms | ${v.beatP99Ms} ms | **${ratio}×** | ${h?.nginxUsPerProbe ?? '–'} / ${v.nginxUsPerProbe} µs | ${load} |`,
+            `${v.cpuUsPerProbe} µs (main thread ${v.mainThreadUsPerProbe}), ${pct(v.dueFraction)}, ${v.rssMB} MB | ${v.lagP99Ms} ms | ${v.beatP99Ms} ms | **${ratio}×** | ${h?.nginxUsPerProbe ?? '–'} / ${v.nginxUsPerProbe} µs | ${load} |`,
         );
       }
     }

@@ -23,6 +23,15 @@ const options = z
     expect: z.string().min(1).max(MAX_TEXT_CHARS).optional(),
     expectRegex: regexSource().optional(),
     maxReadBytes: z.number().int().positive().max(1_048_576).default(4096),
+    /**
+     * `full` (default): the handshake completes, then the probe resets. `half`: a plain connect to an
+     * IP address resets on the target's SYN-ACK, before the handshake's last ACK, as HAProxy's TCP
+     * check does: the target's kernel answered for the port, its application never accepts a probe
+     * connection, and both sides spend less per probe. Host names, `send` and `expect` always
+     * complete the handshake, and so does a node where half-open sockets cannot be made
+     * (src/health/half-open.ts).
+     */
+    handshake: z.enum(['full', 'half']).default('full'),
   })
   .refine((o) => o.expect === undefined || o.expectRegex === undefined, {
     error: 'set expect or expectRegex, not both',
@@ -140,7 +149,7 @@ export default defineChecker({
     // The common case, an IP literal with nothing to say: the handshake alone, without a Socket,
     // and without reading ctx.signal (the runner then makes no AbortController for the probe).
     const raw = plain ? rawConnectFamily(target.host, o.family) : 0;
-    if (raw !== 0) return rawConnect(target.host, raw, target.port, ctx);
+    if (raw !== 0) return rawConnect(target.host, raw, target.port, ctx, o.handshake === 'half');
     const { signal } = ctx;
     // No signal is passed to net.connect: connectOnly()/converse() own abort handling, and an
     // 'error' listener stays until the socket is gone so a late error can never go unhandled.

@@ -9,6 +9,7 @@
 import { onCancel, type Cancellable } from './cancel.js';
 import { classifyError } from './classify.js';
 import type { CheckOutcome } from './contract.js';
+import { closeSocket, halfOpenSocket } from './half-open.js';
 import { rawFamily, resetHandle, startConnect, tcpWrap, uvError, type ConnectReq, type TcpHandle } from './tcp-handle.js';
 
 const CONNECTED: CheckOutcome = Object.freeze({ status: 'ok', reason: 'connected' });
@@ -77,9 +78,10 @@ function capture(resolve: (outcome: CheckOutcome) => void): void {
  * One attempt at a TCP handshake with `host` (an IP literal of `family`), then a reset (no
  * TIME_WAIT on our side). Settles once: connected, the connect error, or a timeout when the probe
  * behind `ctx` is cancelled first (cancel.ts: the runner's hook, else `ctx.signal`); the handle is
- * always closed.
+ * always closed. `halfOpen`: reset on the SYN-ACK, before the handshake's last ACK, where
+ * half-open.ts can make such a socket (the target's application never sees the connection).
  */
-export function rawConnect(host: string, family: 4 | 6, port: number, ctx: { readonly signal: AbortSignal }): Promise<CheckOutcome> {
+export function rawConnect(host: string, family: 4 | 6, port: number, ctx: { readonly signal: AbortSignal }, halfOpen = false): Promise<CheckOutcome> {
   const { TCP, TCPConnectWrap, constants } = tcpWrap!;
   const answer = new Promise<CheckOutcome>(capture);
   const attempt = new Attempt(new TCP(constants.SOCKET), host, port, captured!);
@@ -89,6 +91,10 @@ export function rawConnect(host: string, family: 4 | 6, port: number, ctx: { rea
   req.attempt = attempt;
   onCancel(ctx, attempt); // first: a probe cancelled already settles here, before any syscall
   if (attempt.settled) return answer;
+  if (halfOpen) {
+    const fd = halfOpenSocket(family);
+    if (fd >= 0 && attempt.handle.open(fd) !== 0) closeSocket(fd);
+  }
   const err = startConnect(attempt.handle, req, host, family, port);
   if (err !== 0) {
     attempt.handle.close();

@@ -228,6 +228,18 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
     wheel.add(task, task.dueAt);
   }
 
+  /**
+   * Files the next probe `delay` after this one's due time rather than after now: the wheel pops a
+   * task up to a slot late (and the pump timer may be later still), and counting from now lost that
+   * each interval — 1–2 % of the due probes at a 1 s interval. After a stall of more than half the
+   * delay, counting restarts from now: no burst of catch-up probes.
+   */
+  function keepCadence(task: Task, dueAt: number, at: number, delay: number): void {
+    if (at - dueAt > delay / 2) return schedule(task, delay);
+    task.dueAt = dueAt + delay;
+    wheel.add(task, task.dueAt);
+  }
+
   function add(key: string): void {
     if (tasks.has(key) || stopped) return;
     const rec = registry.peek(key);
@@ -288,7 +300,7 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
       return schedule(task, delay);
     }
     const dueAt = task.dueAt;
-    schedule(task, delay);
+    keepCadence(task, dueAt, at, delay);
     task.running = true;
     busy.add(task.key);
     inflight++;

@@ -16,6 +16,8 @@ export interface WriteReq {
   oncomplete: (status: number) => void;
 }
 export interface TcpHandle {
+  /** Adopts a socket made elsewhere (half-open.ts); libuv's error code, 0 when done. */
+  open(fd: number): number;
   connect(req: ConnectReq, address: string, port: number): number;
   connect6(req: ConnectReq, address: string, port: number): number;
   /** Closes with an RST (no TIME_WAIT on our side); not 0 when it could not, and the handle is then still open. */

@@ -64,8 +64,15 @@ export interface History {
   summary(key: string, now: number, last?: number, before?: number): HistorySummary | undefined;
   /** Restores counts read back at start (buckets outside their window are ignored). */
   restore(rows: Iterable<BucketRow>, now: number): void;
-  /** The buckets changed since the last call (at `now`), to be persisted. */
-  takeDirty(now?: number): BucketRow[];
+  /**
+   * The buckets changed since the last pass began (at `now`), to be persisted. With `limit`, the
+   * pass stops after that many instances and the next call goes on from there (`passOpen` until
+   * it has seen every instance), so a daemon can persist 100k instances in slices instead of one
+   * long stall; a new pass begins at the call after the last one ended.
+   */
+  takeDirty(now?: number, limit?: number): BucketRow[];
+  /** True while a pass begun by `takeDirty(now, limit)` has instances left. */
+  readonly passOpen: boolean;
 }
 
 /** Nearest-rank percentile of sorted values. */
@@ -92,6 +99,8 @@ export function createHistory(opts: { results: number; days: number }): History 
   };
   const ring = createResultRing(R, reasonId, (id) => reasons[id] ?? 'other');
   let lastTaken = 0;
+  /** The takeDirty pass under way: where it goes on from (a Map iterator sees deletions and additions). */
+  let pass: { readonly fromHour: number; readonly fromDay: number; readonly entries: Iterator<[string, Track]> } | undefined;
 
   function trackOf(key: string): Track {
     const t = tracks.get(key);
@@ -185,22 +194,34 @@ export function createHistory(opts: { results: number; days: number }): History 
         if (r.kind === 'h' ? r.index > hour - HOURS : r.index > day - opts.days) add(trackOf(r.key), r.kind, r.index, r.probes, r.ok);
       }
     },
-    takeDirty(now = Date.now()) {
-      // A bucket changed since the last call is one of the current hour/day or those since then.
-      const [fromHour, fromDay] = [Math.floor(lastTaken / HOUR), Math.floor(lastTaken / DAY)];
-      lastTaken = now;
+    takeDirty(now = Date.now(), limit = Infinity) {
+      if (pass === undefined) {
+        // A bucket changed since the last pass began is one of the current hour/day or those since then.
+        pass = { fromHour: Math.floor(lastTaken / HOUR), fromDay: Math.floor(lastTaken / DAY), entries: tracks.entries() };
+        lastTaken = now;
+      }
+      const { fromHour, fromDay, entries } = pass;
       const out: BucketRow[] = [];
-      for (const [key, t] of tracks) {
+      for (let seen = 0; seen < limit; seen++) {
+        const next = entries.next();
+        if (next.done) {
+          pass = undefined;
+          break;
+        }
+        const [key, t] = next.value;
         if (m(t, DIRTY) === 0) continue;
         meta[t * META + DIRTY] = 0;
-        for (const kind of ['h', 'd'] as const) {
-          const from = kind === 'h' ? fromHour : fromDay;
-          eachBucket(t, kind, (index, probes, ok) => {
-            if (index >= from) out.push({ key, kind, index, probes, ok });
-          });
-        }
+        eachBucket(t, 'h', (index, probes, ok) => {
+          if (index >= fromHour) out.push({ key, kind: 'h', index, probes, ok });
+        });
+        eachBucket(t, 'd', (index, probes, ok) => {
+          if (index >= fromDay) out.push({ key, kind: 'd', index, probes, ok });
+        });
       }
       return out;
+    },
+    get passOpen() {
+      return pass !== undefined;
     },
     summary(key, now, last = R, before) {
       const t = tracks.get(key);

@@ -44,6 +44,8 @@ export interface ObservabilityDeps {
 
 /** How often changed uptime counts are written to disk. */
 const FLUSH_MS = 60_000;
+/** Instances whose counts one turn of the event loop persists (~2 rows each; ~5 ms on the bench machine). */
+const FLUSH_SLICE = 500;
 
 export interface Observability {
   readonly onProbe: ProbeObserver;
@@ -80,12 +82,34 @@ export function createObservability(deps: ObservabilityDeps): Observability {
   let unsubscribe: (() => void) | undefined;
   let saved: HistoryStore | undefined;
   let flushTimer: NodeJS.Timeout | undefined;
-  const flush = (): void => {
+  /**
+   * Persists the uptime counts in slices of FLUSH_SLICE instances, one slice per turn of the event
+   * loop: at 100k instances one batch was ~200k rows and a second of blocked loop a minute (probes
+   * late, beats waiting). `all`: at stop, the pass under way and a whole new one, at once.
+   */
+  let flushing = false;
+  const writeSlice = (limit: number): boolean => {
     try {
-      saved?.write(history.takeDirty(now()));
+      saved?.write(history.takeDirty(now(), limit));
+      return true;
     } catch (err) {
       log.error({ err }, 'writing the uptime counts failed; kept in memory');
+      return false;
     }
+  };
+  const flushSlices = (): void => {
+    if (saved === undefined) return void (flushing = false);
+    if (writeSlice(FLUSH_SLICE) && history.passOpen) return void setImmediate(flushSlices);
+    flushing = false;
+  };
+  const flush = (): void => {
+    if (flushing) return;
+    flushing = true;
+    flushSlices();
+  };
+  const flushAll = (): void => {
+    if (history.passOpen && !writeSlice(Infinity)) return;
+    writeSlice(Infinity);
   };
 
   return {
@@ -138,7 +162,7 @@ export function createObservability(deps: ObservabilityDeps): Observability {
       hub.stop();
       await webhooks.stop();
       clearInterval(flushTimer);
-      flush();
+      flushAll();
       saved?.close();
       saved = undefined;
     },

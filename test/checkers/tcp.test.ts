@@ -113,7 +113,7 @@ describe('tcp checker', () => {
     expect(() => parseOptions(tcp, { expectRegex: '(' })).toThrow(/options\.expectRegex: not a valid regular expression/);
     expect(() => parseOptions(tcp, { expect: 'a', expectRegex: 'b' })).toThrow(/not both/);
     expect(() => parseOptions(tcp, { family: 5 })).toThrow(/options\.family/);
-    expect(parseOptions(tcp, {})).toEqual({ family: 0, maxReadBytes: 4096 });
+    expect(parseOptions(tcp, {})).toEqual({ family: 0, maxReadBytes: 4096, handshake: 'full' });
   });
 });
 

@@ -108,3 +108,41 @@ it('keeps hourly and daily counts in rings without stored indexes: a gap empties
   again.restore([{ key: 'big', kind: 'd', index: Math.floor(now / (24 * HOUR)), probes: 100_000, ok: 99_999 }], now);
   expect(again.summary('big', now)!.uptime['30d']).toBe(99_999 / 100_000);
 });
+
+describe('probe history, persisted in slices', () => {
+  const record = (h: ReturnType<typeof createHistory>, keys: readonly string[], at: number): void => {
+    for (const k of keys) h.record(k, probe(at, k.endsWith('3') ? 'fail' : 'ok'));
+  };
+  const sorted = (rows: readonly object[]) => rows.map((r) => JSON.stringify(r)).sort();
+
+  it('takes the same rows in slices as in one take, and ends its pass after the last instance', () => {
+    const keys = Array.from({ length: 25 }, (_, i) => `k${i}`);
+    const [whole, sliced] = [createHistory({ results: 4, days: 30 }), createHistory({ results: 4, days: 30 })];
+    record(whole, keys, T0);
+    record(sliced, keys, T0);
+    const all = whole.takeDirty(T0 + 1);
+    expect(all).toHaveLength(50);
+    const parts: object[][] = [];
+    do parts.push(sliced.takeDirty(T0 + 1, 4));
+    while (sliced.passOpen);
+    expect(parts).toHaveLength(7); // 25 instances, 4 a slice
+    expect(parts.slice(0, 6).every((p) => p.length === 8)).toBe(true);
+    expect(sorted(parts.flat())).toEqual(sorted(all));
+    expect(sliced.takeDirty(T0 + 2, 4)).toEqual([]); // nothing changed since: a new pass finds nothing
+    expect(sliced.passOpen).toBe(true);
+  });
+
+  it('takes an instance changed behind the pass in the next pass, and one added or forgotten meanwhile as it is then', () => {
+    const h = createHistory({ results: 4, days: 30 });
+    record(h, ['a', 'b', 'c'], T0);
+    expect(h.takeDirty(T0 + 1, 1).map((r) => r.key)).toEqual(['a', 'a']);
+    record(h, ['a'], T0 + 2); // behind the pass
+    h.forget('b'); // ahead of it
+    record(h, ['d'], T0 + 2); // added during it
+    const rest: { key: string }[] = [];
+    while (h.passOpen) rest.push(...h.takeDirty(T0 + 3, 1));
+    expect(rest.map((r) => r.key)).toEqual(['c', 'c', 'd', 'd']);
+    const next = h.takeDirty(T0 + 4, 10);
+    expect(next.map((r) => [r.key, r.kind, r.probes])).toEqual([['a', 'h', 2], ['a', 'd', 2]]);
+  });
+});
