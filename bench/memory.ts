@@ -11,6 +11,7 @@
  *   node dist/bench/memory.js --instances 100000 --vigil-node-args=--max-semi-space-size=8
  *   node dist/bench/memory.js --instances 100000 --snapshot /tmp/vigil.heapsnapshot   # then bench/heap-top.mjs
  *   node dist/bench/memory.js --vigil /tmp/other-build/dist/bench/haproxy-vigil.js    # another build, same run
+ *   node dist/bench/memory.js --instances 100000 --workers 2 --tcp-handshake half        # two probe workers, half-open probes
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -31,6 +32,10 @@ const { values } = parseArgs({
     vigil: { type: 'string', default: join(import.meta.dirname, 'haproxy-vigil.js') },
     snapshot: { type: 'string' },
     'max-warmup-s': { type: 'string', default: '180' },
+    /** `checks.workers` of the daemon (a number or `auto`). */
+    workers: { type: 'string', default: 'auto' },
+    /** The tcp checker's `handshake` (`full` or `half`). */
+    'tcp-handshake': { type: 'string', default: 'full' },
   },
 });
 const SECONDS = Number(values.seconds);
@@ -59,7 +64,7 @@ interface Memory {
 
 async function runOne(instances: number, ports: readonly number[]): Promise<Record<string, unknown>> {
   const nodeArgs = values['vigil-node-args'] ? values['vigil-node-args'].split(',') : [];
-  const arg = JSON.stringify({ instances, intervalMs: INTERVAL_MS, timeoutMs: Number(values['timeout-ms']), ports, checker: { type: 'tcp', options: {} } });
+  const arg = JSON.stringify({ instances, intervalMs: INTERVAL_MS, timeoutMs: Number(values['timeout-ms']), ports, checker: { type: 'tcp', options: { handshake: values['tcp-handshake'] } }, workers: values.workers === 'auto' ? 'auto' : Number(values.workers) });
   const child = spawn(process.execPath, [...nodeArgs, values.vigil, arg], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   try {
     await once(child, 'message');

@@ -156,7 +156,8 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     const workers = probeWorkers(config.checks.workers);
     const pool = workers > 0 ? createProbePool({ workers, plugins: config.plugins, baseDir: opts.baseDir, credentials: security.credentials, logger: logger.child({ module: 'probe-pool' }) }) : undefined;
     undo.push(() => pool?.stop());
-    await pool?.start();
+    // Not awaited: until a worker has loaded its checkers its shard probes on this thread (probe-pool.ts).
+    pool?.start();
     const resources = pool?.resources ?? createResourcePool(now);
     const runner = pool?.runner ?? createRunner({ credentials: security.credentials });
     // Cluster mode: ephemeral instances have one responsible node each; the others forward and replicate.

@@ -103,7 +103,7 @@ export const configSchema = z.strictObject({
       maxConcurrent: z.number().int().positive().default(1024),
       perTypeConcurrency: z.record(z.string(), z.number().int().positive()).default({ mysql: 64 }),
       resourceIdleMs: ms.default(60000),
-      /** Probe worker threads; 0 runs probes on the main thread; `auto`: available cores − 1 (health/probe-pool.ts). */
+      /** Probe worker threads; 0 runs probes on the main thread; `auto`: one per core, at most 4, none on one core (health/probe-pool.ts). */
       workers: z.union([z.literal('auto'), z.number().int().min(0).max(64)]).default('auto'),
     })
     .prefault({})

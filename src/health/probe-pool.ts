@@ -12,11 +12,13 @@
  * Every probe it had been given is answered `fail` / `worker-crashed` exactly once, never run
  * again: it may already have reached its target, and its deadline may have passed; one `fail`
  * counts towards the fall threshold like a timeout and flips nothing by itself. Later probes of
- * that shard go to the new worker.
+ * that shard go to the new worker (queued until it has loaded).
  *
- * Run in-process instead (the pool's own runner): a probe with an abort signal (a one-off caller),
- * a checker type the workers did not load (added by code rather than by `plugins`), and options a
- * worker cannot be sent (a plugin schema whose output holds a function).
+ * Run in-process instead (the pool's own runner): a probe of a shard whose first worker is not
+ * ready yet (still loading its checkers — `start()` does not wait for that — or failing to), a
+ * probe with an abort signal (a one-off caller), a checker type the workers did not load (added by
+ * code rather than by `plugins`), and options a worker cannot be sent (a plugin schema whose
+ * output holds a function).
  */
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -60,15 +62,21 @@ export interface ProbePoolOptions {
 
 export interface ProbePoolStats {
   readonly workers: number;
-  /** Workers started again after one died. */
+  /** Workers whose thread has loaded its checkers and takes its shard's probes. */
+  readonly ready: number;
+  /** Workers started again after one died (or could not be created). */
   readonly restarts: number;
   /** Probes answered `worker-crashed`. */
   readonly crashed: number;
 }
 
 export interface ProbePool {
-  /** Starts the workers; resolves when every one has loaded its checkers. */
-  start(): Promise<void>;
+  /**
+   * Starts the workers and returns at once: each takes its shard's probes when it has loaded its
+   * checkers, and one that fails to is logged and started again like one that crashed. Throws only
+   * when a thread cannot be created at all.
+   */
+  start(): void;
   readonly runner: Runner;
   /** Connection pool operations reach every worker's pool (and the in-process one). */
   readonly resources: ResourcePool;
@@ -79,9 +87,18 @@ export interface ProbePool {
   threads(): readonly Worker[];
 }
 
-/** The worker count `checks.workers` asks for: `auto` is one per core but the main thread's. */
+/** Most probe workers `auto` starts: each one handles ~10k+ probes/s and costs its own heap. */
+export const AUTO_MAX_WORKERS = 4;
+
+/**
+ * The worker count `checks.workers` asks for. `auto`: one per core up to AUTO_MAX_WORKERS, none on
+ * one core. The main thread's share of a probe is small (scheduling, health, ~20 µs of ~70 µs at
+ * 10k on the bench machine), so the probes get every core: on two cores one worker ran 55 % of the
+ * due probes at 100k @ 5 s, two ran 99 % (bench/README.md).
+ */
 export function probeWorkers(setting: number | 'auto', cores: number = availableParallelism()): number {
-  return setting === 'auto' ? Math.max(0, cores - 1) : setting;
+  if (setting !== 'auto') return setting;
+  return cores < 2 ? 0 : Math.min(cores, AUTO_MAX_WORKERS);
 }
 
 function defaultScript(): URL {
@@ -109,7 +126,6 @@ export function createProbePool(opts: ProbePoolOptions): ProbePool {
   const shards = new WeakMap<Target, ProbeSlot>();
   const cloneable = new WeakMap<object, boolean>();
   const hangMs = opts.hangMs ?? WORKER_HANG_MS;
-  let workerTypes = new Set<string>();
   let nextId = 1;
   let nextSeq = 1;
   let flushQueued = false;
@@ -124,7 +140,6 @@ export function createProbePool(opts: ProbePoolOptions): ProbePool {
     refs,
     logger: opts.logger,
     stopped: () => stopped,
-    ready: (types) => void (workerTypes = new Set(types)),
     wake: (id) => wakes.get(id)?.deref()?.(),
     queued() {
       if (flushQueued) return;
@@ -142,8 +157,8 @@ export function createProbePool(opts: ProbePoolOptions): ProbePool {
     return slot;
   }
 
-  function runsHere(req: ProbeRequest): boolean {
-    if (req.signal !== undefined || !workerTypes.has(req.checker.type)) return true;
+  function runsHere(req: ProbeRequest, slot: ProbeSlot): boolean {
+    if (!slot.accepts(req.checker.type)) return true;
     let ok = cloneable.get(req.options);
     if (ok === undefined) cloneable.set(req.options, (ok = isCloneable(req.options)));
     return !ok;
@@ -155,8 +170,9 @@ export function createProbePool(opts: ProbePoolOptions): ProbePool {
       req.onCheckerSettled?.();
       return Promise.resolve(resultOf(checker.type, 'fail', 'aborted', 'vigil is stopping', undefined, 0, Date.now()));
     }
-    if (runsHere(req)) return local.run(req);
+    if (req.signal !== undefined) return local.run(req);
     const slot = shardOf(req.target);
+    if (runsHere(req, slot)) return local.run(req);
     let wakeRef = 0;
     if (wake !== undefined) {
       wakeRef = slot.ref(wake, RefKind.wake, null);
@@ -215,13 +231,12 @@ export function createProbePool(opts: ProbePoolOptions): ProbePool {
   }
 
   return {
-    async start() {
-      const started = slots.map((slot) => slot.start());
+    start() {
       watchdog = setInterval(() => {
         const at = performance.now();
         for (const slot of slots) slot.watch(at, hangMs);
       }, Math.min(1000, hangMs / 2)).unref();
-      await Promise.all(started);
+      for (const slot of slots) slot.start();
     },
     runner: { run, abortAll, stats },
     resources,
@@ -238,6 +253,9 @@ export function createProbePool(opts: ProbePoolOptions): ProbePool {
     },
     stats: {
       workers: slots.length,
+      get ready() {
+        return slots.reduce((n, s) => n + (s.ready ? 1 : 0), 0);
+      },
       get restarts() {
         return restarts;
       },

@@ -3,6 +3,12 @@
  * thread's life — the definitions it has been sent, the probes queued for it, the probes it owes
  * an answer. When the thread ends, every probe it owed is answered `worker-crashed` exactly once
  * and a new thread takes the shard over.
+ *
+ * A slot takes probes once its first thread has loaded its checkers; until then the pool runs the
+ * shard's probes on the main thread, so nothing waits for a thread to start, and one that never
+ * gets ready costs its shard the hop to a worker, not its probes. A replacement after a crash gets
+ * the shard's probes at once (queued until it has loaded): a checker that ended or blocked a worker
+ * must not get the main thread next.
  */
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
@@ -48,8 +54,6 @@ export interface SlotHost {
   readonly refs: RefTable;
   readonly logger: Logger | undefined;
   stopped(): boolean;
-  /** A worker has loaded its checkers: these types run on workers. */
-  ready(types: readonly string[]): void;
   wake(id: number): void;
   /** The slot has probes queued: flush on the next turn. */
   queued(): void;
@@ -74,13 +78,14 @@ export class ProbeSlot {
   readonly #host: SlotHost;
   #worker: Worker | undefined;
   #ready = false;
+  /** The checker types the first ready thread loaded (its replacements load the same). */
+  #types: ReadonlySet<string> = new Set();
   /** Objects whose definitions this worker has (or has queued). */
   #sent = new WeakSet<object>();
   #defs: Definition[] = [];
   #probes: number[] = [];
   #pending = new Map<number, Pending>();
   readonly #ops = new Map<number, (count: number) => void>();
-  #starting: { resolve: () => void; reject: (err: Error) => void } | undefined;
   #restartTimer: NodeJS.Timeout | undefined;
   /** performance.now() of the worker's last message. */
   #heard = 0;
@@ -98,11 +103,19 @@ export class ProbeSlot {
     return this.#worker;
   }
 
-  /** Starts the thread; resolves when it has loaded its checkers. */
-  start(): Promise<void> {
-    const started = new Promise<void>((resolve, reject) => (this.#starting = { resolve, reject }));
+  /** Whether the thread has loaded its checkers (until then the pool runs the shard's probes). */
+  get ready(): boolean {
+    return this.#ready;
+  }
+
+  /** Starts the thread and returns at once; it takes probes when it reports ready. */
+  start(): void {
     this.#spawn();
-    return started;
+  }
+
+  /** Whether a thread of this slot has been ready with checker `type` (from then on the shard's probes go to the slot). */
+  accepts(type: string): boolean {
+    return this.#types.has(type);
   }
 
   /** The number `obj` crosses as, queueing its definition when this worker does not have it yet. */
@@ -132,9 +145,9 @@ export class ProbeSlot {
     this.#defs = [];
   }
 
-  /** Sends a connection-pool operation; resolves with the worker's count (0 without a worker). */
+  /** Sends a connection-pool operation; resolves with the worker's count (0 without a ready worker: it has run nothing). */
   ask(make: (seq: number) => ToWorker, seq: number): Promise<number> {
-    if (!this.#worker) return Promise.resolve(0);
+    if (!this.#worker || !this.#ready) return Promise.resolve(0);
     return new Promise<number>((resolve) => {
       this.#ops.set(seq, resolve);
       this.#post(make(seq));
@@ -189,16 +202,13 @@ export class ProbeSlot {
       this.#ops.get(msg.seq)?.(msg.count);
       this.#ops.delete(msg.seq);
     } else if (msg.kind === 'ready') {
+      this.#types = new Set(msg.types);
       this.#ready = true;
-      this.#host.ready(msg.types);
-      this.#starting?.resolve();
-      this.#starting = undefined;
-    } else if (msg.kind === 'failed') this.#failStart(`probe worker: ${msg.message}`);
-  }
-
-  #failStart(message: string): void {
-    this.#starting?.reject(new VigilError('VIGIL_ERR_PLUGIN_LOAD', message, 'plugins'));
-    this.#starting = undefined;
+    } else if (msg.kind === 'failed') {
+      // The main thread loaded the same plugins, so this is one that loads there but not in a worker thread.
+      const err = new VigilError('VIGIL_ERR_PLUGIN_LOAD', `probe worker: ${msg.message}`, 'plugins');
+      this.#host.logger?.error({ err }, 'probe worker could not load its checkers; its shard probes on the main thread');
+    }
   }
 
   #onResults(b: ResultBatch): void {
@@ -236,14 +246,29 @@ export class ProbeSlot {
     const wasReady = this.#ready;
     this.#worker = undefined;
     this.#ready = false;
-    this.#failStart(`probe worker exited with code ${code} while starting`);
     this.#orphan(this.#hung ?? `the probe worker thread ended (exit code ${code}) before answering`);
     this.#hung = undefined;
     if (this.#host.stopped()) return;
     this.#host.restarted();
-    this.#host.logger?.warn({ code }, 'probe worker ended; starting a new one');
-    if (wasReady) this.#spawn();
-    else this.#restartTimer = setTimeout(() => !this.#host.stopped() && this.#spawn(), RESTART_DELAY_MS).unref();
+    this.#host.logger?.warn({ code, wasReady }, 'probe worker ended; starting a new one');
+    if (wasReady) this.#trySpawn();
+    else this.#respawn();
+  }
+
+  /** Replaces the thread; one that cannot even be created is counted and tried again after the delay. */
+  #trySpawn(): void {
+    try {
+      this.#spawn();
+    } catch (err) {
+      this.#host.logger?.error({ err }, 'probe worker could not be created; trying again');
+      this.#host.restarted();
+      this.#respawn();
+    }
+  }
+
+  /** A thread that ended before it was ready is replaced after a delay, not in a tight loop. */
+  #respawn(): void {
+    this.#restartTimer = setTimeout(() => !this.#host.stopped() && this.#trySpawn(), RESTART_DELAY_MS).unref();
   }
 
   /** Answers everything the gone worker owed, once, and forgets what it had been sent. */

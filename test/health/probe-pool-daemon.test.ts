@@ -1,9 +1,13 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { api, removeDir, startDaemon, tempDir, waitFor, type Daemon } from '../helpers/daemon.js';
 import { startTcpServer, type TestServer } from '../helpers/servers.js';
 
 const plugin = fileURLToPath(new URL('../fixtures/plugins/pool-probe.mjs', import.meta.url));
+/** Loads in a worker thread only once the file VIGIL_TEST_WORKER_GATE names exists. */
+const gatedPlugin = fileURLToPath(new URL('../fixtures/plugins/gated-in-worker.mjs', import.meta.url));
 
 const daemons: Daemon[] = [];
 const dirs: string[] = [];
@@ -15,13 +19,14 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.close()));
 });
 
-async function daemon(workers: number, nodeArgs: readonly string[] = []): Promise<Daemon> {
+async function daemon(workers: number, nodeArgs: readonly string[] = [], gate?: string): Promise<Daemon> {
   const dataDir = tempDir();
   dirs.push(dataDir);
   const d = await startDaemon({
     dataDir,
     nodeArgs,
-    config: { log: { level: 'warn' }, plugins: [plugin], checks: { workers, intervalMs: 200, fastIntervalMs: 200, downIntervalMs: 200, timeoutMs: 150, jitter: 0 } },
+    config: { log: { level: 'warn' }, plugins: gate === undefined ? [plugin] : [plugin, gatedPlugin], checks: { workers, intervalMs: 200, fastIntervalMs: 200, downIntervalMs: 200, timeoutMs: 150, jitter: 0 } },
+    ...(gate === undefined ? {} : { env: { VIGIL_TEST_WORKER_GATE: gate } }),
   });
   daemons.push(d);
   return d;
@@ -32,13 +37,28 @@ async function lastProbe(d: Daemon, service: string): Promise<{ reason: string; 
   return body.instances?.[0]?.lastProbe ?? undefined;
 }
 
+/** Waits for a pool-where probe that ran on the main thread (true) or on a worker (false). */
+async function ranOnMain(d: Daemon, service: string, onMain: boolean): Promise<void> {
+  await waitFor(async () => {
+    const probe = await lastProbe(d, service);
+    return probe?.reason === 'ran' && probe.facts['mainThread'] === onMain;
+  }, 20_000, 20);
+}
+
+/** A gate file that does not exist yet, in a folder removed after the test. */
+function closedGate(): string {
+  const dir = tempDir();
+  dirs.push(dir);
+  return join(dir, 'open');
+}
+
 describe('a daemon with probe workers (checks.workers)', () => {
   it('probes through its worker thread, a plugin included, and ends the thread when it stops', async () => {
     const d = await daemon(1);
     const reg = await api(d.url, 'POST', '/v1/instances', { service: 'where', ip: '127.0.0.1', port: 1, checker: { type: 'pool-where', options: {} } });
     expect(reg.status).toBe(201);
-    const probe = await waitFor(async () => (await lastProbe(d, 'where'))?.reason === 'ran' && lastProbe(d, 'where'), 20_000, 20);
-    expect(probe?.facts).toMatchObject({ mainThread: false });
+    // The first probes may run here while the worker loads; then they move to it.
+    await ranOnMain(d, 'where', false);
 
     const target = await startTcpServer();
     servers.push(target);
@@ -56,9 +76,33 @@ describe('a daemon with probe workers (checks.workers)', () => {
   it('starts its worker under node flags a worker thread refuses (V8 and process-wide ones), leaving those out', async () => {
     const d = await daemon(1, ['--expose-gc', '--max-old-space-size=512']);
     await api(d.url, 'POST', '/v1/instances', { service: 'where', ip: '127.0.0.1', port: 1, checker: { type: 'pool-where', options: {} } });
-    const probe = await waitFor(async () => (await lastProbe(d, 'where'))?.reason === 'ran' && lastProbe(d, 'where'), 20_000, 20);
-    expect(probe?.facts).toMatchObject({ mainThread: false });
+    await ranOnMain(d, 'where', false);
     expect(await d.stop()).toBe(0);
+  });
+
+  it('listens and probes on the main thread while its worker is still loading, then probes on the worker once it is ready', async () => {
+    const gate = closedGate();
+    const d = await daemon(1, [], gate); // on a start that waited for the worker, this never resolves
+    await api(d.url, 'POST', '/v1/instances', { service: 'where', ip: '127.0.0.1', port: 1, checker: { type: 'pool-where', options: {} } });
+    await ranOnMain(d, 'where', true);
+    writeFileSync(gate, '');
+    await ranOnMain(d, 'where', false);
+    expect(d.output()).not.toMatch(/probe worker/);
+    expect(await d.stop()).toBe(0);
+  });
+
+  it('stops and exits while its worker is still loading', async () => {
+    const d = await daemon(1, [], closedGate());
+    expect(await d.stop()).toBe(0);
+    expect(d.output()).not.toMatch(/probe worker/);
+  });
+
+  it('still refuses to start, naming the plugin, when a plugin cannot be loaded', async () => {
+    const dataDir = tempDir();
+    dirs.push(dataDir);
+    const missing = join(dataDir, 'no-such-plugin.mjs');
+    const start = startDaemon({ dataDir, config: { plugins: [missing], checks: { workers: 1 } } });
+    await expect(start).rejects.toThrow(/VIGIL_ERR_PLUGIN_LOAD[^\n]*no-such-plugin\.mjs/);
   });
 
   it('with workers 0 probes on the main thread', async () => {
