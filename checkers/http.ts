@@ -3,7 +3,8 @@
  * optionally by what the body contains. By default one keep-alive undici Client per target is
  * reused between probes through the framework's resource cache; `connection: 'fresh'` opens and
  * closes a connection per probe instead: over plain HTTP without redirects that is a minimal
- * HTTP/1.1 exchange on `net` (src/health/http1-exchange.ts), else a fresh undici Client.
+ * HTTP/1.1 exchange (src/health/http1-exchange.ts: on libuv's TCP handle to an IP literal, else on
+ * `net`), else a fresh undici Client.
  */
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
@@ -15,6 +16,7 @@ import { classifyError } from '../src/health/classify.js';
 import { defineChecker, type CheckContext, type CheckOutcome, type Target } from '../src/health/contract.js';
 import { connectOptions, exchange, type ExchangeSpec } from '../src/health/http1-exchange.js';
 import { targetKey } from '../src/health/resources.js';
+import { rawFamily } from '../src/health/tcp-handle.js';
 import { MAX_LIST_ITEMS, MAX_TEXT_CHARS } from '../src/registry/limits.js';
 
 /** Idle time of a kept-alive socket when the server sends no `Keep-Alive: timeout` hint; under the common 5 s server idle timeout. */
@@ -361,14 +363,15 @@ async function judge(res: Response, plan: Plan, hops: number): Promise<CheckOutc
 }
 
 /**
- * The fresh-connection probe over plain HTTP without redirects: one request on a new `net`
- * connection (src/health/http1-exchange.ts), judged by the same rules as the undici path. Built
+ * The fresh-connection probe over plain HTTP without redirects: one request on a new connection
+ * (src/health/http1-exchange.ts), judged by the same rules as the undici path. Built
  * once per target and options; a probe adds only its own context.
  */
 function exchangeSpec(plan: Plan, target: Target, hostPort: string): ExchangeSpec {
   const o = plan.options;
   return {
     connect: connectOptions(target.host, target.port, 0),
+    rawFamily: rawFamily(target.host, 0),
     request: requestHead(plan, hostPort),
     connectTimeoutMs: o.connectTimeoutMs,
     head: o.method === 'HEAD',
