@@ -23,7 +23,7 @@ for (const n of byId.values()) {
   if (st) { add('start-up (seeding the store, loading modules)', n.self); continue; }
   const u = f.url;
   let c;
-  if (/fast-connect/.test(u)) c = 'connect + reset on the TCP handle (rawConnect, its callback: syscalls and libuv)';
+  if (/fast-connect|tcp-handle|half-open|http1-raw/.test(u)) c = 'connect, exchange + reset on the TCP handle (syscalls and libuv)';
   else if (f.functionName === '(garbage collector)') c = 'garbage collector';
   else if (/health\/runner|health\/deadlines|health\/cancel/.test(u)) c = 'runner (flight, deadlines, result)';
   else if (/health\/(scheduler|probe-gate|timing-wheel|schedule|state-machine|whitelist|lag-histogram)/.test(u) || /p-limit|yocto/.test(u)) c = 'scheduler (tick, caps, wheel, state machine)';
