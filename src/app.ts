@@ -154,7 +154,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     const fdAlarm = createFdAlarm({ logger: logger.child({ module: 'fds' }) });
     // Probes run on worker threads (checks.workers), or on this thread when there are none.
     const workers = probeWorkers(config.checks.workers);
-    const pool = workers > 0 ? createProbePool({ workers, plugins: config.plugins, baseDir: opts.baseDir, credentials: security.credentials, logger: logger.child({ module: 'probe-pool' }) }) : undefined;
+    const pool = workers > 0 ? createProbePool({ workers, lazy: true, plugins: config.plugins, baseDir: opts.baseDir, credentials: security.credentials, logger: logger.child({ module: 'probe-pool' }) }) : undefined;
     undo.push(() => pool?.stop());
     // Not awaited: until a worker has loaded its checkers its shard probes on this thread (probe-pool.ts).
     pool?.start();

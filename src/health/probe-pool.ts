@@ -58,6 +58,12 @@ export interface ProbePoolOptions {
   readonly hangMs?: number;
   /** The worker's entry; by default the compiled probe-worker.js (from dist/ when running from src under the test runner). */
   readonly workerScript?: URL;
+  /**
+   * Start each worker at the first probe of its shard instead of at `start()` (the daemon): a node
+   * that probes nothing (checks off, only ephemeral instances) never loads a worker, and a start
+   * followed by a registration storm does not share the cores with two threads loading modules.
+   */
+  readonly lazy?: boolean;
 }
 
 export interface ProbePoolStats {
@@ -172,6 +178,7 @@ export function createProbePool(opts: ProbePoolOptions): ProbePool {
     }
     if (req.signal !== undefined) return local.run(req);
     const slot = shardOf(req.target);
+    if (!slot.launched) launch(slot);
     if (runsHere(req, slot)) return local.run(req);
     let wakeRef = 0;
     if (wake !== undefined) {
@@ -230,13 +237,22 @@ export function createProbePool(opts: ProbePoolOptions): ProbePool {
     for (const slot of slots) slot.abort();
   }
 
+  /** Starts a slot's thread; one that cannot be created is logged and its shard probes on this thread. */
+  function launch(slot: ProbeSlot): void {
+    try {
+      slot.start();
+    } catch (err) {
+      opts.logger?.error({ err }, 'cannot start a probe worker thread; its probes run on the main thread');
+    }
+  }
+
   return {
     start() {
       watchdog = setInterval(() => {
         const at = performance.now();
         for (const slot of slots) slot.watch(at, hangMs);
       }, Math.min(1000, hangMs / 2)).unref();
-      for (const slot of slots) slot.start();
+      if (!opts.lazy) for (const slot of slots) slot.start();
     },
     runner: { run, abortAll, stats },
     resources,

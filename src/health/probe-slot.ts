@@ -86,6 +86,7 @@ export class ProbeSlot {
   readonly #host: SlotHost;
   #worker: Worker | undefined;
   #ready = false;
+  #launched = false;
   /** The checker types the first ready thread loaded (its replacements load the same). */
   #types: ReadonlySet<string> = new Set();
   /** Objects whose definitions this worker has (or has queued). */
@@ -116,8 +117,14 @@ export class ProbeSlot {
     return this.#ready;
   }
 
+  /** Whether `start` was called (the thread may since have ended and been replaced). */
+  get launched(): boolean {
+    return this.#launched;
+  }
+
   /** Starts the thread and returns at once; it takes probes when it reports ready. */
   start(): void {
+    this.#launched = true;
     this.#spawn();
   }
 

@@ -224,3 +224,23 @@ describe('probe pool start: stopped before its workers are ready', () => {
     });
   }
 });
+
+describe('probe pool start, lazy (the daemon)', () => {
+  it('starts no thread until its shard gets a probe, then only that shard\'s, and answers meanwhile on the main thread', async () => {
+    const gate = openGate();
+    const p = pool(2, { lazy: true });
+    p.start();
+    expect(p.threads()).toHaveLength(0);
+    // One target: its probe is answered here and starts its shard's worker, and only that one.
+    const first = await p.runner.run(request('pool-where', SPREAD[0]!));
+    expect(first).toMatchObject({ status: 'ok', reason: 'ran', detail: `thread ${threadId}` });
+    await vi.waitFor(() => expect(gate.waiting).toHaveLength(1), WAIT);
+    expect(p.threads()).toHaveLength(1);
+    gate.tell(gate.waiting[0]!, 'load');
+    await vi.waitFor(() => expect(p.stats.ready).toBe(1), WAIT);
+    // Every target: the other shard starts its worker too; all answered, from both threads' sides.
+    expect((await threadsThatRan(p)).size).toBe(2);
+    await vi.waitFor(() => expect(gate.waiting).toHaveLength(2), WAIT);
+    expect(p.threads()).toHaveLength(2);
+  });
+});
