@@ -7,20 +7,16 @@
 import { readdirSync } from 'node:fs';
 import type net from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import http from '../../checkers/http.js';
 import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { classifyError } from '../../src/health/classify.js';
 import type { CheckOutcome } from '../../src/health/contract.js';
 import { connectOptions, exchange, exchangePaths, MAX_HEADER_BYTES, type ExchangeSpec } from '../../src/health/http1-exchange.js';
-import { parseOptions } from '../../src/health/options.js';
-import { createResourcePool } from '../../src/health/resources.js';
-import { createRunner } from '../../src/health/runner.js';
+import { freshProber } from '../helpers/fresh-probe.js';
 import { closedPort, hasOpenssl, selfSignedCert, startHttpsServer, startTcpServer, type TestServer } from '../helpers/servers.js';
 import { startFullListener } from '../helpers/target-process.js';
 
-const runner = createRunner();
-const pool = createResourcePool();
+const { pool, probe } = freshProber(2000);
 const servers: TestServer[] = [];
 afterAll(() => pool.closeAll());
 afterEach(async () => {
@@ -55,15 +51,6 @@ async function target(parts: readonly string[] | ((requestLine: string) => reado
   return s;
 }
 
-function probe(port: number, raw: object = {}, timeoutMs = 2000) {
-  return runner.run({
-    checker: http,
-    target: { host: '127.0.0.1', port, metadata: {} },
-    options: parseOptions(http, { connection: 'fresh', ...raw }),
-    timeoutMs,
-    resources: pool.scope('http'),
-  });
-}
 
 /**
  * Starts a probe on the given path. The runner calls the checker synchronously, which picks its

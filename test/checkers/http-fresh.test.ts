@@ -7,15 +7,11 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type net from 'node:net';
 import { readdirSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import http from '../../checkers/http.js';
 import { MAX_HEADER_BYTES } from '../../src/health/http1-exchange.js';
-import { parseOptions } from '../../src/health/options.js';
-import { createResourcePool } from '../../src/health/resources.js';
-import { createRunner } from '../../src/health/runner.js';
+import { freshProber } from '../helpers/fresh-probe.js';
 import { closedPort, hasOpenssl, selfSignedCert, startHttpServer, startHttpsServer, startTcpServer, type TestServer } from '../helpers/servers.js';
 
-const runner = createRunner();
-const pool = createResourcePool();
+const { pool, probe } = freshProber(1000);
 const servers: TestServer[] = [];
 
 async function keep<T extends TestServer>(started: Promise<T>): Promise<T> {
@@ -29,15 +25,6 @@ afterAll(async () => {
   await Promise.all(servers.map((s) => s.close()));
 });
 
-function probe(port: number, raw: object = {}, timeoutMs = 1000) {
-  return runner.run({
-    checker: http,
-    target: { host: '127.0.0.1', port, metadata: {} },
-    options: parseOptions(http, { connection: 'fresh', ...raw }),
-    timeoutMs,
-    resources: pool.scope('http'),
-  });
-}
 
 /** A raw TCP target that answers the first request bytes with `reply` (written in the given parts, one turn apart), then acts as `after` says. */
 function rawServer(parts: readonly string[], after: 'end' | 'reset' | 'hang' = 'end') {
