@@ -78,9 +78,10 @@ export interface ProbePoolStats {
 
 export interface ProbePool {
   /**
-   * Starts the workers and returns at once: each takes its shard's probes when it has loaded its
-   * checkers, and one that fails to is logged and started again like one that crashed. Throws only
-   * when a thread cannot be created at all.
+   * Starts the workers (with `lazy`, each at its shard's first probe instead) and returns at once:
+   * each takes its shard's probes when it has loaded its checkers, and one that fails to is logged
+   * and started again like one that crashed. Throws only when a thread cannot be created at all
+   * (lazily: logged, and that shard probes on the main thread).
    */
   start(): void;
   readonly runner: Runner;

@@ -85,7 +85,8 @@ export function createObservability(deps: ObservabilityDeps): Observability {
   /**
    * Persists the uptime counts in slices of FLUSH_SLICE instances, one slice per turn of the event
    * loop: at 100k instances one batch was ~200k rows and a second of blocked loop a minute (probes
-   * late, beats waiting). `all`: at stop, the pass under way and a whole new one, at once.
+   * late, beats waiting). At stop, flushAll writes the pass under way and then a whole new one at
+   * once (the new one takes what changed behind the first).
    */
   let flushing = false;
   const writeSlice = (limit: number): boolean => {
