@@ -25,12 +25,21 @@ let store: Store;
 let registry: Registry;
 let beats: BeatModule;
 let clock: number;
+// A stop landing between two clock readings: the reading after the next one is this much later.
+let stopAfterNextRead = 0;
 let events: RegistryEvent[];
 
 function setup(beat: Record<string, unknown> = {}): void {
   const config = parseConfig({ beat }).beat;
-  beats = createBeatModule({ registry, config, logger: pino({ level: 'silent' }), now: () => clock, sweepTimer: false });
+  beats = createBeatModule({ registry, config, logger: pino({ level: 'silent' }), now: read, sweepTimer: false });
   beats.start();
+}
+
+function read(): number {
+  const at = clock;
+  clock += stopAfterNextRead;
+  stopAfterNextRead = 0;
+  return at;
 }
 
 /** Advances the clock in sweep-sized steps, sweeping after each, as the real timer does. */
@@ -49,6 +58,7 @@ beforeEach(() => {
   dir = tempDir('vigil-beat-');
   store = openSqliteStore({ dataDir: dir });
   clock = T0;
+  stopAfterNextRead = 0;
   registry = createRegistry({ store, healthWriter: createHealthWriter({ store, logger: pino({ level: 'silent' }), batchMs: 10, maxBatch: 100 }), now: () => clock });
   events = [];
   registry.subscribe((e) => events.push(e));
@@ -172,6 +182,19 @@ describe('beat module: vigil stalls are not held against instances', () => {
     beats.sweep();
     expect(health(2)).toBe(true);
     expect(beats.status().stall.totalMs).toBe(39_000);
+  });
+
+  it('notices a stop that lands in the middle of a sweep (between its first and last clock reading)', () => {
+    setup();
+    registry.register(instance(1));
+    advance(5000);
+    stopAfterNextRead = 40_000; // SIGSTOP after the sweep read the clock, before it finished
+    beats.sweep();
+    expect(beats.status().stall.totalMs).toBe(40_000);
+    advance(9000);
+    expect(health(1)).toBe(true);
+    advance(1000);
+    expect(health(1)).toBe(false);
   });
 
   it('does not count the ordinary lateness of a sweep as a stall', () => {
