@@ -35,7 +35,7 @@ import { RefTable } from './ref-table.js';
 import { createResourcePool, type ResourcePool } from './resources.js';
 import { createRunner, type ProbeRequest, type Runner, type RunnerStats } from './runner.js';
 
-export { RESTART_DELAY_MS, WORKER_CRASHED } from './probe-slot.js';
+export { MAX_RESTART_DELAY_MS, RESTART_DELAY_MS, restartDelayMs, WORKER_CRASHED } from './probe-slot.js';
 
 /** At stop, a worker closing its connections is terminated after this long. */
 export const STOP_GRACE_MS = 2000;

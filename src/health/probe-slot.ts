@@ -52,6 +52,13 @@ function spawnWorker(script: string | URL, workerData: unknown): Worker {
 
 /** A worker that died before it was ready is started again after this long, not in a tight loop. */
 export const RESTART_DELAY_MS = 1000;
+/** Each further start that fails in a row doubles the delay, up to this (a plugin that cannot load in a worker). */
+export const MAX_RESTART_DELAY_MS = 60_000;
+
+/** The wait before the next start after `failed` starts in a row ended before the worker was ready. */
+export function restartDelayMs(failed: number): number {
+  return Math.min(MAX_RESTART_DELAY_MS, RESTART_DELAY_MS * 2 ** Math.max(0, failed - 1));
+}
 
 export const WORKER_CRASHED = 'worker-crashed';
 
@@ -96,6 +103,8 @@ export class ProbeSlot {
   #pending = new Map<number, Pending>();
   readonly #ops = new Map<number, (count: number) => void>();
   #restartTimer: NodeJS.Timeout | undefined;
+  /** Starts in a row that ended (or failed) before the worker was ready; 0 once one is ready. */
+  #failedStarts = 0;
   /** performance.now() of the worker's last message. */
   #heard = 0;
   /** Set when the watchdog ends the worker: the detail its probes are answered with. */
@@ -219,6 +228,7 @@ export class ProbeSlot {
     } else if (msg.kind === 'ready') {
       this.#types = new Set(msg.types);
       this.#ready = true;
+      this.#failedStarts = 0;
     } else if (msg.kind === 'failed') {
       // The main thread loaded the same plugins, so this is one that loads there but not in a worker thread.
       const err = new VigilError('VIGIL_ERR_PLUGIN_LOAD', `probe worker: ${msg.message}`, 'plugins');
@@ -265,9 +275,14 @@ export class ProbeSlot {
     this.#hung = undefined;
     if (this.#host.stopped()) return;
     this.#host.restarted();
-    this.#host.logger?.warn({ code, wasReady }, 'probe worker ended; starting a new one');
-    if (wasReady) this.#trySpawn();
-    else this.#respawn();
+    if (wasReady) {
+      this.#host.logger?.warn({ code, wasReady }, 'probe worker ended; starting a new one');
+      this.#trySpawn();
+    } else {
+      const retryInMs = restartDelayMs(++this.#failedStarts);
+      this.#host.logger?.warn({ code, wasReady, retryInMs }, 'probe worker ended; starting a new one');
+      this.#respawn(retryInMs);
+    }
   }
 
   /** Replaces the thread; one that cannot even be created is counted and tried again after the delay. */
@@ -275,15 +290,20 @@ export class ProbeSlot {
     try {
       this.#spawn();
     } catch (err) {
-      this.#host.logger?.error({ err }, 'probe worker could not be created; trying again');
+      const retryInMs = restartDelayMs(++this.#failedStarts);
+      this.#host.logger?.error({ err, retryInMs }, 'probe worker could not be created; trying again');
       this.#host.restarted();
-      this.#respawn();
+      this.#respawn(retryInMs);
     }
   }
 
-  /** A thread that ended before it was ready is replaced after a delay, not in a tight loop. */
-  #respawn(): void {
-    this.#restartTimer = setTimeout(() => !this.#host.stopped() && this.#trySpawn(), RESTART_DELAY_MS).unref();
+  /**
+   * A thread that ended before it was ready is replaced after a delay, not in a tight loop, and one
+   * that keeps failing (a plugin that cannot load off the main thread) ever less often: its shard
+   * probes on the main thread meanwhile.
+   */
+  #respawn(delayMs: number): void {
+    this.#restartTimer = setTimeout(() => !this.#host.stopped() && this.#trySpawn(), delayMs).unref();
   }
 
   /** Answers everything the gone worker owed, once, and forgets what it had been sent. */

@@ -11,7 +11,7 @@ import { builtinCheckers } from '../../checkers/index.js';
 import { createCheckerRegistry, type CheckerRegistry } from '../../src/health/checker-registry.js';
 import type { ProbeResult } from '../../src/health/contract.js';
 import { loadPlugins } from '../../src/health/plugin-loader.js';
-import { createProbePool, RESTART_DELAY_MS, type ProbePool, type ProbePoolOptions } from '../../src/health/probe-pool.js';
+import { createProbePool, MAX_RESTART_DELAY_MS, RESTART_DELAY_MS, restartDelayMs, type ProbePool, type ProbePoolOptions } from '../../src/health/probe-pool.js';
 import { createResourcePool } from '../../src/health/resources.js';
 import { createRunner, type ProbeRequest } from '../../src/health/runner.js';
 import { createCredentialStore } from '../../src/security/credentials.js';
@@ -166,10 +166,24 @@ describe('probe pool start: a worker that fails while starting', () => {
     expect(await threadsThatRan(p)).toEqual(new Set([`thread ${threadId}`]));
     expect(p.stats.ready).toBe(0);
 
+    expect(lines[1]!.retryInMs).toBe(RESTART_DELAY_MS);
+
     const successor = gate.waiting[1]!;
     gate.tell(successor, 'load');
     await vi.waitFor(() => expect(p.stats.ready).toBe(1), WAIT);
     expect(await threadsThatRan(p)).toEqual(new Set([`thread ${successor}`]));
+
+    // A worker that got ready ends the run of failed starts: the next failure waits the first delay again.
+    await p.threads()[0]!.terminate();
+    await vi.waitFor(() => expect(gate.waiting).toHaveLength(3), WAIT);
+    gate.tell(gate.waiting[2]!, 'throw');
+    await vi.waitFor(() => expect(lines.filter((l) => l.retryInMs !== undefined)).toHaveLength(2), WAIT);
+    expect(lines.filter((l) => l.retryInMs !== undefined).map((l) => l.retryInMs)).toEqual([RESTART_DELAY_MS, RESTART_DELAY_MS]);
+  });
+
+  it('waits twice as long after each start that fails in a row, up to MAX_RESTART_DELAY_MS', () => {
+    expect([1, 2, 3, 4, 6, 7, 50].map(restartDelayMs)).toEqual([1000, 2000, 4000, 8000, 32_000, MAX_RESTART_DELAY_MS, MAX_RESTART_DELAY_MS]);
+    expect(MAX_RESTART_DELAY_MS).toBe(60_000);
   });
 
   it('gives the shard of a worker that crashed after it was ready to its replacement, waiting for it to load, never to the main thread', async () => {
@@ -198,7 +212,9 @@ describe('probe pool start: a worker that fails while starting', () => {
     const p = createProbePool({ workers: 1, plugins: ['./does-not-exist.mjs'], baseDir: fixtures, credentials, logger });
     pools.push(p);
     p.start();
-    await vi.waitFor(() => expect(p.stats.restarts).toBe(1), WAIT);
+    // It keeps failing: started again after 1 s, then after 2 s (not every second forever).
+    await vi.waitFor(() => expect(p.stats.restarts).toBe(2), { ...WAIT, timeout: 20_000 + RESTART_DELAY_MS });
+    expect(lines.filter((l) => l.msg === 'probe worker ended; starting a new one').map((l) => l.retryInMs)).toEqual([RESTART_DELAY_MS, 2 * RESTART_DELAY_MS]);
     const failed = lines.find((l) => l.err?.code === 'VIGIL_ERR_PLUGIN_LOAD');
     expect(failed?.err.message ?? 'not logged').toContain('does-not-exist.mjs');
     const open = await tcpServer();
