@@ -7,9 +7,13 @@
  *   'stats' → answers { probes, shed, skipped, lagP50Ms, lagP99Ms, outcomes }
  *   'memory' → answers process.memoryUsage() and V8's heap spaces (bench/memory.ts)
  *   'heap-snapshot:<file>' → writes a heap snapshot there, answers { file }
+ *   'alloc-profile-start:all|survivors' → starts V8's sampling heap profiler (every allocation, or
+ *     only those not collected by a young-generation GC), answers {}
+ *   'alloc-profile-stop:<file>' → writes the profile there (bench/alloc-top.mjs reads it), answers { file }
  * Started by bench/haproxy.ts with one JSON argument: { instances, intervalMs, timeoutMs, ports, checker, workers }.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
@@ -56,6 +60,22 @@ const app = buildApp(config, { logger: pino({ level: 'warn' }) });
 const { url } = await app.start();
 const stats = app.stats()!;
 
+let profiler: Session | undefined;
+
+/** Samples allocations about every 4 KB, keeping those collected by GCs too (by minor GCs only with `all`). */
+async function startAllocProfile(kind: string): Promise<void> {
+  profiler = new Session();
+  profiler.connect();
+  await profiler.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: kind === 'all' });
+}
+
+async function stopAllocProfile(file: string): Promise<void> {
+  const { profile } = await profiler!.post('HeapProfiler.stopSampling');
+  writeFileSync(file, JSON.stringify(profile));
+  profiler!.disconnect();
+  profiler = undefined;
+}
+
 process.on('message', (msg: string) => {
   if (msg === 'mark') {
     stats.resetLag();
@@ -68,6 +88,11 @@ process.on('message', (msg: string) => {
   } else if (msg === 'memory') {
     const spaces = Object.fromEntries(getHeapSpaceStatistics().map((s) => [s.space_name, { used: s.space_used_size, size: s.space_size }]));
     process.send!({ ...process.memoryUsage(), spaces });
+  } else if (msg.startsWith('alloc-profile-start:')) {
+    void startAllocProfile(msg.slice('alloc-profile-start:'.length)).then(() => process.send!({}));
+  } else if (msg.startsWith('alloc-profile-stop:')) {
+    const file = msg.slice('alloc-profile-stop:'.length);
+    void stopAllocProfile(file).then(() => process.send!({ file }));
   } else if (msg.startsWith('heap-snapshot:')) {
     process.send!({ file: writeHeapSnapshot(msg.slice('heap-snapshot:'.length)) });
   } else if (msg === 'stop') {

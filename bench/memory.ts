@@ -12,6 +12,7 @@
  *   node dist/bench/memory.js --instances 100000 --snapshot /tmp/vigil.heapsnapshot   # then bench/heap-top.mjs
  *   node dist/bench/memory.js --vigil /tmp/other-build/dist/bench/haproxy-vigil.js    # another build, same run
  *   node dist/bench/memory.js --instances 100000 --workers 2 --tcp-handshake half        # two probe workers, half-open probes
+ *   node dist/bench/memory.js --instances 100000 --alloc-profile /tmp/a.heapprofile --alloc-kind survivors   # then bench/alloc-top.mjs
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -31,6 +32,10 @@ const { values } = parseArgs({
     'vigil-node-args': { type: 'string', default: '' },
     vigil: { type: 'string', default: join(import.meta.dirname, 'haproxy-vigil.js') },
     snapshot: { type: 'string' },
+    /** Writes V8's sampling allocation profile of the main thread over the window there. */
+    'alloc-profile': { type: 'string' },
+    /** `all` allocations, or the `survivors` of young-generation GCs (what fills the old generation). */
+    'alloc-kind': { type: 'string', default: 'all' },
     'max-warmup-s': { type: 'string', default: '180' },
     /** `checks.workers` of the daemon (a number or `auto`). */
     workers: { type: 'string', default: 'auto' },
@@ -74,6 +79,7 @@ async function runOne(instances: number, ports: readonly number[]): Promise<Reco
     await sleep(INTERVAL_MS + 5000);
     while ((await ask<{ probes: number }>(child, 'stats')).probes < instances && performance.now() - t < Number(values['max-warmup-s']) * 1000) await sleep(1000);
     const warmupS = Math.round((performance.now() - t) / 1000);
+    if (values['alloc-profile']) await ask(child, `alloc-profile-start:${values['alloc-kind']}`);
     const mark = await ask<{ probes: number; shed: number }>(child, 'mark');
     const samples: number[] = [];
     const t0 = performance.now();
@@ -84,6 +90,7 @@ async function runOne(instances: number, ports: readonly number[]): Promise<Reco
     const wallS = (performance.now() - t0) / 1000;
     const stats = await ask<{ probes: number; shed: number; lagP99Ms: number }>(child, 'stats');
     const mem = await ask<Memory>(child, 'memory');
+    if (values['alloc-profile']) await ask(child, `alloc-profile-stop:${values['alloc-profile']}`);
     if (values.snapshot) await ask(child, `heap-snapshot:${values.snapshot}`);
     const probes = stats.probes - mark.probes;
     const mb = (b: number) => +(b / MB).toFixed(1);
