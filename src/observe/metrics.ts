@@ -100,6 +100,10 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     name: 'vigil_probe_workers', help: 'Probe worker threads (checks.workers); 0: probes run on the main thread', registers: [register],
     collect() { this.set(deps.probeWorkers?.()?.workers ?? 0); },
   });
+  new client.Gauge({
+    name: 'vigil_probe_workers_ready', help: 'Probe worker threads started and loaded (a worker starts at its shard\'s first probe; until it is ready, its shard probes on the main thread)', registers: [register],
+    collect() { this.set(deps.probeWorkers?.()?.ready ?? 0); },
+  });
   mirror(register, 'vigil_beats_received_total', 'Beats received for known ephemeral instances', () => deps.beats().counters.beats);
   new client.Gauge({
     name: 'vigil_probes_running', help: 'Probes in flight', registers: [register],

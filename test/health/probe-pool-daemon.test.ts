@@ -55,6 +55,8 @@ function closedGate(): string {
 describe('a daemon with probe workers (checks.workers)', () => {
   it('probes through its worker thread, a plugin included, and ends the thread when it stops', async () => {
     const d = await daemon(1);
+    // Nothing to probe yet: the worker has not been started (it starts at its shard's first probe).
+    expect(await (await fetch(new URL('/metrics', d.url))).text()).toMatch(/^vigil_probe_workers_ready 0$/m);
     const reg = await api(d.url, 'POST', '/v1/instances', { service: 'where', ip: '127.0.0.1', port: 1, checker: { type: 'pool-where', options: {} } });
     expect(reg.status).toBe(201);
     // The first probes may run here while the worker loads; then they move to it.
@@ -67,6 +69,8 @@ describe('a daemon with probe workers (checks.workers)', () => {
 
     const metrics = await (await fetch(new URL('/metrics', d.url))).text();
     expect(metrics).toMatch(/^vigil_probe_workers 1$/m);
+    // It has answered a probe from its thread, so it is up and loaded.
+    expect(metrics).toMatch(/^vigil_probe_workers_ready 1$/m);
     expect(metrics).toMatch(/^vigil_probe_worker_restarts_total 0$/m);
 
     // SIGTERM: the CLI only sets an exit code, so a worker thread left running would keep the process alive.
