@@ -94,12 +94,9 @@ export function createBeatModule(deps: BeatModuleDeps): BeatModule {
   const ratePerMs = (s: BeatSettings): number => ((table.size - ownIntervalCount) / s.clientBeatIntervalMs + ownRate) * ownedShare();
   const policyOf = (s: BeatSettings): PreservationPolicy => ({ ...config.selfPreservation, enabled: s.selfPreservation });
 
-  /**
-   * Accounts a stall of the process seen between the last clock reading and `at`, when the gap may
-   * be up to `maxGapMs` without one (a sweep interval between timer turns; nothing within a sweep).
-   */
-  function observe(at: number, maxGapMs = config.sweepIntervalMs): void {
-    const stall = stallOf(lastSeen, at, maxGapMs, config.stallToleranceMs);
+  /** Accounts a stall of the process seen between the last clock reading and `at`. */
+  function observe(at: number): void {
+    const stall = stallOf(lastSeen, at, config.sweepIntervalMs, config.stallToleranceMs);
     if (at > lastSeen) lastSeen = at;
     if (stall === 0) return;
     counters.stalledMs += stall;
@@ -250,9 +247,10 @@ export function createBeatModule(deps: BeatModuleDeps): BeatModule {
     }
     const finished = now();
     counters.lastSweep = { at: started, durationMs: finished - started, due: due.length };
-    // The sweep's own work is not a stall, but a stop that lands in the middle of it is: the next
-    // timer turn is an interval after `finished`, so a gap inside the sweep would be seen by nobody.
-    observe(finished, 0);
+    // The next timer turn is an interval after `finished`, so a gap inside the sweep would be seen by
+    // nobody: look at it here, by the same rule as between turns. A sweep's own work up to an
+    // interval (plus the tolerance) is not a stall; a stop that lands in the middle of it is.
+    observe(finished);
   }
 
   function loop(): void {
