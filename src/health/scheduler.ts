@@ -81,6 +81,10 @@ interface Task extends WheelEntry {
   readonly key: string;
   dueAt: number;
   running: boolean;
+  /** From the runner's request until the checker's attempt ends (it may outlast the probe: `stuck`). */
+  attempting: boolean;
+  /** Ends the attempt; one per task, not a closure per probe. */
+  settled: (() => void) | undefined;
   skips: number;
   ewma: number | undefined;
   /** Shared with every task of the same config; `target` was built with it. */
@@ -134,12 +138,17 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
   const random = deps.random ?? Math.random;
   const now = deps.now ?? Date.now;
   const tasks = new Map<string, Task>();
-  /** Instances with a probe in flight; outlives a task replaced meanwhile (deregistered and registered again). */
+  /**
+   * Instances whose task was removed (deregistered, or turned ephemeral) while its probe ran: a task
+   * added again for the same key waits for that probe. A running task says so itself (`running`), so
+   * the steady path touches no set.
+   */
   const busy = new Set<string>();
   /**
-   * Instances whose last checker attempt has not ended although the runner answered at its
-   * deadline (a plugin that ignores its signal): no new attempt is started on them, so such a
-   * plugin holds at most one hanging attempt per instance; each due probe counts as a timeout.
+   * Instances whose task was removed while its checker attempt had not ended: with `attempting`,
+   * a checker attempt that outlasts the runner's answer at its deadline (a plugin that ignores its
+   * signal) blocks new attempts on the instance, so such a plugin holds at most one hanging attempt
+   * per instance; each due probe counts as a timeout.
    */
   const stuck = new Set<string>();
   const wheel = createTimingWheel<Task>(WHEEL_SLOT_MS, now());
@@ -244,7 +253,7 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
     if (tasks.has(key) || stopped) return;
     const rec = registry.peek(key);
     if (!rec || rec.instance.ephemeral) return;
-    const task: Task = { key, slot: -1, dueAt: 0, running: false, skips: 0, ewma: undefined, plan: undefined, target: undefined, wake: undefined };
+    const task: Task = { key, slot: -1, dueAt: 0, running: false, attempting: false, settled: undefined, skips: 0, ewma: undefined, plan: undefined, target: undefined, wake: undefined };
     tasks.set(key, task);
     schedule(task, initialDelay(planOf(task, rec.instance).policy, random));
   }
@@ -254,6 +263,8 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
     if (!task) return;
     wheel.cancel(task);
     tasks.delete(key);
+    if (task.running) busy.add(key);
+    if (task.attempting) stuck.add(key);
     if (inst) void resources.releaseTarget(inst.ip, configOf(inst).port ?? inst.port);
   }
 
@@ -268,7 +279,7 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
     const rec = registry.peek(task.key);
     if (!rec || rec.instance.ephemeral) return remove(task.key);
     const at = now();
-    let health = rec.health;
+    let health = rec.peekHealth();
     if (health.override?.until !== undefined && health.override.until <= at) {
       const expired = expireOverride(health, at);
       registry.setHealth(task.key, expired.state, expired.change);
@@ -290,7 +301,7 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
       notOwned++;
       return schedule(task, delay);
     }
-    if (stuck.has(task.key)) {
+    if (task.attempting || stuck.has(task.key)) {
       schedule(task, delay);
       const detail = 'the previous attempt has not ended (the checker ignores its abort signal)';
       return report(task.key, applyResult(task, plan, { status: 'fail', reason: 'timeout', detail, type: plan.cfg.type, latencyMs: plan.timeoutMs, startedAt: at }));
@@ -302,14 +313,13 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
     const dueAt = task.dueAt;
     keepCadence(task, dueAt, at, delay);
     task.running = true;
-    busy.add(task.key);
     inflight++;
     gate.enter(task, plan, dueAt);
   }
 
   function done(task: Task): void {
     task.running = false;
-    busy.delete(task.key);
+    if (busy.size > 0 && tasks.get(task.key) !== task) busy.delete(task.key);
     if (--inflight === 0) drained?.();
   }
 
@@ -358,17 +368,20 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
     gate.leave(plan);
   }
 
-  /** The runner's request for a probe of `key`; marks the key stuck until the checker's attempt ends. */
+  /** The runner's request for a probe of `task`; it is `attempting` until the checker's attempt ends. */
   function requestOf(task: Task, plan: Plan, checker: Checker): ProbeRequest {
-    const { key } = task;
-    stuck.add(key);
+    task.attempting = true;
+    task.settled ??= () => {
+      task.attempting = false;
+      if (stuck.size > 0 && tasks.get(task.key) !== task) stuck.delete(task.key);
+    };
     return {
       checker,
       target: task.target!,
       options: plan.cfg.options,
       timeoutMs: plan.timeoutMs,
       resources: plan.resources,
-      onCheckerSettled: () => stuck.delete(key),
+      onCheckerSettled: task.settled,
       wake: task.wake,
     };
   }
@@ -410,13 +423,15 @@ export function createScheduler(deps: SchedulerDeps): Scheduler {
     countOutcome(result);
     deps.observeProbe?.(task.key, result, lagMs);
     if (plan.policy.adaptive) task.ewma = updateEwma(task.ewma, result.latencyMs, plan.policy.adaptive);
-    const before = registry.peek(task.key)?.health;
+    const before = registry.peek(task.key)?.peekHealth();
     if (!before) return undefined;
+    // Read before the write below: `before` may be the live record.
+    const wasTransitioning = isTransitioning(before);
     const { state, change } = applyProbe(before, result.status, result.reason, now(), plan.thresholds);
     if (change) registry.setHealth(task.key, state, change, result);
     else registry.recordProbe(task.key, result, state);
     // Entering or leaving a transition changes the interval: re-plan from now.
-    if (change || isTransitioning(before) !== isTransitioning(state) || state.okStreak === 1) {
+    if (change || wasTransitioning !== isTransitioning(state) || state.okStreak === 1) {
       schedule(task, nextDelay(plan.policy, state, random, task.ewma));
     }
     return { result, state };

@@ -70,23 +70,25 @@ function overrideExpired(o: Override, now: number): boolean {
 
 type Fields = Partial<Omit<HealthState, 'override'>> & { override?: Override | undefined };
 
-/** Builds the next state; `healthy` differing from `s` bumps version and since and yields the change. */
+/**
+ * Builds the next state; `healthy` differing from `s` bumps version and since and yields the change.
+ * Reads `s` field by field (never spreads it): it may be a registry record read in place.
+ */
 function next(s: HealthState, f: Fields, reason: string, decidedBy: DecidedBy, now: number, bump: boolean): Transition {
-  const { override: before, ...base } = s;
-  const { override: after, ...changes } = f;
-  const override = 'override' in f ? after : before;
+  const override = 'override' in f ? f.override : s.override;
   const healthy = f.healthy ?? s.healthy;
   const flipped = healthy !== s.healthy;
   const version = flipped || bump ? s.version + 1 : s.version;
-  const state: HealthState = Object.freeze({
-    ...base,
-    ...changes,
+  const fields = {
     healthy,
-    version,
     since: flipped ? now : s.since,
-    ...(flipped || bump ? { reason, decidedBy } : {}),
-    ...(override !== undefined ? { override } : {}),
-  });
+    version,
+    okStreak: f.okStreak ?? s.okStreak,
+    failStreak: f.failStreak ?? s.failStreak,
+    reason: flipped || bump ? reason : (f.reason ?? s.reason),
+    decidedBy: flipped || bump ? decidedBy : (f.decidedBy ?? s.decidedBy),
+  };
+  const state: HealthState = Object.freeze(override !== undefined ? { ...fields, override } : fields);
   if (!flipped) return { state };
   return { state, change: Object.freeze({ from: s.healthy, to: healthy, reason, decidedBy, version, at: now }) };
 }

@@ -29,12 +29,19 @@ export interface RecordTable {
   /** Gives `slot` back for reuse; forget every reference to it first. */
   free(slot: number): void;
   health(slot: number): HealthState;
+  /** One field of the slot's health, read in place (hot paths build no HealthState). */
+  healthField<K extends PlainHealthField>(slot: number, field: K): HealthState[K];
+  /** Whether the slot's health holds an operator override. */
+  hasOverride(slot: number): boolean;
   setHealth(slot: number, health: HealthState): void;
   lastProbe(slot: number): ProbeResult | undefined;
   setLastProbe(slot: number, probe: ProbeResult | undefined): void;
   /** Slots in use. */
   readonly size: number;
 }
+
+/** The fields of a health other than its override. */
+export type PlainHealthField = Exclude<keyof HealthState, 'override'>;
 
 /** A string column: ids into one shared table, with per-slot spill once the table is full. */
 interface StringColumn {
@@ -138,6 +145,28 @@ export function createRecordTable(initialCapacity = 64): RecordTable {
         decidedBy: get(decidedBy, slot) as DecidedBy,
       };
       return Object.freeze(override === undefined ? h : { ...h, override });
+    },
+    healthField(slot, field) {
+      type F = HealthState[typeof field];
+      switch (field) {
+        case 'healthy':
+          return ((flags[slot]! & HEALTHY) !== 0) as F;
+        case 'reason':
+          return get(reason, slot) as F;
+        case 'decidedBy':
+          return get(decidedBy, slot) as F;
+        case 'since':
+          return nums[slot * 6]! as F;
+        case 'version':
+          return nums[slot * 6 + 1]! as F;
+        case 'okStreak':
+          return nums[slot * 6 + 2]! as F;
+        default:
+          return nums[slot * 6 + 3]! as F; // failStreak
+      }
+    },
+    hasOverride(slot) {
+      return overrides.size > 0 && overrides.has(slot);
     },
     setHealth(slot, h) {
       const at = slot * 6;

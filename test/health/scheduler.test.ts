@@ -122,6 +122,9 @@ describe('scheduler: one probe per instance at any time', () => {
     registry.register(inst(1)); // the new task is due at once (first delay 0)
     await advance(TIMEOUT_MS / 2);
     expect(h.calls.hand).toBe(1); // the first probe is still within its budget
+    // The new task waits (skipped): it neither starts nor counts the running probe against the instance.
+    expect(registry.get(instanceKey(inst(1)))!.lastProbe).toBeUndefined();
+    expect(scheduler!.stats.skipped).toBeGreaterThanOrEqual(1);
     h.pending.shift()!.settle({ status: 'ok', reason: 'done' });
     await advance(INTERVAL_MS * 2);
     expect(h.calls.hand).toBeGreaterThanOrEqual(2);
@@ -224,6 +227,35 @@ describe('scheduler: the framework bounds every probe', () => {
     expect(registry.get(key)!.health.healthy).toBe(false); // yet the instance falls like any timeout
     expect(registry.get(key)!.lastProbe?.detail).toMatch(/previous attempt has not ended/);
     release!({ status: 'ok', reason: 'late' }); // the plugin finally gives up its attempt
+    await advance(INTERVAL_MS * 2);
+    expect(calls).toBeGreaterThanOrEqual(2);
+  });
+
+  it('starts no second attempt while one hangs, also when the instance is deregistered and registered again meanwhile', async () => {
+    let calls = 0;
+    let release: ((o: CheckOutcome) => void) | undefined;
+    checkers.add(
+      defineChecker({
+        type: 'stuck',
+        options: z.strictObject({}),
+        check: () => {
+          calls++;
+          return new Promise<CheckOutcome>((resolve) => (release = resolve));
+        },
+      }),
+      'test',
+    );
+    registry.register(inst(31, 'stuck'));
+    const key = instanceKey(inst(31, 'stuck'));
+    start({ fall: 3 });
+    await advance(20 + TIMEOUT_MS); // answered at its deadline; the attempt hangs on
+    expect(calls).toBe(1);
+    registry.deregister(inst(31, 'stuck'));
+    registry.register(inst(31, 'stuck')); // a new task, due at once
+    await advance(INTERVAL_MS * 4);
+    expect(calls).toBe(1);
+    expect(registry.get(key)!.lastProbe?.detail).toMatch(/previous attempt has not ended/);
+    release!({ status: 'ok', reason: 'late' });
     await advance(INTERVAL_MS * 2);
     expect(calls).toBeGreaterThanOrEqual(2);
   });

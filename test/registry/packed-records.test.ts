@@ -119,4 +119,36 @@ describe('registry records packed in the record table', () => {
     expect(rc!.instance.metadata).toStrictEqual({ zone: 'a' });
     expect(registry.resolveChecker(registry.peek(instanceKey(b))!.instance)).toStrictEqual(cfg());
   });
+
+  it('reads health in place (peekHealth) with the same fields and the same transitions as the built HealthState', async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const { registry, close } = open(dir);
+    closers.push(close);
+    const key = instanceKey(registry.register(inst(3)).record.instance);
+    const FIELDS = ['healthy', 'since', 'version', 'okStreak', 'failStreak', 'reason', 'decidedBy'] as const;
+    const fieldsOf = (h: object) => Object.fromEntries(FIELDS.map((f) => [f, (h as Record<string, unknown>)[f]]));
+    // Through a fall (fail, fail, fail), a rise and steady oks: each step from the view equals the step from the copy.
+    for (const [i, verdict] of (['fail', 'fail', 'fail', 'ok', 'ok', 'ok', 'ok'] as const).entries()) {
+      const rec = registry.peek(key)!;
+      const view = rec.peekHealth();
+      const copy = rec.health;
+      expect(fieldsOf(view)).toEqual(fieldsOf(copy));
+      const fromView = applyProbe(view, verdict, verdict === 'ok' ? 'connected' : 'refused', T + 10 + i, DEFAULT_THRESHOLDS);
+      const fromCopy = applyProbe(copy, verdict, verdict === 'ok' ? 'connected' : 'refused', T + 10 + i, DEFAULT_THRESHOLDS);
+      expect(fromView).toStrictEqual(fromCopy);
+      expect(Object.keys(fromView.state)).toEqual([...FIELDS]); // nothing of the record leaks into the state
+      if (fromView.change) registry.setHealth(key, fromView.state, fromView.change);
+      else registry.recordProbe(key, { status: verdict, reason: 'x', type: 'tcp', latencyMs: 1, startedAt: T + 10 + i }, fromView.state);
+    }
+    expect(registry.peek(key)!.peekHealth()).toMatchObject({ healthy: true, okStreak: 4, failStreak: 0 });
+
+    // With an override the view is the built HealthState, override and all.
+    const held = setOverride(registry.peek(key)!.health, { healthy: false, by: 'ops', reason: 'deploy' }, T + 20);
+    registry.setHealth(key, held.state, held.change);
+    const view = registry.peek(key)!.peekHealth();
+    expect(Object.isFrozen(view)).toBe(true);
+    expect(view).toStrictEqual(registry.peek(key)!.health);
+    expect(view.override).toMatchObject({ healthy: false, by: 'ops' });
+  });
 });
