@@ -133,7 +133,6 @@ export function createProbePool(opts: ProbePoolOptions): ProbePool {
   const shards = new WeakMap<Target, ProbeSlot>();
   const cloneable = new WeakMap<object, boolean>();
   const hangMs = opts.hangMs ?? WORKER_HANG_MS;
-  let nextId = 1;
   let nextSeq = 1;
   let flushQueued = false;
   let stopped = false;
@@ -189,7 +188,7 @@ export function createProbePool(opts: ProbePoolOptions): ProbePool {
     const checkerRef = slot.ref(checker, RefKind.checker, checker.type);
     const optionsRef = slot.ref(req.options, RefKind.options, req.options);
     const targetRef = slot.ref(req.target, RefKind.target, req.target);
-    return slot.enqueue(nextId++, checkerRef, optionsRef, targetRef, wakeRef, req.timeoutMs, checker.type, req.onCheckerSettled);
+    return slot.enqueue(checkerRef, optionsRef, targetRef, wakeRef, req.timeoutMs, checker.type, req.onCheckerSettled);
   }
 
   function flush(): void {

@@ -15,6 +15,7 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { VigilError } from '../errors.js';
 import type { Fact, ProbeResult } from './contract.js';
+import { Handles } from './handles.js';
 import { NO_DETAIL, RESULT_STRIDE, SETTLED, VERDICTS, type Definition, type FromWorker, type ResultBatch, type ToWorker, type WorkerInit } from './probe-wire.js';
 import type { RefTable } from './ref-table.js';
 
@@ -100,7 +101,8 @@ export class ProbeSlot {
   #sent = new WeakSet<object>();
   #defs: Definition[] = [];
   #probes: number[] = [];
-  #pending = new Map<number, Pending>();
+  /** The probes this slot's worker owes, by the number they crossed as (a handle: see handles.ts). */
+  #pending = new Handles<Pending>();
   readonly #ops = new Map<number, (count: number) => void>();
   #restartTimer: NodeJS.Timeout | undefined;
   /** Starts in a row that ended (or failed) before the worker was ready; 0 once one is ready. */
@@ -153,10 +155,13 @@ export class ProbeSlot {
   }
 
   /** Queues one probe (its PROBE_STRIDE numbers, from `ref`) and resolves with its answer. */
-  enqueue(id: number, checker: number, options: number, target: number, wake: number, timeoutMs: number, type: string, onSettled: (() => void) | undefined): Promise<ProbeResult> {
-    this.#probes.push(id, checker, options, target, wake, timeoutMs);
-    this.#host.queued();
-    return new Promise((resolve) => this.#pending.set(id, { resolve, type, onSettled, answered: false }));
+  enqueue(checker: number, options: number, target: number, wake: number, timeoutMs: number, type: string, onSettled: (() => void) | undefined): Promise<ProbeResult> {
+    return new Promise((resolve) => {
+      // Its number is free again only once the worker has both answered it and seen its attempt end.
+      const id = this.#pending.add({ resolve, type, onSettled, answered: false });
+      this.#probes.push(id, checker, options, target, wake, timeoutMs);
+      this.#host.queued();
+    });
   }
 
   /** Sends the queued probes (and the references the pool dropped) in one message. */
@@ -309,7 +314,7 @@ export class ProbeSlot {
   /** Answers everything the gone worker owed, once, and forgets what it had been sent. */
   #orphan(detail: string): void {
     const pending = this.#pending;
-    this.#pending = new Map();
+    this.#pending = new Handles();
     this.#probes = [];
     this.#defs = [];
     this.#sent = new WeakSet();
