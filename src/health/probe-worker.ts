@@ -53,8 +53,14 @@ let facts: Array<readonly [number, Readonly<Record<string, Fact>>]> = [];
 let settledLate: number[] = [];
 let wakes: number[] = [];
 let flushing = false;
-/** Probes not answered yet → whether their checker attempt has already ended. */
-const open = new Map<number, boolean>();
+/**
+ * Probes not answered yet, by their number (a handle the main thread reuses once a probe is answered
+ * and its attempt has ended, so a dense array): 0 none, OPEN, or OPEN_SETTLED when the checker's
+ * attempt has already ended.
+ */
+const OPEN = 1;
+const OPEN_SETTLED = 2;
+const open: number[] = [];
 
 function stringIndex(s: string): number {
   let i = strings.get(s);
@@ -85,8 +91,8 @@ function soon(): void {
 }
 
 function answer(id: number, r: ProbeResult): void {
-  const settled = open.get(id) === true;
-  open.delete(id);
+  const settled = open[id] === OPEN_SETTLED;
+  open[id] = 0;
   const index = results.length / RESULT_STRIDE;
   results.push(id, VERDICTS.indexOf(r.status) | (settled ? SETTLED : 0), stringIndex(r.reason), r.latencyMs, r.startedAt);
   details.push(r.detail === undefined ? NO_DETAIL : stringIndex(r.detail));
@@ -95,7 +101,7 @@ function answer(id: number, r: ProbeResult): void {
 }
 
 function checkerSettled(id: number): void {
-  if (open.has(id)) open.set(id, true);
+  if (open[id] === OPEN) open[id] = OPEN_SETTLED;
   else {
     settledLate.push(id);
     soon();
@@ -117,7 +123,7 @@ function start(probes: Float64Array): void {
     const id = probes[i]!;
     const checker = refs.get(probes[i + 1]!) as Checker;
     const wakeRef = probes[i + 4]!;
-    open.set(id, false);
+    open[id] = OPEN;
     void runner
       .run({
         checker,
