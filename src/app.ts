@@ -16,6 +16,7 @@ import { loadPlugins } from './health/plugin-loader.js';
 import { createResourcePool } from './health/resources.js';
 import { createRunner } from './health/runner.js';
 import { createProbePool, probeWorkers } from './health/probe-pool.js';
+import { createBusyGate } from './runtime/busy-gate.js';
 import { ACTIVE_CHECKS_SWITCH, createScheduler, type SchedulerStats } from './health/scheduler.js';
 import { isExpired } from './health/whitelist.js';
 import type { CheckerConfig } from './registry/model.js';
@@ -154,7 +155,11 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
     const fdAlarm = createFdAlarm({ logger: logger.child({ module: 'fds' }) });
     // Probes run on worker threads (checks.workers), or on this thread when there are none.
     const workers = probeWorkers(config.checks.workers);
-    const pool = workers > 0 ? createProbePool({ workers, lazy: true, plugins: config.plugins, baseDir: opts.baseDir, credentials: security.credentials, logger: logger.child({ module: 'probe-pool' }) }) : undefined;
+    const poolLogger = logger.child({ module: 'probe-pool' });
+    // `auto` starts its workers once this thread is busy; a number, at each shard's first probe.
+    const busy = workers > 0 && config.checks.workers === 'auto' ? createBusyGate({ onOpen: (utilisation) => poolLogger.info({ utilisation, workers }, 'the main thread is busy; starting probe workers') }) : undefined;
+    undo.push(() => busy?.close());
+    const pool = workers > 0 ? createProbePool({ workers, lazy: true, ...(busy ? { needed: busy.open } : {}), plugins: config.plugins, baseDir: opts.baseDir, credentials: security.credentials, logger: poolLogger }) : undefined;
     undo.push(() => pool?.stop());
     // Not awaited: until a worker has loaded its checkers its shard probes on this thread (probe-pool.ts).
     pool?.start();
@@ -297,6 +302,7 @@ export function buildApp(config: Config, opts: AppOptions = {}): App {
       // Long-polls answer now, so closing the server does not wait for them.
       primaries.stop();
       await scheduler.stop();
+      busy?.close();
       await pool?.stop();
       await server.close();
       await observe.stop();

@@ -64,6 +64,12 @@ export interface ProbePoolOptions {
    * followed by a registration storm does not share the cores with two threads loading modules.
    */
   readonly lazy?: boolean;
+  /**
+   * With `lazy`: a shard's worker starts at its first probe once this says so (`checks.workers:
+   * auto`: once the main thread is busy, runtime/busy-gate.ts); until then the shard probes on the
+   * main thread. By default at once.
+   */
+  readonly needed?: () => boolean;
 }
 
 export interface ProbePoolStats {
@@ -99,9 +105,9 @@ export const AUTO_MAX_WORKERS = 4;
 
 /**
  * The worker count `checks.workers` asks for. `auto`: one per core up to AUTO_MAX_WORKERS, none on
- * one core. The main thread's share of a probe is small (scheduling, health, ~20 µs of ~70 µs at
- * 10k on the bench machine), so the probes get every core: on two cores one worker ran 55 % of the
- * due probes at 100k @ 5 s, two ran 99 % (bench/README.md).
+ * one core; the daemon starts them only once the main thread is busy (runtime/busy-gate.ts): on two
+ * cores one thread keeps up with 10k probes/s, and at 100k @ 5 s two workers ran 100 % of the due
+ * probes where one ran ~55 % (bench/README.md).
  */
 export function probeWorkers(setting: number | 'auto', cores: number = availableParallelism()): number {
   if (setting !== 'auto') return setting;
@@ -178,7 +184,7 @@ export function createProbePool(opts: ProbePoolOptions): ProbePool {
     }
     if (req.signal !== undefined) return local.run(req);
     const slot = shardOf(req.target);
-    if (!slot.launched) launch(slot);
+    if (!slot.launched && (opts.needed?.() ?? true)) launch(slot);
     if (runsHere(req, slot)) return local.run(req);
     let wakeRef = 0;
     if (wake !== undefined) {

@@ -19,7 +19,7 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.close()));
 });
 
-async function daemon(workers: number, nodeArgs: readonly string[] = [], gate?: string): Promise<Daemon> {
+async function daemon(workers: number | 'auto', nodeArgs: readonly string[] = [], gate?: string): Promise<Daemon> {
   const dataDir = tempDir();
   dirs.push(dataDir);
   const d = await startDaemon({
@@ -107,6 +107,31 @@ describe('a daemon with probe workers (checks.workers)', () => {
     const missing = join(dataDir, 'no-such-plugin.mjs');
     const start = startDaemon({ dataDir, config: { plugins: [missing], checks: { workers: 1 } } });
     await expect(start).rejects.toThrow(/VIGIL_ERR_PLUGIN_LOAD[^\n]*no-such-plugin\.mjs/);
+  });
+
+  it('with workers auto probes on the main thread while it is not busy, and starts no worker', async () => {
+    const d = await daemon('auto');
+    await api(d.url, 'POST', '/v1/instances', { service: 'where', ip: '127.0.0.1', port: 1, checker: { type: 'pool-where', options: {} } });
+    // Ten probes (one every 200 ms: nowhere near busy), long after a worker would have loaded.
+    const metrics = await waitFor(async () => {
+      const text = await (await fetch(new URL('/metrics', d.url))).text();
+      const probes = [...text.matchAll(/^vigil_probes_total\{[^}]*\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
+      return probes >= 10 && text;
+    }, 20_000, 50);
+    expect(await lastProbe(d, 'where')).toMatchObject({ reason: 'ran', facts: { mainThread: true } });
+    expect(metrics).toMatch(/^vigil_probe_workers [1-4]$/m);
+    expect(metrics).toMatch(/^vigil_probe_workers_ready 0$/m);
+    expect(await d.stop()).toBe(0);
+  });
+
+  it('with workers auto starts its workers once the main thread has been busy for a few seconds, and probes on them', async () => {
+    const d = await daemon('auto');
+    // Each probe keeps the thread it runs on busy for 240 ms, due every 200 ms: the loop never rests.
+    await api(d.url, 'POST', '/v1/instances', { service: 'where', ip: '127.0.0.1', port: 1, checker: { type: 'pool-where', options: { spinMs: 240 } } });
+    await ranOnMain(d, 'where', true);
+    await ranOnMain(d, 'where', false);
+    expect(await (await fetch(new URL('/metrics', d.url))).text()).toMatch(/^vigil_probe_workers_ready [1-4]$/m);
+    expect(await d.stop()).toBe(0);
   });
 
   it('with workers 0 probes on the main thread', async () => {

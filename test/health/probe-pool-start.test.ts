@@ -259,4 +259,20 @@ describe('probe pool start, lazy (the daemon)', () => {
     await vi.waitFor(() => expect(gate.waiting).toHaveLength(2), WAIT);
     expect(p.threads()).toHaveLength(2);
   });
+
+  it('with `needed`, runs every probe on the main thread and starts no thread until it says so', async () => {
+    const gate = openGate();
+    let needed = false;
+    const p = pool(2, { lazy: true, needed: () => needed });
+    p.start();
+    expect(await threadsThatRan(p)).toEqual(new Set([`thread ${threadId}`]));
+    expect(await threadsThatRan(p)).toEqual(new Set([`thread ${threadId}`]));
+    expect(p.threads()).toHaveLength(0);
+    needed = true;
+    expect(await p.runner.run(request('pool-where', SPREAD[0]!))).toMatchObject({ detail: `thread ${threadId}` });
+    await vi.waitFor(() => expect(gate.waiting).toHaveLength(1), WAIT);
+    gate.tell(gate.waiting[0]!, 'load');
+    await vi.waitFor(() => expect(p.stats.ready).toBe(1), WAIT);
+    expect((await threadsThatRan(p)).size).toBe(2);
+  });
 });
