@@ -65,9 +65,9 @@ export interface ProbePoolOptions {
    */
   readonly lazy?: boolean;
   /**
-   * With `lazy`: a shard's worker starts at its first probe once this says so (`checks.workers:
-   * auto`: once the main thread is busy, runtime/busy-gate.ts); until then the shard probes on the
-   * main thread. By default at once.
+   * With `lazy`: until this says so, every probe runs on the main thread; from then on (it must stay
+   * true) a shard's worker starts at its first probe (`checks.workers: auto`: once the main thread
+   * is busy, runtime/busy-gate.ts). By default at once.
    */
   readonly needed?: () => boolean;
 }
@@ -183,8 +183,10 @@ export function createProbePool(opts: ProbePoolOptions): ProbePool {
       return Promise.resolve(resultOf(checker.type, 'fail', 'aborted', 'vigil is stopping', undefined, 0, Date.now()));
     }
     if (req.signal !== undefined) return local.run(req);
+    // Until the workers are needed, every probe runs here (and looks up no shard).
+    if (opts.needed?.() === false) return local.run(req);
     const slot = shardOf(req.target);
-    if (!slot.launched && (opts.needed?.() ?? true)) launch(slot);
+    if (!slot.launched) launch(slot);
     if (runsHere(req, slot)) return local.run(req);
     let wakeRef = 0;
     if (wake !== undefined) {

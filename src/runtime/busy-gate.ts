@@ -1,11 +1,11 @@
 /**
  * Says when the main thread has been busy for a while: its event-loop utilisation (the share of
- * time the loop was running callbacks rather than waiting) above `threshold` in `samples` one-second
- * samples in a row. Once it has said so it stays open. `checks.workers: auto` starts its probe
+ * time the loop was running callbacks rather than waiting) above BUSY_UTILISATION in BUSY_SAMPLES
+ * one-second samples in a row. Once it has said so it stays open. `checks.workers: auto` starts its probe
  * workers through it: a thread costs ~20 % more CPU per probe (the batches both ways) and ~45 MB,
  * worth paying only when one thread cannot keep up (bench/README.md).
  */
-import { performance, type EventLoopUtilization } from 'node:perf_hooks';
+import { performance } from 'node:perf_hooks';
 
 export interface BusyGate {
   /** Whether the main thread has been busy long enough (sticky). */
@@ -25,20 +25,17 @@ export const BUSY_UTILISATION = 0.9;
 /** ...for three samples in a row (a history flush or a GC alone is one). */
 export const BUSY_SAMPLES = 3;
 
-export function createBusyGate(opts: { threshold?: number; samples?: number; timer?: boolean; onOpen?: (utilisation: number) => void } = {}): BusyGate {
-  const threshold = opts.threshold ?? BUSY_UTILISATION;
-  const needed = opts.samples ?? BUSY_SAMPLES;
+export function createBusyGate(opts: { timer?: boolean; onOpen?: (utilisation: number) => void } = {}): BusyGate {
   let run = 0;
   let opened = false;
-  let last: EventLoopUtilization | undefined;
   let timer: NodeJS.Timeout | undefined;
 
   const gate: BusyGate = {
     open: () => opened,
     sample(utilisation) {
       if (opened) return;
-      run = utilisation > threshold ? run + 1 : 0;
-      if (run < needed) return;
+      run = utilisation > BUSY_UTILISATION ? run + 1 : 0;
+      if (run < BUSY_SAMPLES) return;
       opened = true;
       clearInterval(timer);
       opts.onOpen?.(utilisation);
@@ -48,7 +45,7 @@ export function createBusyGate(opts: { threshold?: number; samples?: number; tim
     },
   };
   if (opts.timer !== false) {
-    last = performance.eventLoopUtilization();
+    let last = performance.eventLoopUtilization();
     timer = setInterval(() => {
       const now = performance.eventLoopUtilization();
       gate.sample(performance.eventLoopUtilization(now, last).utilization);
